@@ -1,0 +1,44 @@
+"""ecasrepro: capture an executed notebook, bundle it, and publish it to B2SHARE.
+
+The public API is small and imported lazily, so that ``%load_ext ecasrepro`` and
+``import ecasrepro`` stay fast: nbconvert, jsonschema and gitpython load only when used.
+
+    import ecasrepro
+    bundle = ecasrepro.snapshot("analysis.ipynb", inputs=["hdl:21.14100/..."])
+    draft = ecasrepro.publish(bundle, server="https://...", community="...")
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+# name -> module that defines it; resolved on first attribute access (PEP 562).
+_LAZY = {
+    "snapshot": "ecasrepro.api",
+    "publish": "ecasrepro.api",
+    "Bundle": "ecasrepro.bundle",
+    "RelatedIdentifier": "ecasrepro.pids",
+    "EcasReproError": "ecasrepro.errors",
+    "ExitCode": "ecasrepro.errors",
+}
+
+__all__ = ["__version__", *_LAZY]
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ecasrepro.api import publish, snapshot
+    from ecasrepro.bundle import Bundle
+    from ecasrepro.errors import EcasReproError, ExitCode
+    from ecasrepro.pids import RelatedIdentifier
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'ecasrepro' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value

@@ -1,0 +1,86 @@
+"""The exception hierarchy, and the one table that maps each kind of failure to an exit code.
+
+Every error a user can cause is an :class:`EcasReproError` whose ``str()`` is one sentence that
+says what is wrong and how to fix it. Front ends print that sentence and exit with
+:attr:`EcasReproError.exit_code`; anything else is a bug (exit 1, traceback behind ``--debug``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import IntEnum
+
+
+class ExitCode(IntEnum):
+    """Exit codes of every ecasrepro command (the table in README.md mirrors this one)."""
+
+    OK = 0
+    INTERNAL = 1  # a bug: the only case with a traceback, behind --debug
+    BAD_INPUT = 2  # bad input or usage: the sentence names the input and the fix
+    SERVER_REFUSED = 3  # the server answered 4xx: its message, and what to do
+    UNREACHABLE = 4  # the server could not be reached or kept failing; re-run resumes
+    SECRET_FOUND = 5  # a secret was found in what would be written or published
+    NOT_REPRODUCED = 6  # verify: the re-executed notebook did not reproduce
+
+
+class EcasReproError(Exception):
+    """Base class: a failure the user can act on, described in one sentence."""
+
+    exit_code: ExitCode = ExitCode.INTERNAL
+
+
+class BadInput(EcasReproError):
+    """A file, flag or value the user gave is wrong."""
+
+    exit_code = ExitCode.BAD_INPUT
+
+
+class InvalidPID(BadInput):
+    """A string is neither a Handle, a DOI nor a URL."""
+
+
+class MetadataInvalid(BadInput):
+    """Record metadata violates the B2SHARE schema; the message names the field."""
+
+    def __init__(self, message: str, field_errors: list[dict[str, str]] | None = None):
+        super().__init__(message)
+        self.field_errors = field_errors or []
+
+
+class ConfigurationError(BadInput):
+    """Server, token or community are missing or unusable."""
+
+
+@dataclass(eq=False)
+class ServerRefused(EcasReproError):
+    """The server answered with a 4xx; carries its own message and field errors."""
+
+    message: str
+    status: int
+    field_errors: list[dict[str, str]] = field(default_factory=list)
+
+    exit_code = ExitCode.SERVER_REFUSED
+
+    def __post_init__(self) -> None:
+        super().__init__(self.message)
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class ServerUnreachable(EcasReproError):
+    """The server could not be reached, or kept failing after retries; a re-run resumes."""
+
+    exit_code = ExitCode.UNREACHABLE
+
+
+class SecretFound(EcasReproError):
+    """A secret would leave the machine; the message names file and line, never the secret."""
+
+    exit_code = ExitCode.SECRET_FOUND
+
+
+class NotReproduced(EcasReproError):
+    """``verify`` re-executed the notebook and some outputs differ."""
+
+    exit_code = ExitCode.NOT_REPRODUCED
