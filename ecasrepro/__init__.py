@@ -24,7 +24,15 @@ _LAZY = {
     "ExitCode": "ecasrepro.errors",
 }
 
-__all__ = ["__version__", *_LAZY]
+__all__ = [  # noqa: RUF022 - grouped by meaning
+    "__version__",
+    "snapshot",
+    "publish",
+    "Bundle",
+    "RelatedIdentifier",
+    "EcasReproError",
+    "ExitCode",
+]
 
 if TYPE_CHECKING:  # pragma: no cover
     from ecasrepro.api import publish, snapshot

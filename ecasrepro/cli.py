@@ -45,7 +45,9 @@ def user_errors(func: F) -> F:
             click.echo(f"error: {exc}", err=True)
             ctx.exit(int(exc.exit_code))
         except KeyboardInterrupt:
-            click.echo("interrupted: nothing was lost; run the same command again to resume.", err=True)
+            click.echo(
+                "interrupted: nothing was lost; run the same command again to resume.", err=True
+            )
             ctx.exit(130)
         except click.exceptions.Exit:
             raise
@@ -83,6 +85,10 @@ def main(debug: bool) -> None:
 # @@ sandbox @@
 
 # @@ publish @@
+
+# @@ verify @@
+
+# @@ archive @@
 
 
 def run() -> None:  # pragma: no cover - console entry helper
