@@ -1,0 +1,285 @@
+"""The one HTTP client for B2SHARE: timeouts, retries with back-off, Bearer auth, error mapping.
+
+Retry policy (urllib3 ``Retry`` mounted on the session; numbers from :class:`RetryPolicy`):
+
+* connection failures before the request left (refused, DNS, connect timeout): every method,
+  because the server cannot have acted on a request it never received;
+* 429 and 5xx answers, and connections dropped or timing out after the request was sent:
+  GET, HEAD, OPTIONS, DELETE and PUT. PUT of a file is safe to repeat (same key -> the server keeps
+  the last version) and our upload body (:class:`FileBody`) reopens the file on every iteration,
+  so urllib3 can replay it;
+* POST (create a draft) and PATCH (submit): only on 429 and 503, which say the server did not
+  process the request. A dropped connection or a 500/502/504 after a POST may have created a
+  draft whose id we never saw, so it is not blindly repeated: the publisher reconciles instead
+  (it looks for the orphan draft before creating another one);
+* ``Retry-After`` is honoured (capped by ``retry_after_max``), otherwise exponential back-off.
+
+:func:`raise_for_response` is the only place where HTTP error answers become exceptions.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import requests
+from requests.adapters import HTTPAdapter
+from urllib3.util.retry import Retry
+
+from ecasrepro import __version__
+from ecasrepro.config import PublishConfig, RetryPolicy, Secret
+from ecasrepro.errors import ServerRefused, ServerUnreachable
+
+log = logging.getLogger("ecasrepro.b2share")
+
+RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+NOT_PROCESSED_STATUSES = frozenset({429, 503})
+IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "DELETE", "PUT"})
+UPLOAD_CHUNK = 4 * 1024 * 1024
+
+
+def redact_url(url: str) -> str:
+    """The URL without credentials: user:password@ and ``access_token`` query values removed."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "<unparseable URL>"
+    netloc = parts.hostname or ""
+    if parts.port:
+        netloc += f":{parts.port}"
+    query = urlencode(
+        [(k, "***" if k.lower() == "access_token" else v) for k, v in parse_qsl(parts.query)]
+    )
+    return urlunsplit((parts.scheme, netloc, parts.path, query, ""))
+
+
+class B2ShareRetry(Retry):
+    """urllib3 Retry that also repeats POST/PATCH, but only on answers meaning "not processed"."""
+
+    def is_retry(self, method: str, status_code: int, has_retry_after: bool = False) -> bool:
+        if method.upper() in ("POST", "PATCH"):
+            return bool(self.total) and status_code in NOT_PROCESSED_STATUSES
+        return super().is_retry(method, status_code, has_retry_after)
+
+
+def build_retry(policy: RetryPolicy) -> B2ShareRetry:
+    return B2ShareRetry(
+        total=policy.retries,
+        connect=policy.retries,
+        read=policy.retries,
+        status=policy.retries,
+        other=0,
+        redirect=3,
+        allowed_methods=IDEMPOTENT_METHODS,
+        status_forcelist=RETRY_STATUSES,
+        backoff_factor=policy.backoff_factor,
+        backoff_max=policy.backoff_max,
+        retry_after_max=policy.retry_after_max,
+        respect_retry_after_header=True,
+        raise_on_status=False,
+        raise_on_redirect=False,
+    )
+
+
+class _BearerAuth(requests.auth.AuthBase):
+    """Adds ``Authorization: Bearer`` only for requests to the configured server's host."""
+
+    def __init__(self, token: Secret, server: str) -> None:
+        self._token = token
+        self._netloc = urlsplit(server).netloc
+
+    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        if urlsplit(request.url or "").netloc == self._netloc:
+            request.headers["Authorization"] = "Bearer " + self._token.reveal()
+        return request
+
+    def __repr__(self) -> str:
+        return "_BearerAuth(***)"
+
+
+class B2ShareSession(requests.Session):
+    """A ``requests.Session`` bound to one server: retries, timeouts, token, transport errors."""
+
+    def __init__(self, config: PublishConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.server = config.server
+        self.policy = config.retry
+        adapter = HTTPAdapter(max_retries=build_retry(config.retry), pool_maxsize=4)
+        self.mount("http://", adapter)
+        self.mount("https://", adapter)
+        self.headers["User-Agent"] = f"ecasrepro/{__version__} (+B2SHARE v2 client)"
+        self.headers["Accept"] = "application/json"
+        self.trust_env = True
+        if config.token:
+            self.auth = _BearerAuth(config.token, config.server)
+
+    def __repr__(self) -> str:
+        return f"B2ShareSession(server={self.server!r})"
+
+    def api(self, path: str) -> str:
+        """Absolute URL of an API path such as ``records/`` (keeps the trailing-slash rules)."""
+        return self.server + "/api/" + path.lstrip("/")
+
+    @property
+    def timeout(self) -> tuple[float, float]:
+        return (self.policy.connect_timeout, self.policy.read_timeout)
+
+    def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> Any:
+        """Every request: default timeout, and transport failures become ServerUnreachable."""
+        kwargs.setdefault("timeout", self.timeout)
+        shown = redact_url(url.decode() if isinstance(url, bytes) else url)
+        verb = method.decode() if isinstance(method, bytes) else method
+        try:
+            response = super().request(method, url, *args, **kwargs)
+        except requests.exceptions.RequestException as exc:
+            raise ServerUnreachable(
+                f"{self.server} could not be reached for {verb.upper()} {shown} after "
+                f"{self.policy.retries} retries ({_transport_reason(exc)}); check the URL and "
+                "your network, then run the same command again to resume."
+            ) from None
+        log.debug("%s %s -> %s", verb.upper(), shown, response.status_code)
+        return response
+
+
+def _transport_reason(exc: BaseException) -> str:
+    """A short cause without URLs (which requests repeats, possibly with a query string)."""
+    text = str(exc)
+    for marker in ("Connection refused", "timed out", "Name or service not known",
+                   "RemoteDisconnected", "Connection reset", "Connection aborted",
+                   "Max retries exceeded", "Temporary failure in name resolution"):
+        if marker in text:
+            return marker.lower()
+    return type(exc).__name__
+
+
+def _error_body(response: requests.Response) -> tuple[str | None, list[dict[str, str]], dict]:
+    try:
+        body = response.json()
+    except ValueError:
+        return None, [], {}
+    if not isinstance(body, dict):
+        return None, [], {}
+    message = body.get("message") or body.get("Error")
+    errors = body.get("errors") or []
+    field_errors = [
+        {"field": str(e.get("field", "")), "message": str(e.get("message", ""))}
+        for e in errors
+        if isinstance(e, dict)
+    ]
+    return (str(message).strip() if message else None), field_errors, body
+
+
+def raise_for_response(response: requests.Response, what: str | None = None) -> requests.Response:
+    """Return a 2xx/3xx response; turn anything else into ServerRefused or ServerUnreachable.
+
+    ``what`` names the object the request was about (e.g. ``"draft 1a2b..."``) for 404/410 texts.
+    The sentence carries the server's own message and field errors, never the token.
+    """
+    status = response.status_code
+    if status < 400:
+        return response
+    request = response.request
+    method = (request.method or "?") if request is not None else "?"
+    url = redact_url(response.url or (request.url if request is not None else "") or "")
+    server = urlsplit(url).netloc
+    message, field_errors, body = _error_body(response)
+    details = "; ".join(
+        f"{e['field']}: {e['message']}" if e["field"] else e["message"] for e in field_errors
+    )
+    said = (message or response.reason or f"HTTP {status}") + (f" ({details})" if details else "")
+    said = said.replace("  ", " ")
+
+    if status >= 500:
+        raise ServerUnreachable(
+            f"{server} kept failing with HTTP {status} for {method} {url} ({said}); the bundle "
+            "and its receipt are kept, run the same command again later to resume."
+        )
+    if status == 401:
+        sentence = (
+            f"{server} did not accept the token (HTTP 401 for {method} {url}); check that your "
+            "B2SHARE token is valid for this server (tokens are per instance) and not revoked."
+        )
+    elif status == 403:
+        sentence = (
+            f"{server} refused {method} {url} (HTTP 403: {said}); your account lacks permission "
+            "(restricted community, or not the owner)."
+        )
+    elif status in (404, 410) and what:
+        gone = "was deleted" if status == 410 else "was not found"
+        sentence = f"{what} {gone} on {server} (HTTP {status}: {said})."
+    elif status == 415:
+        sentence = f"{server} refused {method} {url} with HTTP 415 ({said}); this is a client bug."
+    else:
+        sentence = f"{server} refused {method} {url} (HTTP {status}: {said})."
+        extra = {k: v for k, v in body.items() if k in ("goto_draft", "use_record")}
+        if extra:
+            sentence = sentence[:-1] + "; " + ", ".join(f"{k}={v}" for k, v in extra.items()) + "."
+    raise ServerRefused(message=sentence, status=status, field_errors=field_errors)
+
+
+ProgressCallback = Callable[[int], Any]
+
+
+@dataclass
+class FileBody:
+    """A re-iterable, constant-memory upload body that hashes md5 in the same read pass.
+
+    requests sends ``Content-Length`` from ``len()`` and iterates the object; every iteration
+    reopens the file and restarts the digest, so a retry (by urllib3 or by us) sends the whole
+    file again and :attr:`md5` always describes the last complete send.
+    """
+
+    path: Path
+    size: int
+    chunk_size: int = UPLOAD_CHUNK
+    progress: ProgressCallback | None = None
+    on_restart: Callable[[], Any] | None = None
+
+    def __post_init__(self) -> None:
+        self._md5: Any = None
+        self._sent = 0
+        self.attempts = 0
+
+    def __len__(self) -> int:
+        return self.size
+
+    def __iter__(self) -> Iterator[bytes]:
+        self.attempts += 1
+        if self.attempts > 1 and self.on_restart:
+            self.on_restart()
+        digest = hashlib.md5(usedforsecurity=False)
+        self._md5, self._sent = None, 0
+        with open(self.path, "rb", buffering=0) as handle:
+            if hasattr(os, "posix_fadvise"):
+                os.posix_fadvise(handle.fileno(), 0, 0, os.POSIX_FADV_SEQUENTIAL)
+            remaining = self.size
+            while remaining > 0:
+                chunk = handle.read(min(self.chunk_size, remaining))
+                if not chunk:
+                    break
+                count = len(chunk)
+                digest.update(chunk)
+                remaining -= count
+                self._sent += count
+                if self.progress:
+                    self.progress(count)
+                yield chunk
+        if remaining:
+            raise OSError(f"{self.path} shrank while it was being uploaded; re-run publish.")
+        self._md5 = digest.hexdigest()
+
+    @property
+    def md5(self) -> str | None:
+        """Hex md5 of the last complete send (None while incomplete)."""
+        return self._md5
+
+
+def open_session(config: PublishConfig) -> B2ShareSession:
+    return B2ShareSession(config)

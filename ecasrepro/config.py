@@ -1,0 +1,352 @@
+"""Where the B2SHARE server, token and community come from, in one documented order.
+
+Precedence (first hit wins, per setting): explicit arguments/flags > environment
+(``B2SHARE_URL``, ``B2SHARE_TOKEN`` / ``B2SHARE_TOKEN_FILE``, ``B2SHARE_COMMUNITY``) > the user's
+config file (``$XDG_CONFIG_HOME/ecasrepro/config.toml``, default ``~/.config/...``) > the site-wide
+file (``/etc/ecasrepro/config.toml``, or ``$ECASREPRO_SITE_CONFIG``) that a JupyterHub image can
+ship. There is deliberately no default server: publishing somewhere by accident is worse than an
+error that says how to configure one.
+
+The token is wrapped in :class:`Secret` so that it cannot leak through ``repr``/``str``/logging;
+only the HTTP client calls :meth:`Secret.reveal`, to build the ``Authorization`` header.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import stat
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit, urlunsplit
+
+from ecasrepro.errors import ConfigurationError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on 3.10 only
+    import tomli as tomllib
+
+log = logging.getLogger("ecasrepro.config")
+
+SITE_CONFIG_DEFAULT = Path("/etc/ecasrepro/config.toml")
+
+HOW_TO_CONFIGURE = (
+    "pass --server URL (or server=...), set B2SHARE_URL, or add `server = \"https://...\"` under "
+    "[b2share] in {user_config}"
+)
+HOW_TO_TOKEN = (
+    "create a token in the B2SHARE web UI (profile -> API tokens), save it in a file only you can "
+    "read (chmod 600) and pass --token-file FILE, or set B2SHARE_TOKEN_FILE or B2SHARE_TOKEN, or "
+    "add `token_file = \"...\"` under [b2share] in {user_config}"
+)
+
+
+class Secret:
+    """A string that never shows itself: repr/str/format print ``***``."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        """The real value; call only where it is sent (the Authorization header)."""
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('***')"
+
+    __str__ = __repr__
+
+    def __format__(self, spec: str) -> str:
+        return "***"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(("Secret", self._value))
+
+    def __bool__(self) -> bool:
+        return bool(self._value)
+
+    def __reduce__(self) -> Any:  # never pickle a token into a cache or a subprocess by accident
+        raise TypeError("a Secret cannot be pickled")
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Timeouts and retry budget of the HTTP client (tests shorten them via the environment)."""
+
+    connect_timeout: float = 10.0
+    read_timeout: float = 60.0
+    upload_read_timeout: float = 600.0
+    retries: int = 6
+    backoff_factor: float = 0.5
+    backoff_max: float = 30.0
+    retry_after_max: float = 120.0
+
+    @classmethod
+    def from_environment(cls, environ: Mapping[str, str]) -> RetryPolicy:
+        """``ECASREPRO_HTTP_RETRIES``/``_BACKOFF``/``_BACKOFF_MAX``/``_TIMEOUT`` override these."""
+        base = cls()
+
+        def number(name: str, default: float) -> float:
+            raw = environ.get(name)
+            if raw is None or raw == "":
+                return default
+            try:
+                value = float(raw)
+            except ValueError:
+                raise ConfigurationError(
+                    f"{name}={raw!r} is not a number; unset it or give a number such as {default}."
+                ) from None
+            if value < 0:
+                raise ConfigurationError(f"{name} must not be negative; got {raw}.")
+            return value
+
+        timeout = number("ECASREPRO_HTTP_TIMEOUT", base.read_timeout)
+        return cls(
+            connect_timeout=min(base.connect_timeout, timeout) if timeout else base.connect_timeout,
+            read_timeout=timeout,
+            upload_read_timeout=max(timeout, number("ECASREPRO_HTTP_UPLOAD_TIMEOUT", 600.0)),
+            retries=int(number("ECASREPRO_HTTP_RETRIES", base.retries)),
+            backoff_factor=number("ECASREPRO_HTTP_BACKOFF", base.backoff_factor),
+            backoff_max=number("ECASREPRO_HTTP_BACKOFF_MAX", base.backoff_max),
+            retry_after_max=number("ECASREPRO_HTTP_RETRY_AFTER_MAX", base.retry_after_max),
+        )
+
+
+@dataclass(frozen=True)
+class PublishConfig:
+    """Resolved settings for one B2SHARE server; ``sources`` says where each value came from."""
+
+    server: str
+    token: Secret | None = field(default=None, repr=False)
+    community: str | None = None
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    sources: dict[str, str] = field(default_factory=dict)
+    warnings: tuple[str, ...] = ()
+    cache_dir: Path | None = None
+
+    @property
+    def api_url(self) -> str:
+        return self.server + "/api/"
+
+    def require_token(self) -> Secret:
+        if not self.token:
+            raise ConfigurationError(
+                f"no B2SHARE token is configured for {self.server}; "
+                + HOW_TO_TOKEN.format(user_config=user_config_path())
+            )
+        return self.token
+
+
+def user_config_path(environ: Mapping[str, str] | None = None) -> Path:
+    """``$XDG_CONFIG_HOME/ecasrepro/config.toml`` (default ``~/.config/ecasrepro/config.toml``)."""
+    env = os.environ if environ is None else environ
+    base = env.get("XDG_CONFIG_HOME") or str(Path(env.get("HOME") or Path.home()) / ".config")
+    return Path(base) / "ecasrepro" / "config.toml"
+
+
+def site_config_path(environ: Mapping[str, str] | None = None) -> Path:
+    """``$ECASREPRO_SITE_CONFIG`` or ``/etc/ecasrepro/config.toml`` (for JupyterHub images)."""
+    env = os.environ if environ is None else environ
+    override = env.get("ECASREPRO_SITE_CONFIG")
+    return Path(override) if override else SITE_CONFIG_DEFAULT
+
+
+def cache_dir(environ: Mapping[str, str] | None = None) -> Path:
+    """``$ECASREPRO_CACHE_DIR``, else ``$XDG_CACHE_HOME/ecasrepro`` (``~/.cache/ecasrepro``)."""
+    env = os.environ if environ is None else environ
+    if env.get("ECASREPRO_CACHE_DIR"):
+        return Path(env["ECASREPRO_CACHE_DIR"])
+    base = env.get("XDG_CACHE_HOME") or str(Path(env.get("HOME") or Path.home()) / ".cache")
+    return Path(base) / "ecasrepro"
+
+
+def _read_config_file(path: Path) -> dict[str, Any]:
+    """The ``[b2share]`` table of a TOML file ({} when the file does not exist)."""
+    try:
+        with path.open("rb") as handle:
+            document = tomllib.load(handle)
+    except FileNotFoundError:
+        return {}
+    except PermissionError:
+        log.debug("config file %s is not readable; skipped", path)
+        return {}
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigurationError(f"config file {path} is not valid TOML ({exc}); fix it.") from None
+    table = document.get("b2share", {})
+    if not isinstance(table, dict):
+        raise ConfigurationError(f"config file {path}: [b2share] must be a table; fix it.")
+    unknown = set(table) - {"server", "token", "token_file", "community"}
+    if unknown:
+        raise ConfigurationError(
+            f"config file {path}: unknown key(s) {', '.join(sorted(unknown))} under [b2share]; "
+            "allowed are server, token_file, token and community."
+        )
+    return table
+
+
+def normalize_server_url(url: str, source: str) -> str:
+    """``https://host[/prefix]`` without trailing slash or ``/api``; refuses credentials in it."""
+    raw = url.strip()
+    parts = urlsplit(raw)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigurationError(
+            f"the server URL from {source} is not an http(s) URL; give one like "
+            "https://b2share.example.org."
+        )
+    if parts.username or parts.password or any(
+        key == "access_token" for key, _ in parse_qsl(parts.query)
+    ):
+        raise ConfigurationError(
+            f"the server URL from {source} contains credentials; remove them and pass the token "
+            "with --token-file or B2SHARE_TOKEN_FILE instead."
+        )
+    path = parts.path.rstrip("/")
+    if path.endswith("/api"):
+        path = path[: -len("/api")]
+    return urlunsplit((parts.scheme, parts.netloc.lower(), path, "", ""))
+
+
+def _token_file_warning(path: Path) -> str | None:
+    """ssh-style complaint when a token file is readable by group or others."""
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        return None
+    if mode & (stat.S_IRWXG | stat.S_IRWXO):
+        return (
+            f"WARNING: token file {path} is accessible by others (mode {stat.filemode(mode)}); "
+            f"anyone on this machine may read it: run `chmod 600 {path}`."
+        )
+    return None
+
+
+def _read_token_file(path: Path, source: str, warnings: list[str]) -> Secret:
+    path = path.expanduser()
+    try:
+        text = path.read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
+        raise ConfigurationError(
+            f"token file {path} (from {source}) does not exist; create it or point to another."
+        ) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigurationError(
+            f"token file {path} (from {source}) cannot be read ({type(exc).__name__}); fix its "
+            "permissions or point to another file."
+        ) from None
+    if not text or len(text.split()) != 1:
+        raise ConfigurationError(
+            f"token file {path} (from {source}) must contain exactly one token on one line."
+        )
+    warning = _token_file_warning(path)
+    if warning:
+        warnings.append(warning)
+    return Secret(text)
+
+
+def resolve_config(
+    server: str | None = None,
+    token: str | Secret | None = None,
+    token_file: str | os.PathLike[str] | None = None,
+    community: str | None = None,
+    *,
+    environ: Mapping[str, str] | None = None,
+) -> PublishConfig:
+    """Resolve server, token and community by the documented precedence; warnings are collected.
+
+    Raises ConfigurationError when no server is configured (the sentence says how to set one).
+    The token may be absent (public reads); :meth:`PublishConfig.require_token` checks it.
+    """
+    env = dict(os.environ if environ is None else environ)
+    user_path = user_config_path(env)
+    site_path = site_config_path(env)
+    layers: list[tuple[str, dict[str, Any]]] = [
+        (str(user_path), _read_config_file(user_path)),
+        (str(site_path), _read_config_file(site_path)),
+    ]
+    sources: dict[str, str] = {}
+    warnings: list[str] = []
+
+    def from_files(key: str) -> tuple[Any, str] | None:
+        for name, table in layers:
+            if table.get(key) not in (None, ""):
+                return table[key], name
+        return None
+
+    # server
+    server_value: str | None = None
+    if server:
+        server_value, sources["server"] = server, "--server"
+    elif env.get("B2SHARE_URL"):
+        server_value, sources["server"] = env["B2SHARE_URL"], "B2SHARE_URL"
+    elif hit := from_files("server"):
+        server_value, sources["server"] = str(hit[0]), hit[1]
+    if not server_value:
+        raise ConfigurationError(
+            "no B2SHARE server is configured; " + HOW_TO_CONFIGURE.format(user_config=user_path)
+        )
+    server_url = normalize_server_url(server_value, sources["server"])
+
+    # token: a flag (value or file) > env (value or file) > config files (file, then value)
+    secret: Secret | None = None
+    if token:
+        secret, sources["token"] = (token if isinstance(token, Secret) else Secret(token)), "token="
+    elif token_file:
+        secret = _read_token_file(Path(token_file), "--token-file", warnings)
+        sources["token"] = "--token-file"
+    elif env.get("B2SHARE_TOKEN"):
+        secret, sources["token"] = Secret(env["B2SHARE_TOKEN"].strip()), "B2SHARE_TOKEN"
+    elif env.get("B2SHARE_TOKEN_FILE"):
+        secret = _read_token_file(Path(env["B2SHARE_TOKEN_FILE"]), "B2SHARE_TOKEN_FILE", warnings)
+        sources["token"] = "B2SHARE_TOKEN_FILE"
+    else:
+        for name, table in layers:
+            if table.get("token_file"):
+                secret = _read_token_file(Path(str(table["token_file"])), name, warnings)
+                sources["token"] = name
+                break
+            if table.get("token"):
+                secret, sources["token"] = Secret(str(table["token"]).strip()), name
+                warning = _token_file_warning(Path(name))
+                if warning:
+                    warnings.append(warning)
+                break
+
+    # community
+    community_value: str | None = None
+    if community:
+        community_value, sources["community"] = community, "--community"
+    elif env.get("B2SHARE_COMMUNITY"):
+        community_value, sources["community"] = env["B2SHARE_COMMUNITY"], "B2SHARE_COMMUNITY"
+    elif hit := from_files("community"):
+        community_value, sources["community"] = str(hit[0]), hit[1]
+
+    parts = urlsplit(server_url)
+    if (
+        secret
+        and parts.scheme == "http"
+        and parts.hostname not in ("localhost", "127.0.0.1", "::1")
+    ):
+        warnings.append(
+            f"WARNING: {server_url} is plain http: the token would cross the network unencrypted; "
+            "use https."
+        )
+    for warning in warnings:
+        log.warning("%s", warning)
+    return PublishConfig(
+        server=server_url,
+        token=secret,
+        community=community_value.strip() if community_value else None,
+        retry=RetryPolicy.from_environment(env),
+        sources=sources,
+        warnings=tuple(warnings),
+        cache_dir=cache_dir(env),
+    )
