@@ -1,0 +1,784 @@
+"""The on-disk bundle: a BagIt bag (sha256) whose payload is an RO-Crate. The layout is a contract:
+
+    <name>.repro/
+      bagit.txt  bag-info.txt  manifest-sha256.txt  tagmanifest-sha256.txt
+      receipt.json                      # after publish; not in any manifest
+      data/ro-crate-metadata.json  data/metadata.json
+      data/notebook/<name>.ipynb  data/notebook/<name>.html
+      data/environment/{requirements.txt, environment.yml, platform.json}
+      data/git/{state.json, uncommitted.patch}
+      data/outputs/...
+
+Every payload byte is hashed exactly once, while it is written (generated files) or copied
+(attachments, which are also scanned for secrets in the same pass). The bag is assembled in a
+hidden temporary sibling and renamed into place only when complete, so a failure never leaves a
+half-written bundle behind.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import queue
+import shutil
+import sys
+import tempfile
+import threading
+import zipfile
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from ecasrepro import __version__
+from ecasrepro.errors import BadInput, SecretFound
+
+CHUNK_SIZE = 4 * 1024 * 1024  # large reads: few syscalls, hashlib releases the GIL per update
+THREADED_MIN = 2 * CHUNK_SIZE  # below this a file is hashed inline (a thread costs more)
+PROGRESS_MIN = 64 * 1024 * 1024  # show a progress bar when attachments exceed this
+MANIFEST = "manifest-sha256.txt"
+TAGMANIFEST = "tagmanifest-sha256.txt"
+RECEIPT = "receipt.json"
+CRATE = "ro-crate-metadata.json"
+PROCESS_RUN_CRATE = "https://w3id.org/ro/wfrun/process/0.5"
+AGENT = f"ecasrepro {__version__} <https://github.com/ecasrepro/ecasrepro>"
+
+
+@dataclass(frozen=True)
+class PayloadFile:
+    """One file under ``data/``: its path relative to data/ (POSIX), size and sha256."""
+
+    relpath: str
+    path: Path
+    size: int
+    sha256: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"relpath": self.relpath, "size": self.size, "sha256": self.sha256}
+
+
+@dataclass(frozen=True)
+class Attachment:
+    """A user file to copy into ``data/outputs/<relpath>``."""
+
+    source: Path
+    relpath: str  # relative to outputs/, POSIX
+    size: int
+
+
+# --- attachments --------------------------------------------------------------------------------
+
+
+def _layout_path(path: Path, bases: Sequence[Path]) -> str:
+    """The path an attachment keeps: relative to the first base that contains it, else its name."""
+    resolved = path.resolve()
+    for base in bases:
+        try:
+            return resolved.relative_to(base.resolve()).as_posix()
+        except ValueError:
+            continue
+    return path.name
+
+
+def resolve_attachments(
+    specs: Iterable[str | os.PathLike[str]],
+    bases: Sequence[Path],
+    exclude: Sequence[Path] = (),
+) -> list[Attachment]:
+    """Expand files, globs and directories into attachments, keeping their layout under ``bases``.
+
+    Checked before anything is written: a missing path or an empty glob is a BadInput.
+    """
+    import glob
+
+    excluded = [p.resolve() for p in exclude]
+    found: dict[str, Attachment] = {}
+
+    def skip(path: Path) -> bool:
+        resolved = path.resolve()
+        return any(resolved == e or e in resolved.parents for e in excluded)
+
+    def add(path: Path, relpath: str) -> None:
+        if skip(path) or ".ipynb_checkpoints" in path.parts:
+            return
+        other = found.get(relpath)
+        if other is not None and other.source.resolve() != path.resolve():
+            raise BadInput(
+                f"--attach {path} and {other.source} would both be stored as outputs/{relpath}; "
+                "attach one of them from a different directory."
+            )
+        found[relpath] = Attachment(path, relpath, path.stat().st_size)
+
+    for spec in specs:
+        text = os.fspath(spec)
+        path = Path(text).expanduser()
+        if glob.has_magic(text) and not path.exists():
+            matches = sorted(glob.glob(os.path.expanduser(text), recursive=True))
+            if not matches:
+                raise BadInput(f"--attach pattern {text!r} matched no files; check the pattern.")
+            paths = [Path(m) for m in matches]
+        elif not path.exists():
+            raise BadInput(f"--attach path {text} does not exist; check the path.")
+        else:
+            paths = [path]
+        for item in paths:
+            if item.is_dir():
+                top = _layout_path(item, bases)
+                for root, dirs, names in os.walk(item):
+                    dirs[:] = sorted(d for d in dirs if d != ".ipynb_checkpoints")
+                    for name in sorted(names):
+                        file = Path(root) / name
+                        if file.is_file():
+                            inner = file.relative_to(item).as_posix()
+                            add(file, f"{top}/{inner}" if top != "." else inner)
+            elif item.is_file():
+                add(item, _layout_path(item, bases))
+            else:
+                raise BadInput(f"--attach path {item} is not a regular file or directory.")
+    return list(found.values())
+
+
+# --- hashing writers ----------------------------------------------------------------------------
+
+
+class _Hasher:
+    """sha256 + secret scan of a byte stream, optionally on a worker thread (overlaps the copy)."""
+
+    def __init__(self, scanner: Any | None, threaded: bool):
+        self.digest = hashlib.sha256()
+        self.scanner = scanner
+        self._queue: queue.Queue[bytes | None] | None = None
+        self._thread: threading.Thread | None = None
+        self._error: BaseException | None = None
+        if threaded:
+            self._queue = queue.Queue(maxsize=4)  # bounded: memory stays at a few chunks
+            self._thread = threading.Thread(target=self._run, name="ecasrepro-hash", daemon=True)
+            self._thread.start()
+
+    def _consume(self, chunk: bytes) -> None:
+        self.digest.update(chunk)
+        if self.scanner is not None:
+            self.scanner.feed(chunk)
+
+    def _run(self) -> None:
+        assert self._queue is not None
+        while True:
+            chunk = self._queue.get()
+            if chunk is None:
+                return
+            if self._error is None:
+                try:
+                    self._consume(chunk)
+                except BaseException as exc:  # surfaced in finish()
+                    self._error = exc
+
+    def feed(self, chunk: bytes) -> None:
+        if self._queue is None:
+            self._consume(chunk)
+        else:
+            self._queue.put(chunk)
+
+    def finish(self) -> str:
+        if self._queue is not None and self._thread is not None:
+            self._queue.put(None)
+            self._thread.join()
+        if self._error is not None:
+            raise self._error
+        return self.digest.hexdigest()
+
+
+def copy_hashed(
+    source: Path,
+    target: Path,
+    scanner: Any | None = None,
+    on_bytes: Callable[[int], None] | None = None,
+) -> tuple[int, str]:
+    """Copy ``source`` to ``target`` reading each byte once; returns (size, sha256 hex)."""
+    size = 0
+    with open(source, "rb", buffering=0) as src, open(target, "wb", buffering=0) as dst:
+        stat = os.fstat(src.fileno())
+        if hasattr(os, "posix_fadvise"):
+            with contextlib.suppress(OSError):
+                os.posix_fadvise(src.fileno(), 0, 0, os.POSIX_FADV_SEQUENTIAL)
+        hasher = _Hasher(scanner, threaded=stat.st_size >= THREADED_MIN)
+        try:
+            while True:
+                chunk = src.read(CHUNK_SIZE)
+                if not chunk:
+                    break
+                hasher.feed(chunk)
+                view = memoryview(chunk)
+                while view:
+                    written = dst.write(view)
+                    view = view[written:]
+                size += len(chunk)
+                if on_bytes is not None:
+                    on_bytes(len(chunk))
+        finally:
+            digest = hasher.finish()
+    return size, digest
+
+
+# --- the bundle being written -------------------------------------------------------------------
+
+
+@dataclass
+class BundleContent:
+    """Everything a bundle holds, already captured and redacted (nothing here is re-read)."""
+
+    title: str
+    notebook_name: str  # e.g. "analysis.ipynb"
+    notebook_json: bytes
+    notebook_html: bytes
+    metadata: dict[str, Any]
+    requirements_txt: str
+    platform: dict[str, Any]
+    git_state: dict[str, Any]
+    conda_environment_yml: str | None = None
+    git_patch: str | None = None
+    attachments: list[Attachment] = field(default_factory=list)
+    inputs: list[Any] = field(default_factory=list)  # RelatedIdentifier
+    creators: list[str] = field(default_factory=list)
+    description: str | None = None
+    warnings: list[str] = field(default_factory=list)
+    notebook_facts: dict[str, Any] = field(default_factory=dict)
+
+
+def _json_bytes(obj: Any) -> bytes:
+    return (json.dumps(obj, indent=2, ensure_ascii=False, sort_keys=False) + "\n").encode("utf-8")
+
+
+def _encode_manifest_path(relpath: str) -> str:
+    return relpath.replace("\r", "%0D").replace("\n", "%0A")
+
+
+def _decode_manifest_path(text: str) -> str:
+    return text.replace("%0D", "\r").replace("%0A", "\n").replace("%0d", "\r").replace("%0a", "\n")
+
+
+class _BagWriter:
+    """Writes payload and tag files into a temporary directory, hashing each once."""
+
+    def __init__(self, root: Path, display_name: str, redactor: Any):
+        self.root = root
+        self.data = root / "data"
+        self.data.mkdir()
+        self.display_name = display_name
+        self.redactor = redactor
+        self.files: dict[str, PayloadFile] = {}
+        self.generated: list[str] = []
+        self.findings: list[Any] = []
+
+    def _target(self, relpath: str) -> Path:
+        pure = PurePosixPath(relpath)
+        if pure.is_absolute() or ".." in pure.parts:
+            raise BadInput(f"refusing to write {relpath!r} outside the bundle's data/ directory.")
+        target = self.data.joinpath(*pure.parts)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        return target
+
+    def add_bytes(self, relpath: str, data: bytes) -> PayloadFile:
+        target = self._target(relpath)
+        target.write_bytes(data)
+        entry = PayloadFile(relpath, target, len(data), hashlib.sha256(data).hexdigest())
+        self.files[relpath] = entry
+        self.generated.append(relpath)
+        return entry
+
+    def add_text(self, relpath: str, text: str) -> PayloadFile:
+        return self.add_bytes(relpath, text.encode("utf-8"))
+
+    def add_json(self, relpath: str, obj: Any) -> PayloadFile:
+        return self.add_bytes(relpath, _json_bytes(obj))
+
+    def add_copy(
+        self, relpath: str, source: Path, on_bytes: Callable[[int], None] | None = None
+    ) -> PayloadFile:
+        target = self._target(relpath)
+        scanner = self.redactor.scanner(f"{self.display_name}/data/{relpath}")
+        try:
+            size, digest = copy_hashed(source, target, scanner, on_bytes)
+        except OSError as exc:
+            raise BadInput(
+                f"--attach file {source} could not be copied ({exc.strerror or exc}); check it."
+            ) from None
+        self.findings.extend(scanner.findings())
+        entry = PayloadFile(relpath, target, size, digest)
+        self.files[relpath] = entry
+        return entry
+
+    def write_tag_files(self, bag_info: list[tuple[str, str]]) -> None:
+        lines = [
+            f"{f.sha256}  data/{_encode_manifest_path(f.relpath)}\n"
+            for f in sorted(self.files.values(), key=lambda f: f.relpath)
+        ]
+        payload_bytes = sum(f.size for f in self.files.values())
+        info = [*bag_info, ("Payload-Oxum", f"{payload_bytes}.{len(self.files)}")]
+        tags = {
+            "bagit.txt": "BagIt-Version: 1.0\nTag-File-Character-Encoding: UTF-8\n",
+            "bag-info.txt": "".join(f"{k}: {_one_line(v)}\n" for k, v in info),
+            MANIFEST: "".join(lines),
+        }
+        tag_lines = []
+        for name, text in tags.items():
+            data = text.encode("utf-8")
+            (self.root / name).write_bytes(data)
+            tag_lines.append(f"{hashlib.sha256(data).hexdigest()}  {name}\n")
+        (self.root / TAGMANIFEST).write_text("".join(tag_lines), encoding="utf-8")
+
+    def scan_generated(self) -> None:
+        """Scan the generated files as they are on disk (attachments were scanned while copied)."""
+        names = [f"data/{r}" for r in self.generated] + ["bag-info.txt"]
+        for name in names:
+            scanner = self.redactor.scanner(f"{self.display_name}/{name}")
+            with open(self.root / name, "rb") as handle:
+                while chunk := handle.read(CHUNK_SIZE):
+                    scanner.feed(chunk)
+            self.findings.extend(scanner.findings())
+
+
+def _one_line(value: str) -> str:
+    return " ".join(str(value).split())
+
+
+# --- RO-Crate ----------------------------------------------------------------------------------
+
+_MEDIA_TYPES = {
+    ".ipynb": "application/x-ipynb+json",
+    ".html": "text/html",
+    ".json": "application/json",
+    ".txt": "text/plain",
+    ".yml": "application/yaml",
+    ".patch": "text/x-diff",
+    ".csv": "text/csv",
+    ".nc": "application/x-netcdf",
+    ".png": "image/png",
+}
+
+
+def build_ro_crate(
+    content: BundleContent, files: Sequence[PayloadFile], created: datetime
+) -> dict[str, Any]:
+    """RO-Crate 1.1 metadata (Process Run Crate profile): files, inputs by PID, the run."""
+    notebook_id = f"notebook/{content.notebook_name}"
+    graph: list[dict[str, Any]] = [
+        {
+            "@id": CRATE,
+            "@type": "CreativeWork",
+            "conformsTo": {"@id": "https://w3id.org/ro/crate/1.1"},
+            "about": {"@id": "./"},
+        }
+    ]
+    file_entities = []
+    for entry in sorted(files, key=lambda f: f.relpath):
+        suffix = PurePosixPath(entry.relpath).suffix.lower()
+        entity: dict[str, Any] = {
+            "@id": entry.relpath,
+            "@type": "File",
+            "name": PurePosixPath(entry.relpath).name,
+            "contentSize": str(entry.size),
+            "sha256": entry.sha256,
+        }
+        if suffix in _MEDIA_TYPES:
+            entity["encodingFormat"] = _MEDIA_TYPES[suffix]
+        if entry.relpath == notebook_id:
+            entity["@type"] = ["File", "SoftwareSourceCode"]
+            entity["programmingLanguage"] = content.notebook_facts.get("language") or "python"
+            entity["description"] = "The executed notebook (secrets redacted)."
+        file_entities.append(entity)
+    input_entities = []
+    for pid in content.inputs:
+        input_entities.append(
+            {
+                "@id": pid.resolver_url,
+                "@type": "Dataset",
+                "identifier": pid.identifier,
+                "name": f"{pid.type} {pid.identifier}",
+                "additionalType": pid.type,
+            }
+        )
+    people = [
+        {"@id": f"#creator-{i + 1}", "@type": "Person", "name": name}
+        for i, name in enumerate(content.creators)
+    ]
+    outputs = [{"@id": f.relpath} for f in files if f.relpath.startswith("outputs/")]
+    run: dict[str, Any] = {
+        "@id": "#notebook-run",
+        "@type": "CreateAction",
+        "name": f"Run of {content.notebook_name}",
+        "instrument": {"@id": notebook_id},
+        "object": [{"@id": pid.resolver_url} for pid in content.inputs],
+        "result": [{"@id": f"notebook/{Path(content.notebook_name).stem}.html"}, *outputs],
+        "endTime": content.notebook_facts.get("last_executed") or created.isoformat(),
+        "actionStatus": {"@id": "http://schema.org/CompletedActionStatus"},
+    }
+    if people:
+        run["agent"] = [{"@id": p["@id"]} for p in people]
+    root: dict[str, Any] = {
+        "@id": "./",
+        "@type": "Dataset",
+        "name": content.title,
+        "datePublished": created.isoformat(),
+        "conformsTo": {"@id": PROCESS_RUN_CRATE},
+        "hasPart": [{"@id": e["@id"]} for e in file_entities],
+        "mentions": [{"@id": "#notebook-run"}],
+    }
+    if content.description:
+        root["description"] = content.description
+    if input_entities:
+        root["isBasedOn"] = [{"@id": e["@id"]} for e in input_entities]
+    if people:
+        root["author"] = [{"@id": p["@id"]} for p in people]
+    profile = {
+        "@id": PROCESS_RUN_CRATE,
+        "@type": "CreativeWork",
+        "name": "Process Run Crate",
+        "version": "0.5",
+    }
+    graph += [root, profile, run, *file_entities, *input_entities, *people]
+    return {"@context": "https://w3id.org/ro/crate/1.1/context", "@graph": graph}
+
+
+# --- writing a bundle atomically ----------------------------------------------------------------
+
+
+def check_output(output: Path, force: bool, zip_output: bool = False) -> None:
+    """Fail before any work if the bundle cannot be written where asked."""
+    parent = output.parent
+    if not parent.is_dir():
+        what = "is not a directory" if parent.exists() else "does not exist"
+        raise BadInput(
+            f"cannot write the bundle to {output}: {parent} {what}; choose another --output."
+        )
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise BadInput(
+            f"cannot write the bundle to {output}: {parent} is not writable; "
+            "choose another --output."
+        )
+    if output.exists() or output.is_symlink():
+        if not force:
+            raise BadInput(
+                f"output {output} already exists; pass --force to replace it or choose another "
+                "--output."
+            )
+        if not output.is_dir() or not (
+            (output / "bagit.txt").is_file() or not any(output.iterdir())
+        ):
+            raise BadInput(
+                f"output {output} exists and is not an ecasrepro bundle; refusing to replace it "
+                "even with --force; choose another --output."
+            )
+    zipped = zip_path(output)
+    if zip_output and zipped.exists() and not force:
+        raise BadInput(
+            f"output {zipped} already exists; pass --force to replace it or choose another "
+            "--output."
+        )
+
+
+def zip_path(output: Path) -> Path:
+    return output.with_name(output.name + ".zip")
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+
+
+def write_bundle(
+    content: BundleContent,
+    output: str | Path,
+    redactor: Any,
+    *,
+    force: bool = False,
+    zip: bool = False,
+    progress: bool | None = None,
+) -> Bundle:
+    """Write ``content`` as a bag at ``output``; atomically, or not at all."""
+    output = Path(output)
+    check_output(output, force, zip)
+    try:
+        temp = Path(tempfile.mkdtemp(prefix=f".{output.name}.tmp-", dir=output.parent))
+    except OSError as exc:
+        raise BadInput(
+            f"cannot write the bundle to {output} ({exc.strerror or exc}); choose another --output."
+        ) from None
+    try:
+        os.chmod(temp, 0o777 & ~_umask())  # mkdtemp makes it private; a bundle is not
+        writer = _BagWriter(temp, output.name, redactor)
+        _write_payload(writer, content, progress)
+        if writer.findings:
+            first = writer.findings[0]
+            more = len(writer.findings) - 1
+            extra = f" and {more} more place{'s' if more != 1 else ''}" if more else ""
+            raise SecretFound(
+                f"a secret was found in {first}{extra}; remove it from that file and snapshot "
+                "again (nothing was written)."
+            )
+        if zip:
+            _write_zip(temp, zip_path(output), output.name, force)
+        _move_into_place(temp, output, force)
+    except BaseException:
+        _remove(temp)
+        raise
+    bundle = Bundle.open(output)
+    bundle.warnings = list(content.warnings)
+    bundle.inputs = list(content.inputs)
+    return bundle
+
+
+def _write_payload(writer: _BagWriter, content: BundleContent, progress: bool | None) -> None:
+    created = datetime.now(timezone.utc).replace(microsecond=0)
+    stem = Path(content.notebook_name).stem
+    writer.add_bytes(f"notebook/{content.notebook_name}", content.notebook_json)
+    writer.add_bytes(f"notebook/{stem}.html", content.notebook_html)
+    writer.add_text("environment/requirements.txt", content.requirements_txt)
+    if content.conda_environment_yml:
+        writer.add_text("environment/environment.yml", content.conda_environment_yml)
+    writer.add_json("environment/platform.json", content.platform)
+    writer.add_json("git/state.json", content.git_state)
+    if content.git_patch:
+        writer.add_text("git/uncommitted.patch", content.git_patch)
+    total = sum(a.size for a in content.attachments)
+    show = progress if progress is not None else (total >= PROGRESS_MIN and sys.stderr.isatty())
+    from tqdm import tqdm
+
+    with tqdm(
+        total=total, unit="B", unit_scale=True, unit_divisor=1024, desc="attaching",
+        file=sys.stderr, disable=not show or not content.attachments, leave=False,
+    ) as bar:
+        for attachment in content.attachments:
+            writer.add_copy(f"outputs/{attachment.relpath}", attachment.source, bar.update)
+    writer.add_json("metadata.json", content.metadata)
+    crate = build_ro_crate(content, list(writer.files.values()), created)
+    writer.add_json(CRATE, crate)
+    info = [
+        ("Bagging-Date", created.date().isoformat()),
+        ("Bag-Software-Agent", AGENT),
+        ("External-Description", content.title),
+        *[("Contact-Name", name) for name in content.creators],
+        *[("Ecasrepro-Input", pid.resolver_url) for pid in content.inputs],
+        *[("Ecasrepro-Warning", warning) for warning in content.warnings],
+    ]
+    writer.write_tag_files(info)
+    writer.scan_generated()
+
+
+def _write_zip(bag: Path, target: Path, top: str, force: bool) -> None:
+    """``<name>.repro.zip`` beside the bundle, written to a temp file and renamed into place."""
+    handle, temp_name = tempfile.mkstemp(prefix=f".{target.name}.tmp-", dir=target.parent)
+    os.close(handle)
+    temp = Path(temp_name)
+    try:
+        with zipfile.ZipFile(temp, "w", allowZip64=True) as archive:
+            for path in sorted(bag.rglob("*")):
+                if not path.is_file():
+                    continue
+                name = f"{top}/{path.relative_to(bag).as_posix()}"
+                small = path.stat().st_size < PROGRESS_MIN
+                method = zipfile.ZIP_DEFLATED if small else zipfile.ZIP_STORED
+                archive.write(path, name, compress_type=method)
+        os.chmod(temp, 0o666 & ~_umask())
+        os.replace(temp, target)
+    except BaseException:
+        _remove(temp)
+        raise
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def _move_into_place(temp: Path, output: Path, force: bool) -> None:
+    if not (output.exists() or output.is_symlink()):
+        try:
+            os.rename(temp, output)
+            return
+        except OSError as exc:
+            if not output.exists():
+                raise BadInput(
+                    f"cannot write the bundle to {output} ({exc.strerror or exc}); choose "
+                    "another --output."
+                ) from None
+    if not force:  # appeared while we worked
+        raise BadInput(
+            f"output {output} already exists; pass --force to replace it or choose another "
+            "--output."
+        )
+    aside = Path(tempfile.mkdtemp(prefix=f".{output.name}.old-", dir=output.parent))
+    old = aside / "old"
+    os.rename(output, old)
+    try:
+        os.rename(temp, output)
+    except BaseException:
+        os.rename(old, output)
+        _remove(aside)
+        raise
+    _remove(aside)
+
+
+# --- reading a bundle ----------------------------------------------------------------------------
+
+
+class Bundle:
+    """A bundle on disk: read its metadata and manifest, validate it, add tag files."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.warnings: list[str] = []
+        self.inputs: list[Any] = []
+
+    def __repr__(self) -> str:
+        return f"Bundle({str(self.path)!r})"
+
+    @classmethod
+    def open(cls, path: str | Path) -> Bundle:
+        path = Path(path)
+        if not (path / "bagit.txt").is_file() or not (path / "data" / "metadata.json").is_file():
+            raise BadInput(
+                f"{path} is not an ecasrepro bundle (no bagit.txt and data/metadata.json); "
+                "pass a directory made by 'ecasrepro snapshot'."
+            )
+        bundle = cls(path)
+        info = bundle.bag_info()
+        bundle.warnings = info.get("Ecasrepro-Warning", [])
+        from ecasrepro.pids import RelatedIdentifier
+
+        inputs = []
+        for item in bundle.metadata.get("related_identifiers", []) or []:
+            if isinstance(item, Mapping) and item.get("relation_type") == "IsDerivedFrom":
+                with contextlib.suppress(Exception):
+                    inputs.append(RelatedIdentifier.from_b2share_v2(item))
+        bundle.inputs = inputs
+        return bundle
+
+    @property
+    def data_path(self) -> Path:
+        return self.path / "data"
+
+    @property
+    def metadata(self) -> dict[str, Any]:
+        try:
+            value = json.loads((self.data_path / "metadata.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise BadInput(
+                f"{self.path}/data/metadata.json cannot be read ({exc}); re-create the bundle."
+            ) from None
+        if not isinstance(value, dict):
+            raise BadInput(f"{self.path}/data/metadata.json is not a JSON object; re-create it.")
+        return value
+
+    @property
+    def title(self) -> str:
+        titles = self.metadata.get("titles") or []
+        if titles and isinstance(titles[0], Mapping) and titles[0].get("title"):
+            return str(titles[0]["title"])
+        return self.path.name
+
+    @property
+    def notebook_path(self) -> Path:
+        notebooks = sorted((self.data_path / "notebook").glob("*.ipynb"))
+        if not notebooks:
+            raise BadInput(f"{self.path} holds no notebook under data/notebook/; re-create it.")
+        return notebooks[0]
+
+    @property
+    def receipt_path(self) -> Path:
+        return self.path / RECEIPT
+
+    def bag_info(self) -> dict[str, list[str]]:
+        """bag-info.txt as label -> values (labels may repeat)."""
+        info: dict[str, list[str]] = {}
+        text = (self.path / "bag-info.txt").read_text(encoding="utf-8")
+        for line in text.splitlines():
+            if ":" in line:
+                key, value = line.split(":", 1)
+                info.setdefault(key.strip(), []).append(value.strip())
+        return info
+
+    def payload_files(self) -> list[PayloadFile]:
+        """Every payload file with the sha256 recorded at write time (nothing is re-hashed)."""
+        entries = []
+        text = (self.path / MANIFEST).read_text(encoding="utf-8")
+        for line in text.splitlines():
+            if not line.strip():
+                continue
+            digest, name = line.split(None, 1)
+            name = _decode_manifest_path(name.strip())
+            relpath = name[len("data/"):] if name.startswith("data/") else name
+            path = self.data_path.joinpath(*PurePosixPath(relpath).parts)
+            size = path.stat().st_size if path.exists() else -1
+            entries.append(PayloadFile(relpath, path, size, digest.lower()))
+        return entries
+
+    def validate(self, fast: bool = False) -> None:
+        """bagit-python's own validation (full by default: every sha256 is recomputed)."""
+        import logging
+
+        import bagit
+
+        logger = logging.getLogger("bagit")
+        level = logger.level
+        logger.setLevel(logging.ERROR)
+        try:
+            bagit.Bag(str(self.path)).validate(fast=fast)
+        except bagit.BagValidationError as exc:
+            details = "; ".join(str(d) for d in getattr(exc, "details", [])[:3])
+            reason = f"{exc.message}: {details}" if details else str(exc.message)
+            raise BadInput(f"bundle {self.path} is not a valid bag ({reason}).") from None
+        except bagit.BagError as exc:
+            raise BadInput(f"bundle {self.path} is not a valid bag ({exc}).") from None
+        finally:
+            logger.setLevel(level)
+
+    def write_tag_file(self, name: str, data: bytes) -> Path:
+        """Add or replace a tag file at the bag's top level and record it in the tag manifest."""
+        if "/" in name or "\\" in name or name in ("", ".", "..") or name in (
+            "bagit.txt", MANIFEST, TAGMANIFEST, RECEIPT
+        ) or name.startswith(("manifest-", "tagmanifest-")):
+            raise ValueError(f"{name!r} cannot be written as a tag file")
+        target = self.path / name
+        _atomic_write(target, data)
+        digest = hashlib.sha256(data).hexdigest()
+        manifest = self.path / TAGMANIFEST
+        lines = [
+            line for line in manifest.read_text(encoding="utf-8").splitlines()
+            if line.strip() and line.split(None, 1)[1].strip() != name
+        ]
+        lines.append(f"{digest}  {name}")
+        _atomic_write(manifest, ("\n".join(lines) + "\n").encode("utf-8"))
+        return target
+
+    def summary(self) -> dict[str, Any]:
+        """What the CLI prints: the bundle, its files, inputs and warnings."""
+        files = self.payload_files()
+        return {
+            "bundle": str(self.path),
+            "title": self.title,
+            "files": [f.to_json() for f in files],
+            "total_size": sum(max(f.size, 0) for f in files),
+            "inputs": [
+                {**pid.to_b2share_v2(), "resolver_url": pid.resolver_url} for pid in self.inputs
+            ],
+            "warnings": list(self.warnings),
+        }
+
+
+def _atomic_write(target: Path, data: bytes) -> None:
+    handle, temp = tempfile.mkstemp(prefix=f".{target.name}.tmp-", dir=target.parent)
+    try:
+        with os.fdopen(handle, "wb") as out:
+            out.write(data)
+        os.replace(temp, target)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temp)
+        raise
