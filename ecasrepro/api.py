@@ -6,15 +6,170 @@ modules, and heavy imports happen inside the functions so ``import ecasrepro`` s
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterable, Mapping
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from ecasrepro.errors import BadInput
 
 if TYPE_CHECKING:  # pragma: no cover
     from ecasrepro.bundle import Bundle
 
 
-def snapshot(notebook: Any, **options: Any) -> Bundle:
-    """Capture ``notebook`` and everything needed to reproduce it into a bundle on disk."""
-    raise NotImplementedError("snapshot is being built")  # replaced by the capture/bundle work
+def snapshot(
+    notebook: str | os.PathLike[str],
+    *,
+    inputs: Iterable[Any] = (),
+    attach: Iterable[str | os.PathLike[str]] = (),
+    metadata: str | os.PathLike[str] | Mapping[str, Any] | None = None,
+    title: str | None = None,
+    creators: Iterable[str] = (),
+    description: str | None = None,
+    keywords: Iterable[str] = (),
+    community: str | None = None,
+    output: str | os.PathLike[str] | None = None,
+    execute: bool = False,
+    zip: bool = False,
+    force: bool = False,
+    progress: bool | None = None,
+    timeout: int = 600,
+    harvest: bool = True,
+) -> Bundle:
+    """Capture ``notebook`` and everything needed to reproduce it into a bundle on disk.
+
+    Every input is checked before anything is written; secrets are redacted from the notebook,
+    its HTML and every generated file before they are written, and the result is scanned again.
+    The bundle (default ``<notebook stem>.repro`` beside the notebook) appears atomically.
+    """
+    from ecasrepro import bundle as bundles
+    from ecasrepro import metadata as meta
+    from ecasrepro import pids
+    from ecasrepro.capture.notebook import capture_notebook, render_html
+    from ecasrepro.capture.secrets import Redactor
+
+    notebook_path = Path(notebook).expanduser()
+    out = (
+        Path(output).expanduser()
+        if output is not None
+        else notebook_path.with_name(f"{notebook_path.stem}.repro")
+    )
+    # 1. Everything the user gave is checked first: nothing is written for a bad input.
+    user: dict[str, Any] = {}
+    source = "the metadata passed in"
+    if isinstance(metadata, Mapping):
+        user = dict(metadata)
+    elif metadata is not None:
+        user = meta.load_user_metadata(metadata)
+        source = Path(metadata).name
+    schema = meta.load_root_schema()
+    if user:
+        meta.validate_metadata(user, schema, "draft", source=source)
+    flag_inputs = pids.related_identifiers(list(inputs))
+    bundles.check_output(out, force, zip)
+    capture = capture_notebook(notebook_path, execute=execute, timeout=timeout, harvest=harvest)
+    try:
+        declared = pids.related_identifiers(capture.declared_inputs)
+    except Exception as exc:
+        raise BadInput(
+            f"{notebook_path.name}: notebook metadata 'ecasrepro.inputs' holds a bad PID ({exc})"
+        ) from None
+    harvested = pids.related_identifiers(
+        [p for p in capture.harvested_inputs if _parses(pids, p)]
+    )
+    user_related = pids.related_identifiers(user.get("related_identifiers") or [])
+    related = pids.related_identifiers([*user_related, *flag_inputs, *declared, *harvested])
+    derived = [r for r in related if r.relation_type == "IsDerivedFrom"]
+    attachments = bundles.resolve_attachments(
+        attach, bases=[notebook_path.parent, Path.cwd()], exclude=[out]
+    )
+
+    # 2. Capture the rest.
+    from ecasrepro.capture.environment import capture_environment
+    from ecasrepro.capture.vcs import capture_git
+
+    redactor = Redactor.from_environment()
+    environment = capture_environment()
+    git = capture_git(notebook_path.parent)
+    warnings = [*capture.warnings, *environment.warnings]
+
+    # 3. Redact before anything is written.
+    import nbformat
+
+    scrubbed = nbformat.from_dict(redactor.redact_json(capture.notebook))
+    notebook_json = (nbformat.writes(scrubbed) + "\n").encode("utf-8")
+    notebook_html = render_html(scrubbed).encode("utf-8")
+    creator_names = [c for c in creators if c]
+    final_title = title or capture.first_heading or notebook_path.stem
+    record = meta.build_record_metadata(
+        title=final_title,
+        title_from_flag=title is not None,
+        creators=creator_names,
+        description=description,
+        keywords=list(keywords),
+        community=community,
+        related_identifiers=[r.to_b2share_v2() for r in related],
+        has_outputs=bool(attachments),
+        technical_info=_technical_info(capture, environment),
+        user_metadata=user,
+    )
+    record = redactor.redact_json(record)
+    meta.validate_metadata(record, schema, "draft", source="the command-line values")
+    titles = record.get("titles") or [{}]
+    record_title = str(titles[0].get("title") or final_title)
+    names = [c.get("creator_name", "") for c in record.get("creators", []) if isinstance(c, dict)]
+    last = capture.last_executed.isoformat() if capture.last_executed else None
+    content = bundles.BundleContent(
+        title=record_title,
+        notebook_name=notebook_path.name,
+        notebook_json=notebook_json,
+        notebook_html=notebook_html,
+        metadata=record,
+        requirements_txt=redactor.redact_text(environment.requirements_txt),
+        conda_environment_yml=(
+            redactor.redact_text(environment.conda_environment_yml)
+            if environment.conda_environment_yml
+            else None
+        ),
+        platform=redactor.redact_json(environment.platform),
+        git_state=redactor.redact_json(git.to_json()),
+        git_patch=redactor.redact_text(git.diff) if getattr(git, "diff", "") else None,
+        attachments=attachments,
+        inputs=derived,
+        creators=[n for n in names if n],
+        description=description,
+        warnings=[redactor.redact_text(w) for w in warnings],
+        notebook_facts={
+            "language": capture.language,
+            "kernel": capture.kernel_name,
+            "last_executed": last,
+        },
+    )
+    # 4. Write, atomically, then scan again (inside write_bundle).
+    return bundles.write_bundle(content, out, redactor, force=force, zip=zip, progress=progress)
+
+
+def _parses(pids: Any, text: str) -> bool:
+    try:
+        pids.parse_pid(text)
+    except Exception:
+        return False
+    return True
+
+
+def _technical_info(capture: Any, environment: Any) -> str:
+    from ecasrepro import __version__
+
+    python = (environment.platform or {}).get("python_version") or (
+        environment.platform or {}
+    ).get("python", "")
+    kernel = capture.kernel_name or "unknown kernel"
+    return (
+        f"Snapshot of the Jupyter notebook {capture.name} ({kernel}"
+        f"{', Python ' + str(python) if python else ''}) made with ecasrepro {__version__}: "
+        "a BagIt bag whose payload is an RO-Crate with the executed notebook, its HTML, the "
+        "software environment, the git state and the attached outputs."
+    )
 
 
 def publish(bundle: Any, **options: Any) -> Any:

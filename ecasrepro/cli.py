@@ -82,6 +82,71 @@ def main(debug: bool) -> None:
 
 # @@ snapshot @@
 
+
+def _size(n: int) -> str:
+    value = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if value < 1024 or unit == "GiB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{n} B"  # pragma: no cover
+
+
+@main.command("snapshot")
+@click.argument("notebook", type=click.Path(dir_okay=True, path_type=str))
+@click.option("-i", "--input", "inputs", multiple=True, metavar="PID",
+              help="PID of an input dataset (Handle, DOI or URL); repeatable.")
+@click.option("-a", "--attach", multiple=True, metavar="PATH",
+              help="Output file, glob or directory to include under data/outputs/; repeatable.")
+@click.option("--metadata", "metadata_file", metavar="FILE",
+              help="B2SHARE metadata JSON to merge (flags win; related identifiers are merged).")
+@click.option("--title", metavar="T", help="Record title (default: the notebook's first heading).")
+@click.option("--creator", "creators", multiple=True, metavar="NAME", help="Creator; repeatable.")
+@click.option("--description", metavar="D", help="Abstract of the record.")
+@click.option("--keyword", "keywords", multiple=True, metavar="K", help="Keyword; repeatable.")
+@click.option("--community", metavar="ID", help="B2SHARE community id (default: ECAS).")
+@click.option("-o", "--output", metavar="DIR",
+              help="Bundle directory (default: <notebook stem>.repro beside the notebook).")
+@click.option("--execute", is_flag=True, help="Re-run the notebook headless before capturing.")
+@click.option("--zip", "zip_", is_flag=True, help="Also write <bundle>.zip beside the bundle.")
+@click.option("--force", is_flag=True, help="Replace an existing bundle.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
+@user_errors
+def snapshot_command(
+    notebook: str, inputs: tuple[str, ...], attach: tuple[str, ...], metadata_file: str | None,
+    title: str | None, creators: tuple[str, ...], description: str | None,
+    keywords: tuple[str, ...], community: str | None, output: str | None, execute: bool,
+    zip_: bool, force: bool, as_json: bool,
+) -> None:
+    """Capture NOTEBOOK, its environment, git state and input PIDs into a BagIt bundle."""
+    from ecasrepro.api import snapshot
+
+    bundle = snapshot(
+        notebook, inputs=inputs, attach=attach, metadata=metadata_file, title=title,
+        creators=creators, description=description, keywords=keywords, community=community,
+        output=output, execute=execute, zip=zip_, force=force,
+    )
+    summary = bundle.summary()
+    if zip_:
+        summary["zip"] = str(bundle.path.with_name(bundle.path.name + ".zip"))
+    echo(f"bundle: {summary['bundle']}  ({len(summary['files'])} files, "
+         f"{_size(summary['total_size'])})")
+    echo(f"title: {summary['title']}")
+    for entry in summary["files"]:
+        echo(f"  {_size(entry['size']):>10}  data/{entry['relpath']}")
+    if summary["inputs"]:
+        echo("inputs (IsDerivedFrom):")
+        for pid in summary["inputs"]:
+            echo(f"  {pid['related_identifier_type']:<6} {pid['resolver_url']}")
+    else:
+        echo("inputs: none declared (use --input PID or metadata.ecasrepro.inputs)")
+    for warning in summary["warnings"]:
+        echo(f"warning: {warning}")
+    if zip_:
+        echo(f"zip: {summary['zip']}")
+    if as_json:
+        emit_json(summary)
+
 # @@ sandbox @@
 
 # @@ publish @@
