@@ -1,0 +1,226 @@
+"""Secrets: redaction of known values and token shapes, streaming scans, the env allow-list."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from ecasrepro.capture.secrets import (
+    REDACTED,
+    ChunkScanner,
+    Redactor,
+    SecretFinding,
+    allowed_environment,
+    looks_secret,
+    scan_tree,
+)
+
+TOKEN = "Qx7pL2mN9vR4tY8wZ1bC5dF0gH3jK6"  # a B2SHARE-like token
+HUB = "f3a1c9e2b7d84c6a9e0f1b2c3d4e5f60"
+
+PLANTED = [
+    ("see https://b2share.eudat.eu/api/records/?access_token=AbC123xyz456qwe",
+     "access_token parameter", "AbC123xyz456qwe"),
+    ('{"access_token": "zz9YY8xx7WW6"}', "access_token parameter", "zz9YY8xx7WW6"),
+    ("GET /files?token=9f8e7d6c5b4a3 HTTP/1.1", "token parameter", "9f8e7d6c5b4a3"),
+    ("export B2SHARE_TOKEN=abcd1234efgh5678", "token parameter", "abcd1234efgh5678"),
+    ("Authorization: Bearer eyJhbGciOi.J9abc123.def456", "bearer token",
+     "eyJhbGciOi.J9abc123.def456"),
+    ("curl -H 'authorization: bearer 0a1b2c3d4e5f6a7b'", "bearer token", "0a1b2c3d4e5f6a7b"),
+    ("git clone https://alice:hunter22@github.com/x/y.git", "URL credentials", "hunter22"),
+    ("git+https://ghp_abcdef1234567890ABCDEF@github.com/o/r", "URL credentials",
+     "ghp_abcdef1234567890ABCDEF"),
+    ('password = "Passw0rd-long"', "password or key parameter", "Passw0rd-long"),
+    ("client_secret: s3cr3t-v4lue-xyz", "password or key parameter", "s3cr3t-v4lue-xyz"),
+    ("-----BEGIN RSA PRIVATE KEY-----\nMIIEpAIBAAKCAQEA7\n-----END RSA PRIVATE KEY-----",
+     "private key", "MIIEpAIBAAKCAQEA7"),
+    (f"print('{TOKEN}')", "known secret value", TOKEN),
+]
+
+HARMLESS = [
+    "tokenizer = AutoTokenizer.from_pretrained('bert-base')",
+    'token = os.environ["B2SHARE_TOKEN"]',
+    "token = get_token2()",
+    "token_count = 12345678",
+    "n_tokens=42",
+    "password = getpass()",
+    'headers = {"Authorization": f"Bearer {token}"}',
+    "https://github.com/ECAS-Lab/ecas-b2share ssh://git@host/repo.git",
+    "Bearer tokens are described in RFC 6750",
+    "http://[::1]:8080/path@x",
+    f"the marker {REDACTED} is not a secret",
+]
+
+
+@pytest.fixture
+def redactor() -> Redactor:
+    return Redactor([TOKEN, HUB])
+
+
+@pytest.mark.parametrize(("text", "kind", "secret"), PLANTED)
+def test_planted_secrets_are_found_and_redacted(redactor: Redactor, text: str, kind: str,
+                                                secret: str) -> None:
+    found = redactor.find_in_text("line one\n" + text)
+    assert (2, kind) in found
+    cleaned = redactor.redact_text(text)
+    assert secret not in cleaned
+    assert REDACTED in cleaned
+    assert redactor.find_in_text(cleaned) == []
+    assert redactor.redact_text(cleaned) == cleaned  # idempotent
+    scanner = redactor.scanner("nb.ipynb")
+    scanner.feed(("x\n" * 3 + text).encode())
+    findings = scanner.findings()
+    assert SecretFinding("nb.ipynb", 4, kind) in findings
+    for finding in findings:
+        assert secret not in str(finding) and secret not in repr(finding)
+
+
+@pytest.mark.parametrize("text", HARMLESS)
+def test_ordinary_code_is_left_alone(redactor: Redactor, text: str) -> None:
+    assert redactor.redact_text(text) == text
+    assert redactor.find_in_text(text) == []
+    scanner = redactor.scanner("f")
+    scanner.feed(text.encode())
+    assert scanner.findings() == []
+
+
+def test_url_credentials_keep_the_host(redactor: Redactor) -> None:
+    assert redactor.redact_text("https://u:p4ssw0rd@host.org/x") == "https://[REDACTED]@host.org/x"
+
+
+def test_redact_json_walks_keys_and_values(redactor: Redactor) -> None:
+    notebook = {
+        "cells": [{"source": [f"token = '{TOKEN}'\n"], "outputs": [{"text": HUB}]}],
+        "metadata": {"papermill": {"parameters": {HUB: "k", "n": 3, "ok": True}}},
+    }
+    clean = redactor.redact_json(notebook)
+    dumped = json.dumps(clean)
+    assert TOKEN not in dumped and HUB not in dumped
+    assert clean["metadata"]["papermill"]["parameters"][REDACTED] == "k"
+    assert clean["metadata"]["papermill"]["parameters"]["n"] == 3
+    assert redactor.redact_json(clean) == clean
+
+
+def test_json_escaped_known_value_is_found() -> None:
+    odd = 'pa"ss\\wo/rd-12345'
+    redactor = Redactor([odd])
+    written = json.dumps({"text": f"value {odd}"}).encode()
+    scanner = redactor.scanner("f.json")
+    scanner.feed(written)
+    assert [f.kind for f in scanner.findings()] == ["known secret value"]
+    assert odd not in redactor.redact_text(json.dumps({"text": odd}))
+
+
+@pytest.mark.parametrize("split", [1, 5, 13, 20, 29])
+@pytest.mark.parametrize("binary", [False, True])
+def test_chunk_boundary_split(redactor: Redactor, split: int, binary: bool) -> None:
+    filler = (b"\x00\x01" if binary else b"ab") * 300 + b"\n"
+    data = filler * 3 + b"x " + TOKEN.encode() + b" and ?access_token=AbC123xyz456qwe\n"
+    cut = len(filler) * 3 + 2 + split
+    for size in (cut, 7):
+        scanner = redactor.scanner("big.bin")
+        pieces = [data[:cut], data[cut:]] if size == cut else [
+            data[i : i + size] for i in range(0, len(data), size)
+        ]
+        for piece in pieces:
+            scanner.feed(piece)
+        kinds = [(f.line, f.kind) for f in scanner.findings()]
+        assert kinds == [(4, "known secret value"), (4, "access_token parameter")]
+
+
+def test_binary_file_with_embedded_text(redactor: Redactor, tmp_path: Path) -> None:
+    payload = os.urandom(3 << 20)
+    planted = (b"\x00history: ncks https://bob:pw123456@thredds.example.org/x.nc\x00"
+               + HUB.encode() + b"\x00")
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "a.nc").write_bytes(payload[: 2 << 20] + planted + payload[2 << 20 :])
+    (tmp_path / "clean.txt").write_text("nothing here\n")
+    (tmp_path / "skipme").mkdir()
+    (tmp_path / "skipme" / "t.txt").write_text(TOKEN)
+    findings = scan_tree(tmp_path, redactor, skip={"skipme"})
+    assert {f.kind for f in findings} == {"URL credentials", "known secret value"}
+    assert {f.path for f in findings} == {"out/a.nc"}
+    assert all("pw123456" not in str(f) and HUB not in str(f) for f in findings)
+    assert [str(f) for f in scan_tree(tmp_path, redactor)][-1].startswith("skipme/t.txt:1: ")
+
+
+def test_from_environment_rule(tmp_path: Path) -> None:
+    token_file = tmp_path / "token"
+    token_file.write_text(TOKEN + "\n")
+    env = {
+        "JUPYTERHUB_API_TOKEN": HUB,
+        "JPY_API_TOKEN": "jpy-0123456789",
+        "B2SHARE_TOKEN_FILE": str(token_file),
+        "MY_SERVICE_PASSWORD": "correct-horse-9",
+        "AWS_SECRET_ACCESS_KEY": "wJalrXUtnFEMI/K7MDENG",
+        "SSH_AUTH_SOCK": "/tmp/ssh-XXXX/agent.1",
+        "SOME_KEY_FLAG": "true",
+        "SHORT_TOKEN": "abc",
+        "HOME": "/home/someone-long-name",
+    }
+    redactor = Redactor.from_environment(env, extra=["configured-b2share-token-1"])
+    text = " ".join([*env.values(), "configured-b2share-token-1", TOKEN])
+    cleaned = redactor.redact_text(text)
+    for secret in (HUB, "jpy-0123456789", "correct-horse-9", "wJalrXUtnFEMI/K7MDENG", TOKEN,
+                   "configured-b2share-token-1"):
+        assert secret not in cleaned
+    for kept in ("/tmp/ssh-XXXX/agent.1", "true", "abc", "/home/someone-long-name"):
+        assert kept in cleaned
+    assert TOKEN not in repr(redactor)
+
+
+@pytest.mark.parametrize(
+    ("value", "secret"),
+    [("abcdefgh12", True), ("short", False), ("disabled", False), ("/usr/local/bin", False),
+     ("~/secrets/token", False), ("C:\\Users\\x", False), ("--------", False)],
+)
+def test_looks_secret(value: str, secret: bool) -> None:
+    assert looks_secret(value) is secret
+
+
+def test_allowed_environment_is_an_allow_list() -> None:
+    env = {
+        "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8", "OMP_NUM_THREADS": "4", "TZ": "UTC",
+        "JUPYTERHUB_API_TOKEN": HUB, "PATH": "/usr/bin", "HOME": "/home/x",
+        "LC_SECRET_KEY": "leaky-value-123", "JUPYTER_IMAGE": f"img?token={HUB}x1",
+    }
+    assert allowed_environment(env) == {
+        "JUPYTER_IMAGE": f"img?token={REDACTED}x1", "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8",
+        "OMP_NUM_THREADS": "4", "TZ": "UTC",
+    }
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from([
+    *"aZ09_-./=:@?&\"' \n\\",
+    "token", "Bearer ", "https://", "access_token=", "password=", TOKEN[:10], TOKEN, "[",
+]), max_size=40).map("".join))
+def test_redaction_is_idempotent_and_leaves_nothing(text: str) -> None:
+    redactor = Redactor([TOKEN])
+    once = redactor.redact_text(text)
+    assert redactor.redact_text(once) == once
+    assert TOKEN not in once
+    assert redactor.find_in_text(once) == []
+    scanner = redactor.scanner("x")
+    scanner.feed(once.encode())
+    assert scanner.findings() == []
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.binary(max_size=300), st.binary(max_size=300), st.integers(1, 64))
+def test_scanner_agrees_however_the_bytes_are_chunked(before: bytes, after: bytes,
+                                                      size: int) -> None:
+    redactor = Redactor([TOKEN])
+    data = before + TOKEN.encode() + after
+    whole = redactor.scanner("f")
+    whole.feed(data)
+    pieces = ChunkScanner("f", [TOKEN.encode()])
+    for i in range(0, len(data), size):
+        pieces.feed(data[i : i + size])
+    assert pieces.findings() == whole.findings()
+    assert any(f.kind == "known secret value" for f in whole.findings())
