@@ -172,6 +172,37 @@ def _technical_info(capture: Any, environment: Any) -> str:
     )
 
 
-def publish(bundle: Any, **options: Any) -> Any:
-    """Publish a bundle to B2SHARE as a draft record (or submit it with ``submit=True``)."""
-    raise NotImplementedError("publish is being built")  # replaced by the publishing work
+def publish(
+    bundle: Any,
+    *,
+    server: str | None = None,
+    token: str | None = None,
+    token_file: str | os.PathLike[str] | None = None,
+    community: str | None = None,
+    submit: bool = False,
+    new_version_of: str | None = None,
+    new_draft: bool = False,
+    dry_run: bool = False,
+    progress: bool | None = None,
+    echo: Any = None,
+) -> Any:
+    """Publish a bundle to B2SHARE as a draft record (or submit it with ``submit=True``).
+
+    ``bundle`` is a :class:`Bundle` or its directory. Server, token and community come from the
+    arguments, then ``B2SHARE_URL``/``B2SHARE_TOKEN[_FILE]``/``B2SHARE_COMMUNITY``, then the
+    config files (see :mod:`ecasrepro.config`). A re-run continues the draft recorded in the
+    bundle's ``receipt.json``. Returns a :class:`ecasrepro.b2share.DraftRecord` (``.id``,
+    ``.url``, ``.html_url``, ``.state``, ``.files``, ``.pids``).
+    """
+    from ecasrepro.b2share.publisher import Publisher
+    from ecasrepro.config import resolve_config
+
+    config = resolve_config(server=server, token=token, token_file=token_file, community=community)
+    with Publisher(config, progress=progress, echo=echo) as publisher:
+        return publisher.publish(
+            bundle,
+            submit=submit,
+            new_version_of=new_version_of,
+            new_draft=new_draft,
+            dry_run=dry_run,
+        )

@@ -151,6 +151,151 @@ def snapshot_command(
 
 # @@ publish @@
 
+
+def _publish_config(server: str | None, token_file: str | None, community: str | None) -> Any:
+    from ecasrepro.config import resolve_config
+
+    config = resolve_config(server=server, token_file=token_file, community=community)
+    for warning in config.warnings:
+        echo(warning)
+    return config
+
+
+def _server_options(func: F) -> F:
+    func = click.option(
+        "--community", metavar="ID",
+        help="Community id or name (else B2SHARE_COMMUNITY, config, metadata)."
+    )(func)
+    func = click.option(
+        "--token-file", metavar="FILE", type=click.Path(dir_okay=False),
+        help="File holding the API token (else B2SHARE_TOKEN[_FILE], config)."
+    )(func)
+    func = click.option("--server", metavar="URL",
+                        help="B2SHARE server, e.g. https://b2share.example.org (else B2SHARE_URL, "
+                        "config file).")(func)
+    return func
+
+
+@main.command("publish")
+@click.argument("bundle", type=click.Path(file_okay=False, path_type=str))
+@_server_options
+@click.option("--submit", is_flag=True, help="Submit the draft for publication after upload.")
+@click.option("--new-version-of", metavar="RECORD_ID",
+              help="Make the draft a new version of this published record.")
+@click.option("--new-draft", is_flag=True,
+              help="Start a new draft even if the receipt records one.")
+@click.option("--dry-run", is_flag=True,
+              help="Validate and print every write request; send none (reads only).")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
+@user_errors
+def publish_command(
+    bundle: str, server: str | None, token_file: str | None, community: str | None,
+    submit: bool, new_version_of: str | None, new_draft: bool, dry_run: bool, as_json: bool,
+) -> None:
+    """Publish BUNDLE to B2SHARE as a draft (re-running resumes the same draft)."""
+    from ecasrepro.b2share.publisher import Publisher
+
+    config = _publish_config(server, token_file, community)
+    with Publisher(config, echo=echo) as publisher:
+        record = publisher.publish(bundle, submit=submit, new_version_of=new_version_of,
+                                   new_draft=new_draft, dry_run=dry_run)
+    for warning in record.warnings:
+        if warning not in config.warnings:
+            echo(warning)
+    if dry_run:
+        echo(f"dry run: {len(record.requests)} write request(s) would be sent; none was.")
+    else:
+        echo(f"{record.state}: {record.id}")
+        echo(f"  API: {record.url}")
+        echo(f"  web: {record.html_url}")
+        for name, value in record.pids.items():
+            echo(f"  {name}: {value}")
+        echo(f"  files: {len(record.files)} ({len(record.uploaded)} uploaded now, "
+             f"{len(record.skipped)} already there)")
+    if as_json:
+        emit_json(record.to_json())
+
+
+@main.command("communities")
+@click.option("--server", metavar="URL", help="B2SHARE server (else B2SHARE_URL, config file).")
+@click.option("--json", "as_json", is_flag=True, help="Print the list as JSON on stdout.")
+@user_errors
+def communities_command(server: str | None, as_json: bool) -> None:
+    """List the server's communities (id, name, workflow) to pick one for --community."""
+    from ecasrepro.b2share.publisher import Publisher
+
+    config = _publish_config(server, None, None)
+    with Publisher(config, echo=echo) as publisher:
+        items = publisher.api.communities()
+    rows = [
+        {"id": c.get("id"), "name": c.get("name"),
+         "publication_workflow": c.get("publication_workflow"),
+         "restricted_submission": c.get("restricted_submission"),
+         "description": c.get("description")}
+        for c in items
+    ]
+    if as_json:
+        emit_json(rows)
+        return
+    for row in rows:
+        flags = " (restricted)" if row["restricted_submission"] else ""
+        click.echo(f"{row['id']}  {row['name']:<20} {row['publication_workflow']}{flags}")
+
+
+@main.command("schema")
+@click.argument("community")
+@click.option("--server", metavar="URL", help="B2SHARE server (else B2SHARE_URL, config file).")
+@user_errors
+def schema_command(community: str, server: str | None) -> None:
+    """Print COMMUNITY's full JSON schema (root + block) to help fill data/metadata.json."""
+    from ecasrepro.b2share.publisher import Publisher
+
+    config = _publish_config(server, None, None)
+    with Publisher(config, echo=echo) as publisher:
+        schema = publisher.schema_for(publisher.community(community))
+    if schema.block_schema_id:
+        echo(f"community-specific fields go under community_specific/{schema.block_schema_id}")
+    click.echo(json.dumps(schema.json_schema, indent=2))
+
+
+@main.command("status")
+@click.argument("bundle", type=click.Path(file_okay=False, path_type=str))
+@click.option("--server", metavar="URL", help="Server to ask (default: the one in the receipt).")
+@click.option("--token-file", metavar="FILE", type=click.Path(dir_okay=False),
+              help="File holding the API token (else B2SHARE_TOKEN[_FILE], config).")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
+@user_errors
+def status_command(bundle: str, server: str | None, token_file: str | None, as_json: bool) -> None:
+    """Show what BUNDLE's receipt and the server say: each file uploaded, missing or different."""
+    from ecasrepro.b2share.publisher import Publisher, open_bundle
+    from ecasrepro.b2share.receipt import Receipt
+
+    opened = open_bundle(bundle)
+    receipt = Receipt.load(opened.receipt_path)
+    if receipt is None and not server:
+        state = {"bundle": bundle, "state": "unpublished", "files": [
+            {"key": pf.relpath, "size": pf.size, "state": "not uploaded"}
+            for pf in opened.payload_files()]}
+        if as_json:
+            emit_json(state)
+        else:
+            echo(f"{bundle}: not published yet ({len(state['files'])} payload files)")
+        return
+    config = _publish_config(server or (receipt.server if receipt else None), token_file, None)
+    with Publisher(config, echo=echo) as publisher:
+        result = publisher.status(opened)
+    if as_json:
+        emit_json(result.to_json())
+        return
+    echo(f"{bundle}: {result.state} {result.draft_id or ''} on {result.server}")
+    if result.html_url:
+        echo(f"  web: {result.html_url}")
+    for item in result.files:
+        echo(f"  {item.state:<12} {item.key} ({item.size} bytes)")
+    for key in result.extra:
+        echo(f"  {'extra':<12} {key} (on the server, not in the bundle)")
+
+
 # @@ verify @@
 
 # @@ archive @@

@@ -171,9 +171,12 @@ def test_unreachable_server(caplog: pytest.LogCaptureFixture) -> None:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    with caplog.at_level(logging.DEBUG), session_for(f"http://127.0.0.1:{port}", retries=1) as s:
-        with pytest.raises(ServerUnreachable) as info:
-            s.get(s.api("communities/"))
+    with (
+        caplog.at_level(logging.DEBUG),
+        session_for(f"http://127.0.0.1:{port}", retries=1) as s,
+        pytest.raises(ServerUnreachable) as info,
+    ):
+        s.get(s.api("communities/"))
     text = str(info.value)
     assert "could not be reached" in text and "connection refused" in text
     assert TOKEN not in text and TOKEN not in caplog.text
