@@ -1,0 +1,255 @@
+"""The bundle on disk: a valid BagIt bag with an RO-Crate, no secrets, written atomically."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import zipfile
+from pathlib import Path
+
+import bagit
+import nbformat
+import pytest
+
+import ecasrepro
+from ecasrepro import bundle as bundles
+from ecasrepro.bundle import Bundle, copy_hashed
+from ecasrepro.errors import BadInput, SecretFound
+from ecasrepro.metadata import load_root_schema, validate_metadata
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+TOKEN = "tok_9f8e7d6c5b4a39281706f5e4d3c2b1a0"
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    """A copy of the example project (notebook, data, outputs) in a temporary directory."""
+    root = tmp_path / "project"
+    root.mkdir()
+    shutil.copy(EXAMPLES / "temperature_anomaly.ipynb", root)
+    shutil.copytree(EXAMPLES / "data", root / "data")
+    shutil.copytree(EXAMPLES / "outputs", root / "outputs")
+    return root
+
+
+def leftovers(directory: Path) -> list[str]:
+    return sorted(p.name for p in directory.iterdir() if ".tmp-" in p.name or ".old-" in p.name)
+
+
+def test_example_bundle_is_a_valid_bag_with_valid_metadata(project: Path) -> None:
+    bundle = ecasrepro.snapshot(
+        project / "temperature_anomaly.ipynb", attach=[project / "outputs"],
+        metadata=EXAMPLES / "metadata.json", creators=["Doe, Jane"],
+        inputs=["https://hdl.handle.net/21.T11148/abc-123"],
+    )
+    assert bundle.path == project / "temperature_anomaly.repro"
+    bagit.Bag(str(bundle.path)).validate()  # full validation: every sha256 recomputed
+    bundle.validate()
+    metadata = json.loads((bundle.path / "data" / "metadata.json").read_text())
+    validate_metadata(metadata, load_root_schema(1), "draft")
+    assert metadata == bundle.metadata
+    relpaths = {f.relpath for f in bundle.payload_files()}
+    assert relpaths >= {
+        "ro-crate-metadata.json", "metadata.json", "notebook/temperature_anomaly.ipynb",
+        "notebook/temperature_anomaly.html", "environment/requirements.txt",
+        "environment/platform.json", "git/state.json", "outputs/outputs/anomaly.csv",
+    }
+    for entry in bundle.payload_files():
+        assert entry.size == entry.path.stat().st_size
+        assert entry.sha256 == hashlib.sha256(entry.path.read_bytes()).hexdigest()
+    kinds = [r["resource_type_general"] for r in metadata["resource_types"]]
+    assert kinds == ["ComputationalNotebook", "Dataset"]
+    derived = [r["related_identifier"] for r in metadata["related_identifiers"]]
+    assert derived == [
+        "21.14100/dfb02365-a99a-3f1c-82c8-4723b63aafc2",
+        "21.14100/dfb02365-a99a-3f1c-82c8-4723b63aafc1",
+        "10.1029/2019JD032361",
+        "21.T11148/abc-123",
+    ]
+    assert [p.identifier for p in bundle.inputs] == derived
+    info = (bundle.path / "bag-info.txt").read_text()
+    assert "Contact-Name: Doe, Jane" in info and "Payload-Oxum: " in info
+    assert "External-Description: Station temperature anomaly and trend" in info
+    assert not leftovers(project)
+
+
+def test_ro_crate_lists_every_payload_file_and_each_pid(project: Path) -> None:
+    bundle = ecasrepro.snapshot(
+        project / "temperature_anomaly.ipynb", attach=[project / "outputs" / "anomaly.csv"],
+        inputs=["doi:10.5281/zenodo.1234"], output=project / "out.repro",
+    )
+    crate = json.loads((bundle.path / "data" / "ro-crate-metadata.json").read_text())
+    assert crate["@context"] == "https://w3id.org/ro/crate/1.1/context"
+    graph = {entity["@id"]: entity for entity in crate["@graph"]}
+    assert graph["ro-crate-metadata.json"]["about"] == {"@id": "./"}
+    root = graph["./"]
+    parts = {p["@id"] for p in root["hasPart"]}
+    for entry in bundle.payload_files():
+        if entry.relpath == "ro-crate-metadata.json":
+            continue
+        assert entry.relpath in parts
+        assert graph[entry.relpath]["sha256"] == entry.sha256
+        assert graph[entry.relpath]["contentSize"] == str(entry.size)
+    expected = {
+        "https://hdl.handle.net/21.14100/dfb02365-a99a-3f1c-82c8-4723b63aafc2",
+        "https://doi.org/10.1029/2019JD032361",
+        "https://doi.org/10.5281/zenodo.1234",
+    }
+    assert {p["@id"] for p in root["isBasedOn"]} == expected
+    for url in expected:
+        assert graph[url]["@type"] == "Dataset"
+    run = graph["#notebook-run"]
+    assert run["@type"] == "CreateAction"
+    assert run["instrument"] == {"@id": "notebook/temperature_anomaly.ipynb"}
+    assert {o["@id"] for o in run["object"]} == expected
+    assert {"@id": "outputs/outputs/anomaly.csv"} in run["result"]
+
+
+def test_planted_tokens_appear_nowhere(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("JUPYTERHUB_API_TOKEN", TOKEN)
+    path = project / "temperature_anomaly.ipynb"
+    nb = nbformat.read(path, as_version=4)
+    nb.cells[1].outputs.append(nbformat.v4.new_output("stream", text=f"token is {TOKEN}\n"))
+    nb.cells[2].source += "\n# curl -H 'Authorization: Bearer abcdefghijklmnop1234567890'"
+    nb.metadata["note"] = f"https://user:{TOKEN}@example.org/repo.git"
+    nbformat.write(nb, path)
+    bundle = ecasrepro.snapshot(path, zip=True)
+    files = [p for p in bundle.path.rglob("*") if p.is_file()]
+    files.append(bundle.path.with_name(bundle.path.name + ".zip"))
+    for file in files:
+        data = file.read_bytes()
+        assert TOKEN.encode() not in data, file
+        assert b"abcdefghijklmnop1234567890" not in data, file
+    with zipfile.ZipFile(files[-1]) as archive:
+        for name in archive.namelist():
+            assert TOKEN.encode() not in archive.read(name)
+    text = (bundle.path / "data" / "notebook" / "temperature_anomaly.ipynb").read_text()
+    assert "[REDACTED]" in text
+    bagit.Bag(str(bundle.path)).validate()
+
+
+def test_secret_in_an_attachment_fails_and_leaves_nothing(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("JUPYTERHUB_API_TOKEN", TOKEN)
+    leaked = project / "outputs" / "log.txt"
+    leaked.write_text(f"line one\nJUPYTERHUB_API_TOKEN={TOKEN}\n")
+    with pytest.raises(SecretFound) as info:
+        ecasrepro.snapshot(project / "temperature_anomaly.ipynb", attach=[leaked])
+    message = str(info.value)
+    assert "temperature_anomaly.repro/data/outputs/outputs/log.txt:2" in message
+    assert TOKEN not in message
+    assert info.value.exit_code == 5
+    assert not (project / "temperature_anomaly.repro").exists()
+    assert not leftovers(project)
+
+
+def test_failure_mid_write_leaves_no_bundle_and_no_temp_dir(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (project / "outputs" / "second.bin").write_bytes(b"x" * 1000)
+    calls = []
+
+    def failing_copy(source: Path, target: Path, *args: object, **kwargs: object) -> object:
+        calls.append(source)
+        if len(calls) == 2:
+            target.write_bytes(b"partial")
+            raise OSError(5, "Input/output error")
+        return copy_hashed(source, target, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(bundles, "copy_hashed", failing_copy)
+    with pytest.raises(BadInput, match="could not be copied"):
+        ecasrepro.snapshot(project / "temperature_anomaly.ipynb", attach=[project / "outputs"])
+    assert len(calls) == 2
+    assert not (project / "temperature_anomaly.repro").exists()
+    assert not leftovers(project)
+
+
+def test_existing_bundle_needs_force_and_is_replaced(project: Path) -> None:
+    notebook = project / "temperature_anomaly.ipynb"
+    first = ecasrepro.snapshot(notebook, title="First")
+    with pytest.raises(BadInput, match=r"already exists; pass --force"):
+        ecasrepro.snapshot(notebook, title="Second")
+    assert Bundle.open(first.path).title == "First"
+    second = ecasrepro.snapshot(notebook, title="Second", force=True)
+    assert second.path == first.path and second.title == "Second"
+    second.validate()
+    assert not leftovers(project)
+    # --force never deletes something that is not a bundle.
+    precious = project / "precious"
+    precious.mkdir()
+    (precious / "thesis.tex").write_text("years of work")
+    with pytest.raises(BadInput, match="is not an ecasrepro bundle; refusing to replace it"):
+        ecasrepro.snapshot(notebook, output=precious, force=True)
+    assert (precious / "thesis.tex").exists()
+
+
+def test_attachments_keep_layout_globs_and_missing_paths(project: Path) -> None:
+    nested = project / "results" / "maps"
+    nested.mkdir(parents=True)
+    (nested / "a.txt").write_text("a")
+    (nested / "b.txt").write_text("b")
+    (project / "results" / "c.dat").write_text("c")
+    found = bundles.resolve_attachments(
+        [str(project / "results"), str(project / "outputs" / "*.csv")], bases=[project]
+    )
+    assert sorted(a.relpath for a in found) == [
+        "outputs/anomaly.csv", "results/c.dat", "results/maps/a.txt", "results/maps/b.txt"
+    ]
+    with pytest.raises(BadInput, match=r"--attach path .*missing\.nc does not exist"):
+        bundles.resolve_attachments([str(project / "missing.nc")], bases=[project])
+    with pytest.raises(BadInput, match="matched no files"):
+        bundles.resolve_attachments([str(project / "*.nc")], bases=[project])
+
+
+def test_write_tag_file_keeps_the_bag_valid(project: Path) -> None:
+    bundle = ecasrepro.snapshot(project / "temperature_anomaly.ipynb")
+    bundle.write_tag_file("verification.json", b'{"ok": true}\n')
+    bundle.write_tag_file("verification.json", b'{"ok": false}\n')
+    manifest = (bundle.path / "tagmanifest-sha256.txt").read_text()
+    assert manifest.count("verification.json") == 1
+    assert hashlib.sha256(b'{"ok": false}\n').hexdigest() in manifest
+    bundle.receipt_path.write_text("{}")  # written by publish, in no manifest
+    bagit.Bag(str(bundle.path)).validate()
+    (bundle.path / "verification.json").write_text("tampered")
+    with pytest.raises(BadInput, match="is not a valid bag"):
+        bundle.validate()
+
+
+def test_tampered_payload_fails_validation(project: Path) -> None:
+    bundle = ecasrepro.snapshot(project / "temperature_anomaly.ipynb")
+    bundle.validate(fast=True)
+    (bundle.path / "data" / "git" / "state.json").write_text("{}")
+    with pytest.raises(BadInput, match="is not a valid bag"):
+        bundle.validate()
+
+
+def test_open_rejects_a_directory_that_is_not_a_bundle(tmp_path: Path) -> None:
+    with pytest.raises(BadInput, match="is not an ecasrepro bundle"):
+        Bundle.open(tmp_path)
+
+
+def test_copy_hashed_matches_hashlib_for_threaded_sizes(tmp_path: Path) -> None:
+    source = tmp_path / "big.bin"
+    block = bytes(range(256)) * 4096
+    with source.open("wb") as out:
+        for _ in range(21):  # ~21 MiB: above the threaded threshold, not a chunk multiple
+            out.write(block)
+        out.write(b"tail")
+    seen: list[int] = []
+    size, digest = copy_hashed(source, tmp_path / "copy.bin", on_bytes=seen.append)
+    data = source.read_bytes()
+    assert size == len(data) == sum(seen)
+    assert digest == hashlib.sha256(data).hexdigest()
+    assert (tmp_path / "copy.bin").read_bytes() == data
+
+
+def test_zip_holds_the_whole_bundle(project: Path) -> None:
+    bundle = ecasrepro.snapshot(project / "temperature_anomaly.ipynb", zip=True)
+    archive = bundle.path.with_name("temperature_anomaly.repro.zip")
+    with zipfile.ZipFile(archive) as handle:
+        names = set(handle.namelist())
+    on_disk = {f"temperature_anomaly.repro/{p.relative_to(bundle.path).as_posix()}"
+               for p in bundle.path.rglob("*") if p.is_file()}
+    assert names == on_disk
