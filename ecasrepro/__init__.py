@@ -18,6 +18,7 @@ __version__ = "0.1.0"
 _LAZY = {
     "snapshot": "ecasrepro.api",
     "publish": "ecasrepro.api",
+    "verify": "ecasrepro.api",
     "Bundle": "ecasrepro.bundle",
     "RelatedIdentifier": "ecasrepro.pids",
     "EcasReproError": "ecasrepro.errors",
@@ -28,6 +29,7 @@ __all__ = [  # noqa: RUF022 - grouped by meaning
     "__version__",
     "snapshot",
     "publish",
+    "verify",
     "Bundle",
     "RelatedIdentifier",
     "EcasReproError",
@@ -35,7 +37,7 @@ __all__ = [  # noqa: RUF022 - grouped by meaning
 ]
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ecasrepro.api import publish, snapshot
+    from ecasrepro.api import publish, snapshot, verify
     from ecasrepro.bundle import Bundle
     from ecasrepro.errors import EcasReproError, ExitCode
     from ecasrepro.pids import RelatedIdentifier

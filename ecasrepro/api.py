@@ -206,3 +206,39 @@ def publish(
             new_draft=new_draft,
             dry_run=dry_run,
         )
+
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ecasrepro.verification import VerificationReport
+
+
+def verify(
+    bundle: Any,
+    *,
+    timeout: float = 600.0,
+    rtol: float = 1e-6,
+    atol: float = 0.0,
+    image_tolerance: float = 0.01,
+    kernel_name: str | None = None,
+    progress: bool = False,
+    check: bool = False,
+) -> VerificationReport:
+    """Re-execute a bundle's notebook, compare every output, store ``verification.json`` in it.
+
+    Returns the report (``report.reproduced`` says whether everything matched); with
+    ``check=True`` a mismatch raises :class:`ecasrepro.errors.NotReproduced` (exit code 6).
+    """
+    from ecasrepro.verification import raise_if_not_reproduced, verify_bundle
+
+    report = verify_bundle(
+        bundle,
+        timeout=timeout,
+        rtol=rtol,
+        atol=atol,
+        image_tolerance=image_tolerance,
+        kernel_name=kernel_name,
+        progress=progress,
+    )
+    if check:
+        raise_if_not_reproduced(report)
+    return report

@@ -298,6 +298,71 @@ def status_command(bundle: str, server: str | None, token_file: str | None, as_j
 
 # @@ verify @@
 
+@main.command("verify")
+@click.argument("bundle", type=click.Path(file_okay=True, dir_okay=True))
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0, min_open=True),
+    default=600.0,
+    show_default=True,
+    help="Seconds each cell may run before the run stops.",
+)
+@click.option(
+    "--rtol",
+    type=click.FloatRange(min=0),
+    default=1e-6,
+    show_default=True,
+    help="Relative tolerance for numbers in text outputs.",
+)
+@click.option(
+    "--atol",
+    type=click.FloatRange(min=0),
+    default=0.0,
+    show_default=True,
+    help="Absolute tolerance for numbers (for values near zero).",
+)
+@click.option(
+    "--image-tolerance",
+    type=click.FloatRange(min=0, max=1),
+    default=0.01,
+    show_default=True,
+    help="Largest perceptual difference (0..1) between a captured and a re-made image.",
+)
+@click.option("--kernel", "kernel_name", help="Kernel to run instead of the notebook's own.")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as one JSON object.")
+@user_errors
+def verify_command(
+    bundle: str,
+    timeout: float,
+    rtol: float,
+    atol: float,
+    image_tolerance: float,
+    kernel_name: str | None,
+    as_json: bool,
+) -> None:
+    """Re-execute BUNDLE's notebook and compare every output with the captured one.
+
+    Writes verification.json into the bundle. Exit 0 when everything reproduces, 6 when a cell
+    differs (the summary names it), 2 for a path that is not a bundle or a missing kernel.
+    """
+    from ecasrepro.api import verify
+    from ecasrepro.errors import NotReproduced
+
+    report = verify(
+        bundle,
+        timeout=timeout,
+        rtol=rtol,
+        atol=atol,
+        image_tolerance=image_tolerance,
+        kernel_name=kernel_name,
+        progress=not as_json and sys.stderr.isatty(),
+    )
+    echo(report.summary())
+    if as_json:
+        emit_json({**report.to_dict(), "report_path": str(report.report_path)})
+    if not report.reproduced:
+        raise NotReproduced(report.failure_sentence())
+
 # @@ archive @@
 
 

@@ -1,0 +1,485 @@
+"""``ecasrepro verify``: re-execute a bundle's notebook under a real kernel and compare outputs.
+
+One notebook is executed once per module (real ipykernel); each test builds a BagIt bundle in the
+DESIGN layout from it, tampers with what it needs, and runs the real command.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import json
+import shutil
+import struct
+import subprocess
+import sys
+import zlib
+from pathlib import Path
+from typing import Any
+
+import bagit
+import nbformat
+import pytest
+from click.testing import CliRunner
+from nbclient import NotebookClient
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+
+from ecasrepro.cli import main
+from ecasrepro.errors import BadInput, NotReproduced
+from ecasrepro.verification import (
+    Tolerances,
+    compare_cell_outputs,
+    compare_image,
+    compare_text,
+    image_difference,
+    image_size,
+    normalise_text,
+    raise_if_not_reproduced,
+    read_pins,
+    verify_bundle,
+    verify_notebook,
+)
+
+TOL = Tolerances()
+
+PNG_HELPER = '''import struct, zlib
+from IPython.display import Image, display
+
+def png(width, height, shade):
+    raw = b"".join(b"\\x00" + bytes([shade, 255 - shade, 128]) * width for _ in range(height))
+    def chunk(kind, data):
+        return (struct.pack(">I", len(data)) + kind + data
+                + struct.pack(">I", zlib.crc32(kind + data)))
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return (b"\\x89PNG\\r\\n\\x1a\\n" + chunk(b"IHDR", header)
+            + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
+
+display(Image(data=png(8, 6, 40)))'''
+
+CELLS: list[tuple[str, str]] = [
+    ("markdown", "# A small analysis"),
+    (  # 1: reads an input relative to the notebook, prints numbers
+        "code",
+        "from pathlib import Path\n"
+        "values = [float(v) for v in Path('data/values.csv').read_text().split()[1:]]\n"
+        "print(f'{len(values)} values, mean {sum(values) / len(values):.6f}')",
+    ),
+    (  # 2: everything volatile
+        "code",
+        "import datetime, sys, tempfile, time\n"
+        "from tqdm import tqdm\n"
+        "t0 = time.perf_counter()\n"
+        "for _ in tqdm(range(3)): pass\n"
+        "print(object())\n"
+        "print('now', datetime.datetime.now().isoformat(), time.ctime())\n"
+        "elapsed = time.perf_counter() - t0\n"
+        "print(f'took {elapsed:.4f} s and {1000 * elapsed:.2f}ms')\n"
+        "print('scratch in', tempfile.mkdtemp())\n"
+        "print('data date', datetime.date(1990, 1, 1))",
+    ),
+    ("code", "%time total = sum(range(1000))"),  # 3
+    ("code", "ratio = sum(values) / 3\nratio"),  # 4: execute_result text/plain float
+    ("code", PNG_HELPER),  # 5: image/png 8x6
+    ("code", "raise KeyError('missing-key')"),  # 6: an error, captured
+    (  # 7: rich outputs: HTML and JSON
+        "code",
+        "from IPython.display import HTML, JSON\n"
+        "display(HTML(f'<b>{len(values)}</b> values'))\n"
+        "JSON({'mean': sum(values) / len(values), 'label': 'values'})",
+    ),
+    (  # 8: writes an output file relative to the notebook
+        "code",
+        "Path('outputs').mkdir(exist_ok=True)\n"
+        "Path('outputs/result.txt').write_text(str(sum(values)))\n"
+        "print('wrote outputs/result.txt')",
+    ),
+]
+NEVER_RAN = "print('this cell was never executed')"  # 9: added after execution
+
+
+def png_bytes(width: int, height: int, rows: list[list[int]] | None = None, filter_type: int = 0,
+              colour: int = 2) -> bytes:
+    """A PNG written with one filter type for every row (to check the reader's unfiltering)."""
+    channels = {0: 1, 2: 3, 6: 4}[colour]
+    if rows is None:
+        rows = [[(x * 31 + y * 17) % 256 for x in range(width * channels)] for y in range(height)]
+    raw = bytearray()
+    prev = [0] * (width * channels)
+    for row in rows:
+        out = []
+        for i, value in enumerate(row):
+            a = row[i - channels] if i >= channels else 0
+            b = prev[i]
+            c = prev[i - channels] if i >= channels else 0
+            if filter_type == 0:
+                pred = 0
+            elif filter_type == 1:
+                pred = a
+            elif filter_type == 2:
+                pred = b
+            elif filter_type == 3:
+                pred = (a + b) // 2
+            else:
+                p = a + b - c
+                pa, pb, pc = abs(p - a), abs(p - b), abs(p - c)
+                pred = a if pa <= pb and pa <= pc else (b if pb <= pc else c)
+            out.append((value - pred) % 256)
+        raw += bytes([filter_type]) + bytes(out)
+        prev = row
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        crc = struct.pack(">I", zlib.crc32(kind + data))
+        return struct.pack(">I", len(data)) + kind + data + crc
+
+    header = struct.pack(">IIBBBBB", width, height, 8, colour, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(bytes(raw)))
+        + chunk(b"IEND", b"")
+    )
+
+
+# --- fixtures ---------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def executed(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The project directory of an analysis, with its notebook executed once by a real kernel."""
+    project = tmp_path_factory.mktemp("project")
+    (project / "data").mkdir()
+    (project / "data" / "values.csv").write_text("value\n1.5\n2.25\n3.125\n4.0\n")
+    nb = new_notebook(
+        cells=[new_markdown_cell(s) if k == "markdown" else new_code_cell(s) for k, s in CELLS]
+    )
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Py", "language": "python"}
+    NotebookClient(
+        nb, kernel_name="python3", allow_errors=True, resources={"metadata": {"path": str(project)}}
+    ).execute()
+    nb.cells.append(new_code_cell(NEVER_RAN))
+    nbformat.write(nb, project / "analysis.ipynb")
+    return project
+
+
+def make_bundle(project: Path, where: Path, requirements: str = "", platform: Any = None) -> Path:
+    """A bundle in the DESIGN layout, made with bagit-python from the executed project."""
+    staging = where / "analysis.repro"
+    (staging / "notebook").mkdir(parents=True)
+    shutil.copy2(project / "analysis.ipynb", staging / "notebook" / "analysis.ipynb")
+    (staging / "environment").mkdir()
+    (staging / "environment" / "requirements.txt").write_text(requirements or "")
+    (staging / "environment" / "platform.json").write_text(json.dumps(platform or {}))
+    shutil.copytree(project / "data", staging / "outputs" / "data")
+    shutil.copytree(project / "outputs", staging / "outputs" / "outputs")
+    (staging / "metadata.json").write_text(json.dumps({"titles": [{"title": "A small analysis"}]}))
+    bagit.make_bag(str(staging), checksums=["sha256"])
+    return staging
+
+
+def tamper(bundle: Path, change: Any) -> None:
+    """Edit the captured notebook in a bundle, then re-write the manifests (a valid bag)."""
+    path = bundle / "data" / "notebook" / "analysis.ipynb"
+    nb = nbformat.read(path, as_version=4)
+    change(nb)
+    nbformat.write(nb, path)
+    bagit.Bag(str(bundle)).save(manifests=True)
+
+
+def run_verify(*args: str) -> Any:
+    return CliRunner().invoke(main, ["verify", *args])
+
+
+def report_of(bundle: Path) -> dict[str, Any]:
+    return json.loads((bundle / "verification.json").read_text())
+
+
+def failing(report: dict[str, Any]) -> dict[int, str]:
+    return {
+        c["index"]: c["verdict"]
+        for c in report["cells"]
+        if c["verdict"] not in ("same", "within-tolerance", "skipped")
+    }
+
+
+# --- end to end -------------------------------------------------------------------------------
+
+
+def test_clean_bundle_verifies_and_records_report(executed: Path, tmp_path: Path) -> None:
+    import bagit as bagit_module
+
+    requirements = (
+        f"bagit=={bagit_module.__version__ if hasattr(bagit_module, '__version__') else '1.9.0'}\n"
+        "click==0.0.1\nsurely-not-installed-package==1.0\n-e git+https://example.org/x.git#egg=x\n"
+    )
+    bundle = make_bundle(
+        executed, tmp_path, requirements, {"python": "2.7.18", "system": "Plan9"}
+    )
+    result = run_verify(str(bundle), "--json")
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.stdout)
+    assert out["verdict"] == "reproduced"
+    report = report_of(bundle)
+    assert report == {k: v for k, v in out.items() if k != "report_path"}
+    verdicts = {c["index"]: c["verdict"] for c in report["cells"]}
+    assert verdicts[0] == "skipped"  # markdown
+    assert verdicts[9] == "skipped"  # never executed when captured
+    assert {verdicts[i] for i in range(1, 9)} == {"same"}, report["cells"]
+    assert report["tolerances"]["rtol"] == 1e-6
+    env = report["environment"]
+    assert env["python_captured"] == "2.7.18"
+    assert env["python_running"] == ".".join(map(str, sys.version_info[:3]))
+    assert {d["name"] for d in env["different"]} == {"click"}
+    assert env["missing"] == ["surely-not-installed-package==1.0"]
+    assert env["unpinned"] == ["-e git+https://example.org/x.git#egg=x"]
+    assert env["platform"]["system"]["captured"] == "Plan9"
+    assert "REPRODUCED" in result.stderr and "click 0.0.1 ->" in result.stderr
+    # verification.json is a tag file: the bag stays valid and lists it in the tag manifest.
+    bagit.Bag(str(bundle)).validate()
+    assert "verification.json" in (bundle / "tagmanifest-sha256.txt").read_text()
+    assert "verification.json" not in (bundle / "manifest-sha256.txt").read_text()
+
+
+def test_tampered_output_fails_on_exactly_that_cell(executed: Path, tmp_path: Path) -> None:
+    bundle = make_bundle(executed, tmp_path)
+
+    def change(nb: Any) -> None:
+        out = nb.cells[1].outputs[0]
+        assert out.text.startswith("4 values, mean 2.718750")
+        out.text = out.text.replace("2.718750", "2.918750")
+
+    tamper(bundle, change)
+    result = run_verify(str(bundle))
+    assert result.exit_code == 6, result.output
+    assert "NOT REPRODUCED (1 of 9 code cells differ)" in result.stderr
+    assert "cell 1 (In [1]) `from pathlib import Path`: differs" in result.stderr
+    assert "number 2.918750 became 2.718750" in result.stderr
+    error_line = result.stderr.strip().splitlines()[-1]
+    assert error_line.startswith("error: the re-executed notebook did not reproduce 1 cell(s)")
+    report = report_of(bundle)
+    assert failing(report) == {1: "differs"}
+    cell = report["cells"][1]
+    assert cell["output"] == "stdout"
+    assert cell["captured"] == "4 values, mean 2.918750"
+    assert cell["reexecuted"] == "4 values, mean 2.718750"
+
+
+def test_numbers_within_rtol_pass_and_outside_fail(executed: Path, tmp_path: Path) -> None:
+    bundle = make_bundle(executed, tmp_path)
+
+    def nudge(nb: Any) -> None:
+        data = nb.cells[4].outputs[0].data
+        assert data["text/plain"] == "3.625"
+        data["text/plain"] = "3.6250000001"  # relative difference 3e-11
+
+    tamper(bundle, nudge)
+    result = run_verify(str(bundle), "--json")
+    assert result.exit_code == 0, result.output
+    assert report_of(bundle)["cells"][4]["verdict"] == "within-tolerance"
+
+    result = run_verify(str(bundle), "--rtol", "1e-12", "--json")
+    assert result.exit_code == 6
+    assert failing(report_of(bundle)) == {4: "differs"}
+    assert json.loads(result.stdout)["tolerances"]["rtol"] == 1e-12
+
+
+def test_image_dimensions_and_errors(executed: Path, tmp_path: Path) -> None:
+    """A resized image fails; a captured error must come back with the same exception."""
+    bundle = make_bundle(executed, tmp_path)
+
+    def change(nb: Any) -> None:
+        image = nb.cells[5].outputs[0].data
+        assert image_size(base64.b64decode(image["image/png"])) == (8, 6)
+        image["image/png"] = base64.b64encode(png_bytes(9, 6)).decode()
+        error = nb.cells[6].outputs[0]
+        assert error.ename == "KeyError"
+        error.ename = "ValueError"
+
+    tamper(bundle, change)
+    result = run_verify(str(bundle))
+    assert result.exit_code == 6
+    assert failing(report_of(bundle)) == {5: "differs", 6: "differs"}
+    assert "image size 9x6 became 8x6" in result.stderr
+    assert "raised KeyError instead of ValueError" in result.stderr
+
+
+def test_new_error_and_missing_input(executed: Path, tmp_path: Path) -> None:
+    """Without the attached input file, the reading cell raises where it did not: new-error."""
+    bundle = make_bundle(executed, tmp_path)
+    (bundle / "data" / "outputs" / "data" / "values.csv").unlink()
+    bagit.Bag(str(bundle)).save(manifests=True)
+    report = verify_bundle(bundle)
+    assert not report.reproduced
+    first = report.cells[1]
+    assert first.verdict == "new-error"
+    assert "FileNotFoundError" in first.reason
+    with pytest.raises(NotReproduced, match="cell 1 \\(In \\[1\\]\\)"):
+        raise_if_not_reproduced(report)
+
+
+def test_bad_input_exits_2_with_one_sentence(executed: Path, tmp_path: Path) -> None:
+    result = run_verify(str(executed / "analysis.ipynb"))
+    assert result.exit_code == 2
+    assert result.stderr.count("\n") == 1 and "is not a bundle" in result.stderr
+
+    result = run_verify(str(tmp_path / "nowhere.repro"))
+    assert result.exit_code == 2 and "does not exist" in result.stderr
+
+    bundle = make_bundle(executed, tmp_path)
+    result = run_verify(str(bundle), "--kernel", "no-such-kernel")
+    assert result.exit_code == 2
+    assert "kernel 'no-such-kernel' is not installed" in result.stderr
+    assert result.stderr.count("\n") == 1
+
+    (bundle / "data" / "notebook" / "analysis.ipynb").unlink()
+    result = run_verify(str(bundle))
+    assert result.exit_code == 2
+    assert "notebook" in result.stderr and result.stderr.count("\n") == 1
+    assert not (bundle / "verification.json").exists()
+
+
+def test_missing_kernel_falls_back_to_python3_for_python_notebooks(tmp_path: Path) -> None:
+    nb = new_notebook(cells=[new_code_cell("print(1 + 1)")])
+    nb.cells[0].outputs = [nbformat.v4.new_output("stream", name="stdout", text="2\n")]
+    nb.cells[0].execution_count = 1
+    nb.metadata["kernelspec"] = {"name": "conda-env-gone-py", "language": "python"}
+    nbformat.write(nb, tmp_path / "nb.ipynb")
+    report = verify_notebook(tmp_path / "nb.ipynb")
+    assert report.reproduced and report.kernel == "python3"
+    assert "'conda-env-gone-py' is not installed here" in report.warnings[0]
+
+    nb.metadata["kernelspec"] = {"name": "ir", "language": "R"}
+    nbformat.write(nb, tmp_path / "nb.ipynb")
+    with pytest.raises(BadInput, match="kernel 'ir' is not installed"):
+        verify_notebook(tmp_path / "nb.ipynb")
+
+
+@pytest.mark.slow
+def test_timeout_stops_with_a_clear_verdict(tmp_path: Path) -> None:
+    nb = new_notebook(
+        cells=[
+            new_code_cell("import time\ntime.sleep(30)"),
+            new_code_cell("print('after')"),
+        ]
+    )
+    for number, cell in enumerate(nb.cells, start=1):
+        cell.execution_count = number
+    nb.cells[1].outputs = [nbformat.v4.new_output("stream", name="stdout", text="after\n")]
+    nbformat.write(nb, tmp_path / "slow.ipynb")
+    report = verify_notebook(tmp_path / "slow.ipynb", timeout=1)
+    assert [c.verdict for c in report.cells] == ["timeout", "not-run"]
+    assert "did not finish within 1 s" in report.cells[0].reason
+    assert "raise --timeout" in report.warnings[0]
+
+
+# --- comparison rules (no kernel) ---------------------------------------------------------------
+
+
+def test_volatile_parts_are_removed() -> None:
+    today = dt.date.today()
+    captured = (
+        "<__main__.Thing object at 0x7f3a2b1c0d90>\n"
+        "started 2023-04-05T10:11:12.123456+00:00, finished Wed Apr  5 10:11:13 2023\n"
+        "took 1.23 s, then 12ms and 3.5 µs; clock 10:11:12\n"
+        "CPU times: user 1.2 ms, sys: 0 ns, total: 1.2 ms\n"
+        "Wall time: 2.5 ms\n"
+        "12.3 µs ± 1.1 µs per loop (mean ± std. dev. of 7 runs, 100,000 loops each)\n"
+        " 33%|███▎      | 1/3 [00:00<00:00,  9.51it/s]\r"
+        "100%|██████████| 3/3 [00:00<00:00, 28.1it/s]\n"
+        "tmp at /tmp/tmpab12cd/x.nc; id 123e4567-e89b-12d3-a456-426614174000"
+    )
+    new = (
+        "<__main__.Thing object at 0x55d0c0ffee00>\n"
+        f"started {today.isoformat()}T08:00:01.5Z, finished "
+        f"{dt.datetime.now().strftime('%a %b %d %H:%M:%S %Y')}\n"
+        "took 0.98 s, then 15ms and 2.9 µs; clock 08:00:01\n"
+        "CPU times: user 3 ms, sys: 1 ms, total: 4 ms\n"
+        "Wall time: 4.1 ms\n"
+        "9.8 µs ± 0.2 µs per loop (mean ± std. dev. of 7 runs, 10,000 loops each)\n"
+        "100%|██████████| 3/3 [00:00<00:00, 100.5it/s]\n"
+        "tmp at /tmp/tmpzz99/x.nc; id 00000000-1111-2222-3333-444444444444"
+    )
+    result = compare_text(captured, new, TOL)
+    assert result.level == 0, result
+    assert normalise_text("done\n 50%|#####     | 5/10 [00:01<00:01, 4.9it/s]\n").text == "done"
+
+
+def test_data_dates_must_match_but_clock_dates_may_not() -> None:
+    # A date far from today came from the data: a change is a real difference.
+    result = compare_text("first year 1990-01-01", "first year 1991-01-01", TOL)
+    assert result.level == 2 and "date 1990-01-01 became 1991-01-01" in result.reason
+    today = dt.date.today().isoformat()
+    assert compare_text("run on 2021-06-01", f"run on {today}", TOL).level == 0
+
+
+def test_numbers_compare_with_relative_and_absolute_tolerance() -> None:
+    assert compare_text("mean 0.333333333", "mean 0.3333333334", TOL).level == 1
+    result = compare_text("mean 0.3333", "mean 0.3334", TOL)
+    assert result.level == 2 and "number 0.3333 became 0.3334" in result.reason
+    assert compare_text("x 1e-20", "x -3e-20", TOL).level == 2
+    assert compare_text("x 1e-20", "x -3e-20", Tolerances(atol=1e-12)).level == 1
+    # Versions are text, not numbers; a trailing full stop does not hide a number.
+    assert compare_text("numpy 1.26.0", "numpy 1.26.1", TOL).level == 2
+    assert compare_text("total 3.5.", "total 3.5000000001.", TOL).level == 1
+    # numpy re-aligns columns when a number changes width: layout within tolerance.
+    assert compare_text("[0.1  0.25]", "[0.1000000001 0.25]", TOL).level == 1
+    assert compare_text("a\nb 1.0", "a\nc 1.0", TOL).level == 2
+
+
+def test_stderr_warnings_and_stream_interleaving_are_not_results() -> None:
+    captured = [
+        {"output_type": "stream", "name": "stdout", "text": "a\n"},
+        {"output_type": "stream", "name": "stderr", "text": "/x/y.py:3: FutureWarning: o\n  f()\n"},
+        {"output_type": "stream", "name": "stdout", "text": "b\n"},
+    ]
+    new = [{"output_type": "stream", "name": "stdout", "text": "a\nb\n"}]
+    assert compare_cell_outputs(captured, new, TOL)[0] == "same"
+    assert compare_cell_outputs(captured, [], TOL)[0] == "missing-output"
+    error = {"output_type": "error", "ename": "ZeroDivisionError", "evalue": "division by zero",
+             "traceback": []}
+    verdict, reason, *_ = compare_cell_outputs(captured, [*new, error], TOL)
+    assert verdict == "new-error" and "ZeroDivisionError" in reason
+    verdict, reason, *_ = compare_cell_outputs([error], new, TOL)
+    assert verdict == "differs" and "ran without error" in reason
+
+
+@pytest.mark.parametrize("filter_type", [0, 1, 2, 3, 4])
+@pytest.mark.parametrize("colour", [0, 2, 6])
+def test_png_reader_handles_every_filter(filter_type: int, colour: int) -> None:
+    reference = png_bytes(7, 5, filter_type=0, colour=colour)
+    filtered = png_bytes(7, 5, filter_type=filter_type, colour=colour)
+    assert image_size(filtered) == (7, 5)
+    assert image_difference(reference, filtered) == 0.0
+
+
+def test_images_compare_perceptually() -> None:
+    width, height = 40, 30
+    base = [[200] * (width * 3) for _ in range(height)]
+    noisy = [[v + (1 if (i + y) % 2 else -1) for i, v in enumerate(row)] for y, row in
+             enumerate(base)]
+    changed = [row[:] for row in base]
+    for y in range(5, 25):  # a dark square: a real change of the plot
+        changed[y][30:90] = [0] * 60
+    b64 = lambda rows: base64.b64encode(png_bytes(width, height, rows)).decode()  # noqa: E731
+    assert compare_image(b64(base), b64(base), TOL).level == 0
+    assert compare_image(b64(base), b64(noisy), TOL).level == 1
+    result = compare_image(b64(base), b64(changed), TOL)
+    assert result.level == 2 and "image content differs" in result.reason
+    result = compare_image(b64(base), base64.b64encode(png_bytes(41, 30)).decode(), TOL)
+    assert result.level == 2 and "image size 40x30 became 41x30" in result.reason
+
+
+def test_read_pins(tmp_path: Path) -> None:
+    path = tmp_path / "requirements.txt"
+    path.write_text("# pinned\nNumPy==1.26.4\nzope.interface==6.0 ; python_version>'3'\nx @ https://e/x.whl\n")
+    pins, unpinned = read_pins(path)
+    assert pins == {"numpy": "1.26.4", "zope-interface": "6.0"}
+    assert unpinned == ["x @ https://e/x.whl"]
+
+
+def test_import_ecasrepro_does_not_load_the_execution_machinery() -> None:
+    code = (
+        "import sys, ecasrepro, ecasrepro.cli; ecasrepro.verify; "
+        "print(sorted(m for m in ('nbclient', 'nbformat', 'jupyter_client') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
