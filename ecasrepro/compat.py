@@ -146,11 +146,11 @@ class EcasShare:
         """Submit (the predecessor built a broken URL); returns the HTTP status code (200)."""
         draft = self._api.draft(record_id)
         community = self._api.community(str(draft["metadata"]["community"]))
-        from ecasrepro.b2share.publisher import Publisher
+        from ecasrepro.b2share.publisher import SERVER_MANAGED, Publisher
 
         publisher = Publisher(self.config, session=self._session, progress=False)
         schema = publisher.schema_for(community)
-        current = {k: v for k, v in draft["metadata"].items() if k not in ("owners", "$schema")}
+        current = {k: v for k, v in draft["metadata"].items() if k not in SERVER_MANAGED}
         publisher.validate(current, schema, "submit", f"draft {record_id}")
         response = self._session.patch(
             self._api.draft_url(record_id),

@@ -273,6 +273,8 @@ class Publisher:
     ) -> None:
         from ecasrepro.metadata import validate_metadata
 
+        if mode == "submit":  # the server validates the record as it will be: submitted
+            record = {**record, "publication_state": "submitted"}
         validate_metadata(record, schema.json_schema, mode, source=source)  # type: ignore[arg-type]
 
     # --- secrets ---------------------------------------------------------------------------------
