@@ -1,0 +1,185 @@
+"""Run the sandbox: a threaded Werkzeug server on loopback around the WSGI app, start/stop/restart.
+
+``SandboxServer`` is what tests, the demo and ``ecasrepro sandbox`` use.  A restart builds a fresh
+application over the same data directory and binds the same port, as a restarted process would.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import re
+import threading
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
+
+from ecasrepro.errors import BadInput, ConfigurationError
+from ecasrepro.sandbox.faults import FaultInjector, FaultMiddleware, parse_faults
+from ecasrepro.sandbox.seed import SandboxUser, seed
+from ecasrepro.sandbox.storage import Storage
+from ecasrepro.sandbox.v2 import create_app
+from ecasrepro.sandbox.v2.common import SandboxConfig
+
+http_log = logging.getLogger("ecasrepro.sandbox.http")
+_TOKEN_IN_URL = re.compile(r"(access_token=)[^&\s]*")
+
+
+def redact(text: str) -> str:
+    """Hide tokens in logged request lines."""
+    return _TOKEN_IN_URL.sub(r"\1***", text)
+
+
+class _RequestHandler(WSGIRequestHandler):
+    """Werkzeug's handler, logging through ``logging`` with tokens redacted."""
+
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        line = getattr(self, "requestline", "")
+        http_log.info("%s %s %s", self.address_string(), redact(line), code)
+
+    def log(self, type: str, message: str, *args: Any) -> None:
+        http_log.log(logging.ERROR if type == "error" else logging.INFO, redact(message % args))
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+class SandboxServer:
+    """A B2SHARE-compatible v2 server on ``host:port`` with its state under ``data_dir``."""
+
+    def __init__(
+        self,
+        data_dir: str | Path,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        token: str | None = None,
+        faults: str | None = None,
+        seed: int | None = None,
+        max_file_size: int | None = None,
+        quota_size: int | None = None,
+        allow_remote: bool = False,
+    ) -> None:
+        if not allow_remote and not is_loopback(host):
+            raise BadInput(
+                f"--host {host} is not a loopback address; the sandbox prints its tokens, so it "
+                "only listens on 127.0.0.1/::1 unless you also pass --allow-remote."
+            )
+        if token is not None and (len(token) < 8 or not token.isprintable() or " " in token):
+            raise BadInput("--token must be at least 8 printable characters without spaces.")
+        self.data_dir = Path(data_dir).resolve()
+        self.host = host
+        self.port = port
+        defaults = SandboxConfig()
+        self.config = SandboxConfig(
+            max_file_size=max_file_size if max_file_size is not None else defaults.max_file_size,
+            quota_size=quota_size if quota_size is not None else defaults.quota_size,
+        )
+        self._plan = parse_faults(faults)
+        self._seed = seed
+        self._first_token = token
+        self._server: BaseWSGIServer | None = None
+        self._thread: threading.Thread | None = None
+        self._open()
+
+    def _open(self) -> None:
+        try:
+            self.storage = Storage(self.data_dir)
+        except OSError as exc:
+            raise ConfigurationError(
+                f"cannot use {self.data_dir} as the sandbox data directory ({exc.strerror}); "
+                "pass --data with a writable directory."
+            ) from None
+        self.users: list[SandboxUser] = seed(self.storage, self._first_token)
+        self.token = self.users[0].token
+        self._middleware = FaultMiddleware(
+            create_app(self.storage, self.config), FaultInjector(self._plan, self._seed)
+        )
+
+    @property
+    def url(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
+
+    @property
+    def running(self) -> bool:
+        return self._server is not None
+
+    def start(self) -> SandboxServer:
+        if self._server is not None:
+            return self
+        try:
+            server = make_server(
+                self.host,
+                self.port,
+                self._middleware,
+                threaded=True,
+                request_handler=_RequestHandler,
+            )
+        except OSError as exc:
+            raise ConfigurationError(
+                f"cannot listen on {self.host}:{self.port} ({exc.strerror}); "
+                "pick another --port or 0 for a free one."
+            ) from None
+        server.daemon_threads = True
+        self.port = server.server_port
+        self._server = server
+        self._thread = threading.Thread(
+            target=server.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name=f"sandbox-{self.port}",
+            daemon=True,
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        server, thread = self._server, self._thread
+        self._server = self._thread = None
+        if server is not None:
+            server.shutdown()
+            server.server_close()
+        if thread is not None:
+            thread.join(timeout=10)
+
+    def restart(self) -> None:
+        """Stop, re-open the data directory with a fresh application, listen on the same port."""
+        self.stop()
+        self._open()
+        self.start()
+
+    def set_faults(self, spec: str | None, seed: int | None = None) -> None:
+        """Switch fault injection at run time (``None`` turns it off)."""
+        self._plan = parse_faults(spec)
+        self._seed = seed if seed is not None else self._seed
+        self._middleware.set(FaultInjector(self._plan, self._seed))
+
+    def user(self, index: int) -> SandboxUser:
+        return self.users[index]
+
+    def __enter__(self) -> SandboxServer:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    def __repr__(self) -> str:
+        return f"SandboxServer(url={self.url!r}, data_dir={str(self.data_dir)!r}, running={self.running})"
+
+    def wait(self) -> None:
+        """Block until the server stops (the CLI uses this; signals call ``stop``)."""
+        while self._thread is not None and self._thread.is_alive():
+            self._thread.join(timeout=0.5)

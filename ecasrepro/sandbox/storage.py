@@ -1,0 +1,282 @@
+"""Persistent state of the sandbox: one SQLite database plus a blob directory, both under the data dir.
+
+This layer knows nothing about HTTP or about the B2SHARE API version: it stores users, communities,
+records (a draft and its published record share one row), buckets and object versions, and it
+streams file contents into immutable blobs.  The v2 views (and a later v3 mode) build on it.
+
+Concurrency: every transaction opens its own connection (the threaded server runs one thread per
+request), SQLite runs in WAL mode, and writers take the write lock up front (``BEGIN IMMEDIATE``) so
+read-modify-write sequences never interleave.  Blobs are written to ``tmp/`` and renamed into
+``blobs/`` only once complete, so a crash or a dropped upload never leaves a partial file behind.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import sqlite3
+import threading
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import IO, Any
+
+SCHEMA_SQL = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS users (
+    id INTEGER PRIMARY KEY,
+    email TEXT NOT NULL UNIQUE,
+    token TEXT NOT NULL UNIQUE,
+    superuser INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS roles (
+    id INTEGER PRIMARY KEY,
+    community_id TEXT NOT NULL,
+    kind TEXT NOT NULL CHECK (kind IN ('admin', 'member')),
+    UNIQUE (community_id, kind)
+);
+CREATE TABLE IF NOT EXISTS user_roles (
+    user_id INTEGER NOT NULL REFERENCES users(id),
+    role_id INTEGER NOT NULL REFERENCES roles(id),
+    PRIMARY KEY (user_id, role_id)
+);
+CREATE TABLE IF NOT EXISTS communities (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE,
+    doc TEXT NOT NULL,
+    created TEXT NOT NULL,
+    updated TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS records (
+    id TEXT PRIMARY KEY,
+    head_id TEXT NOT NULL,
+    owners TEXT NOT NULL,
+    community TEXT NOT NULL,
+    schema_version INTEGER NOT NULL,
+    draft_state TEXT NOT NULL,
+    draft_json TEXT NOT NULL,
+    draft_revision INTEGER NOT NULL DEFAULT 0,
+    draft_bucket TEXT NOT NULL,
+    draft_created TEXT NOT NULL,
+    draft_updated TEXT NOT NULL,
+    record_state TEXT,
+    record_json TEXT,
+    record_revision INTEGER NOT NULL DEFAULT 0,
+    record_bucket TEXT,
+    record_created TEXT,
+    record_updated TEXT,
+    seq INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS records_head ON records(head_id);
+CREATE TABLE IF NOT EXISTS buckets (
+    id TEXT PRIMARY KEY,
+    record_id TEXT NOT NULL,
+    kind TEXT NOT NULL CHECK (kind IN ('draft', 'record')),
+    locked INTEGER NOT NULL DEFAULT 0,
+    deleted INTEGER NOT NULL DEFAULT 0,
+    size INTEGER NOT NULL DEFAULT 0,
+    created TEXT NOT NULL,
+    updated TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS objects (
+    version_id TEXT PRIMARY KEY,
+    bucket_id TEXT NOT NULL REFERENCES buckets(id),
+    key TEXT NOT NULL,
+    blob TEXT,
+    size INTEGER NOT NULL DEFAULT 0,
+    checksum TEXT,
+    mimetype TEXT,
+    is_head INTEGER NOT NULL DEFAULT 1,
+    delete_marker INTEGER NOT NULL DEFAULT 0,
+    epic_pid TEXT,
+    created TEXT NOT NULL,
+    updated TEXT NOT NULL,
+    seq INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS objects_bucket_key ON objects(bucket_id, key);
+"""
+
+READ_CHUNK = 1 << 20  # 1 MiB: large reads keep per-chunk Python overhead negligible
+
+
+def utcnow_iso() -> str:
+    """Record/file timestamps as the real server prints them: microseconds and ``+00:00``."""
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f+00:00")
+
+
+def new_hex_id() -> str:
+    return uuid.uuid4().hex
+
+
+def new_uuid() -> str:
+    return str(uuid.uuid4())
+
+
+@dataclass(frozen=True)
+class BlobWrite:
+    """A finished upload: where it lives (relative blob name), its size and md5."""
+
+    blob: str
+    size: int
+    md5_hex: str
+
+
+class IncompleteUpload(Exception):
+    """The client sent fewer bytes than it announced (or the connection was dropped)."""
+
+
+class Storage:
+    """SQLite metadata + blob files under ``data_dir``; safe to share between threads."""
+
+    def __init__(self, data_dir: str | Path) -> None:
+        self.data_dir = Path(data_dir)
+        self.blob_dir = self.data_dir / "blobs"
+        self.tmp_dir = self.data_dir / "tmp"
+        self.db_path = self.data_dir / "sandbox.sqlite3"
+        self.blob_dir.mkdir(parents=True, exist_ok=True)
+        self.tmp_dir.mkdir(parents=True, exist_ok=True)
+        self._seq_lock = threading.Lock()
+        for leftover in self.tmp_dir.iterdir():  # partial uploads of a previous run
+            with contextlib.suppress(OSError):
+                leftover.unlink()
+        db = self._connect()
+        try:
+            db.executescript(SCHEMA_SQL)
+        finally:
+            db.close()
+
+    # --- database ------------------------------------------------------------------------------
+    def _connect(self) -> sqlite3.Connection:
+        db = sqlite3.connect(self.db_path, timeout=30, isolation_level=None)
+        db.row_factory = sqlite3.Row
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=NORMAL")
+        db.execute("PRAGMA foreign_keys=ON")
+        return db
+
+    @contextlib.contextmanager
+    def transaction(self, write: bool = True) -> Iterator[sqlite3.Connection]:
+        """One connection per transaction; writers lock up front so check-then-act is atomic."""
+        db = self._connect()
+        try:
+            db.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+            try:
+                yield db
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            db.execute("COMMIT")
+        finally:
+            db.close()
+
+    def read(self) -> contextlib.AbstractContextManager[sqlite3.Connection]:
+        return self.transaction(write=False)
+
+    @staticmethod
+    def next_seq(db: sqlite3.Connection, table: str) -> int:
+        row = db.execute(f"SELECT COALESCE(MAX(seq), 0) + 1 FROM {table}").fetchone()
+        return int(row[0])
+
+    def get_meta(self, key: str) -> str | None:
+        with self.read() as db:
+            row = db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return None if row is None else str(row[0])
+
+    # --- blobs ---------------------------------------------------------------------------------
+    def blob_path(self, blob: str) -> Path:
+        return self.blob_dir / blob[:2] / blob
+
+    def write_blob(
+        self,
+        stream: IO[bytes],
+        length: int,
+        *,
+        stop_at: int | None = None,
+        on_stop: Callable[[], None] | None = None,
+    ) -> BlobWrite:
+        """Stream exactly ``length`` bytes into a new blob, hashing on the fly; never buffers it.
+
+        Reading, hashing and writing overlap: the socket is read into one of two buffers while a
+        worker thread hashes and writes the other (hashlib and file writes release the GIL).
+        ``stop_at`` (fault injection) stops reading after that many bytes, calls ``on_stop`` and
+        raises :class:`IncompleteUpload`; the temporary file is removed in every failure case.
+        """
+        blob = new_uuid().replace("-", "")
+        tmp_path = self.tmp_dir / f"{blob}.part"
+        md5 = hashlib.md5()
+        limit = length if stop_at is None else min(stop_at, length)
+        received = 0
+        buffers = [bytearray(READ_CHUNK), bytearray(READ_CHUNK)]
+        pending: list[threading.Thread] = []
+        failure: list[BaseException] = []
+        fd = os.open(tmp_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+
+        def consume(view: memoryview) -> None:
+            try:
+                md5.update(view)
+                while view:
+                    written = os.write(fd, view)
+                    view = view[written:]
+            except BaseException as exc:  # reported to the reading thread
+                failure.append(exc)
+
+        try:
+            turn = 0
+            while received < limit:
+                buf = buffers[turn]
+                want = min(READ_CHUNK, limit - received)
+                got = stream.readinto(memoryview(buf)[:want])  # type: ignore[attr-defined]
+                if not got:
+                    raise IncompleteUpload(f"connection closed after {received} of {length} bytes")
+                received += got
+                if pending:
+                    pending.pop().join()
+                if failure:
+                    raise failure[0]
+                worker = threading.Thread(target=consume, args=(memoryview(buf)[:got],))
+                worker.start()
+                pending.append(worker)
+                turn ^= 1
+            if pending:
+                pending.pop().join()
+            if failure:
+                raise failure[0]
+            if received < length:
+                if on_stop is not None:
+                    on_stop()
+                raise IncompleteUpload(f"upload dropped after {received} of {length} bytes")
+            os.close(fd)
+            fd = -1
+            final = self.blob_path(blob)
+            final.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(tmp_path, final)
+            return BlobWrite(blob=blob, size=received, md5_hex=md5.hexdigest())
+        except BaseException:
+            for worker in pending:
+                worker.join()
+            if fd >= 0:
+                os.close(fd)
+            with contextlib.suppress(OSError):
+                tmp_path.unlink()
+            raise
+
+    def delete_blob_if_unused(self, db: sqlite3.Connection, blob: str | None) -> None:
+        """Remove a blob file once no object version refers to it (snapshots share blobs)."""
+        if not blob:
+            return
+        row = db.execute("SELECT COUNT(*) FROM objects WHERE blob = ?", (blob,)).fetchone()
+        if int(row[0]) == 0:
+            with contextlib.suppress(OSError):
+                self.blob_path(blob).unlink()
+
+
+def dumps(obj: Any) -> str:
+    return json.dumps(obj, sort_keys=False, separators=(",", ":"))
+
+
+def loads(text: str | None) -> Any:
+    return None if text is None else json.loads(text)
