@@ -220,11 +220,14 @@ def verify(
     atol: float = 0.0,
     image_tolerance: float = 0.01,
     kernel_name: str | None = None,
+    data_dirs: Iterable[str | os.PathLike[str]] = (),
     progress: bool = False,
     check: bool = False,
 ) -> VerificationReport:
     """Re-execute a bundle's notebook, compare every output, store ``verification.json`` in it.
 
+    ``data_dirs`` are directories holding the notebook's inputs as it read them (usually its
+    original directory); they are mirrored into the temporary working copy before the run.
     Returns the report (``report.reproduced`` says whether everything matched); with
     ``check=True`` a mismatch raises :class:`ecasrepro.errors.NotReproduced` (exit code 6).
     """
@@ -237,6 +240,7 @@ def verify(
         atol=atol,
         image_tolerance=image_tolerance,
         kernel_name=kernel_name,
+        data_dirs=list(data_dirs),
         progress=progress,
     )
     if check:

@@ -329,6 +329,14 @@ def status_command(bundle: str, server: str | None, token_file: str | None, as_j
     help="Largest perceptual difference (0..1) between a captured and a re-made image.",
 )
 @click.option("--kernel", "kernel_name", help="Kernel to run instead of the notebook's own.")
+@click.option(
+    "--data",
+    "data_dirs",
+    multiple=True,
+    type=click.Path(file_okay=False),
+    help="Directory with the notebook's inputs as it read them (usually its original "
+    "directory); mirrored into the working copy. Repeatable.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the report as one JSON object.")
 @user_errors
 def verify_command(
@@ -338,6 +346,7 @@ def verify_command(
     atol: float,
     image_tolerance: float,
     kernel_name: str | None,
+    data_dirs: tuple[str, ...],
     as_json: bool,
 ) -> None:
     """Re-execute BUNDLE's notebook and compare every output with the captured one.
@@ -355,6 +364,7 @@ def verify_command(
         atol=atol,
         image_tolerance=image_tolerance,
         kernel_name=kernel_name,
+        data_dirs=data_dirs,
         progress=not as_json and sys.stderr.isatty(),
     )
     echo(report.summary())

@@ -31,6 +31,7 @@ import sys
 import tempfile
 import time
 import zlib
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -1085,12 +1086,54 @@ def _execute(nb: Any, workdir: Path, kernel: str, tol: Tolerances, progress: boo
     return run
 
 
-def _prepare_workdir(notebook: Path, extra_dirs: list[Path], workdir: Path) -> Path:
-    """Copy the notebook's directory, then the attached files over it (relative layout kept)."""
-    shutil.copytree(notebook.parent, workdir, dirs_exist_ok=True)
-    for directory in extra_dirs:
+#: Files from ``data_dirs`` up to this size are copied into the working copy; bigger ones (input
+#: data sets) are symlinked, so verifying never duplicates large inputs.
+COPY_LIMIT = 16 * 1024 * 1024
+_NOT_MIRRORED = {".git", ".ipynb_checkpoints", "__pycache__", ".venv"}
+
+
+def _mirror(source: Path, target: Path) -> None:
+    """Make ``source``'s files visible under ``target``: small ones copied, large ones linked."""
+    for root, dirs, names in os.walk(source):
+        here = Path(root)
+        # Skip VCS/cache directories and bundles (any directory holding a bagit.txt).
+        dirs[:] = [
+            d for d in dirs if d not in _NOT_MIRRORED and not (here / d / "bagit.txt").is_file()
+        ]
+        destination = target / here.relative_to(source)
+        destination.mkdir(parents=True, exist_ok=True)
+        for name in names:
+            file = here / name
+            if not file.is_file():
+                continue
+            if file.stat().st_size <= COPY_LIMIT:
+                shutil.copy2(file, destination / name)
+            else:
+                (destination / name).symlink_to(file.resolve())
+
+
+def _prepare_workdir(
+    notebook: Path, outputs_dirs: list[Path], data_dirs: list[Path], workdir: Path
+) -> Path:
+    """Lay out the notebook's directory as it was: inputs, then the notebook, then attachments.
+
+    Later layers win: the bundle's own notebook and attached files replace same-named files
+    from ``data_dirs``, so a re-run writes into copies, never into the user's originals.
+    """
+    workdir.mkdir(parents=True, exist_ok=True)
+    for directory in data_dirs:
+        _mirror(directory, workdir)
+    for item in notebook.parent.iterdir():
+        if item.is_file():
+            (workdir / item.name).unlink(missing_ok=True)
+            shutil.copy2(item, workdir / item.name)
+    for directory in outputs_dirs:
         if directory.is_dir():
-            shutil.copytree(directory, workdir, dirs_exist_ok=True, symlinks=False)
+            for file in sorted(p for p in directory.rglob("*") if p.is_file()):
+                destination = workdir / file.relative_to(directory)
+                destination.parent.mkdir(parents=True, exist_ok=True)
+                destination.unlink(missing_ok=True)
+                shutil.copy2(file, destination)
     return workdir / notebook.name
 
 
@@ -1098,6 +1141,7 @@ def verify_notebook(
     notebook: str | os.PathLike[str],
     *,
     outputs_dir: str | os.PathLike[str] | None = None,
+    data_dirs: Sequence[str | os.PathLike[str]] = (),
     timeout: float = 600.0,
     rtol: float = 1e-6,
     atol: float = 0.0,
@@ -1107,8 +1151,9 @@ def verify_notebook(
 ) -> VerificationReport:
     """Re-execute an executed notebook in a temporary copy of its directory and compare outputs.
 
-    ``outputs_dir`` (a bundle's ``data/outputs``) is laid over the copy, so files the notebook
-    read or wrote relative to itself are where they were. Nothing is written anywhere else.
+    ``data_dirs`` (usually the notebook's original directory, holding its inputs) are mirrored
+    first, then the notebook's own directory, then ``outputs_dir`` (a bundle's ``data/outputs``),
+    so files the notebook read or wrote relative to itself are where they were.
     """
     import nbformat
 
@@ -1124,6 +1169,12 @@ def verify_notebook(
             f"{path} is not a readable notebook ({type(exc).__name__}); pass an .ipynb file"
         ) from None
     tol = Tolerances(rtol=rtol, atol=atol, image=image_tolerance, timeout=timeout)
+    for directory in data_dirs:
+        if not Path(directory).is_dir():
+            raise BadInput(
+                f"--data {directory} is not a directory; pass the directory that holds the "
+                "notebook's input files (usually where the notebook was run)"
+            )
     for name, value in (("rtol", rtol), ("atol", atol), ("image tolerance", image_tolerance)):
         if not value >= 0:
             raise BadInput(f"{name} must be a number >= 0, not {value}")
@@ -1146,8 +1197,8 @@ def verify_notebook(
 
     with tempfile.TemporaryDirectory(prefix="ecasrepro-verify-") as tmp:
         workdir = Path(tmp) / "notebook"
-        extra = [Path(outputs_dir)] if outputs_dir is not None else []
-        _prepare_workdir(path, extra, workdir)
+        outputs = [Path(outputs_dir)] if outputs_dir is not None else []
+        _prepare_workdir(path, outputs, [Path(d) for d in data_dirs], workdir)
         run = _execute(working, workdir, kernel, tol, progress)
         cells = _judge(original, run, tol, os.path.realpath(workdir), str(workdir))
 
@@ -1371,11 +1422,15 @@ def verify_bundle(
     atol: float = 0.0,
     image_tolerance: float = 0.01,
     kernel_name: str | None = None,
+    data_dirs: Sequence[str | os.PathLike[str]] = (),
     progress: bool = False,
     write: bool = True,
 ) -> VerificationReport:
     """Re-execute a bundle's notebook, compare outputs, write ``verification.json`` into it.
 
+    The notebook runs in a temporary copy of its directory: ``data_dirs`` (where its inputs
+    are, e.g. the original notebook directory) mirrored first, then ``data/notebook/``, then
+    ``data/outputs/`` (attachments keep their layout relative to the notebook).
     Returns the report whatever the verdict; callers decide (the CLI exits 6 when
     ``report.reproduced`` is false). Raises :class:`BadInput` for a path that is not a bundle,
     a bundle without a notebook, or a kernel that is not installed.
@@ -1384,6 +1439,7 @@ def verify_bundle(
     report = verify_notebook(
         files.notebook,
         outputs_dir=files.outputs,
+        data_dirs=data_dirs,
         timeout=timeout,
         rtol=rtol,
         atol=atol,

@@ -316,6 +316,28 @@ def test_new_error_and_missing_input(executed: Path, tmp_path: Path) -> None:
         raise_if_not_reproduced(report)
 
 
+def test_inputs_come_from_data_dirs_and_originals_stay_untouched(
+    executed: Path, tmp_path: Path
+) -> None:
+    """Inputs referenced by PID are not in the bundle: --data DIR supplies them, unharmed."""
+    project = tmp_path / "project"
+    shutil.copytree(executed, project)
+    bundle = make_bundle(project, tmp_path)
+    shutil.rmtree(bundle / "data" / "outputs" / "data")  # the input is not attached
+    bagit.Bag(str(bundle)).save(manifests=True)
+    (project / "outputs" / "result.txt").write_text("the user's own file")
+    before = sorted(p.relative_to(project).as_posix() for p in project.rglob("*"))
+
+    result = run_verify(str(bundle), "--data", str(project), "--json")
+    assert result.exit_code == 0, result.output
+    # The notebook wrote outputs/result.txt in its working copy, not in the user's directory.
+    assert (project / "outputs" / "result.txt").read_text() == "the user's own file"
+    assert sorted(p.relative_to(project).as_posix() for p in project.rglob("*")) == before
+
+    result = run_verify(str(bundle), "--data", str(tmp_path / "absent"))
+    assert result.exit_code == 2 and "is not a directory" in result.stderr
+
+
 def test_bad_input_exits_2_with_one_sentence(executed: Path, tmp_path: Path) -> None:
     result = run_verify(str(executed / "analysis.ipynb"))
     assert result.exit_code == 2
