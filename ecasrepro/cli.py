@@ -149,6 +149,74 @@ def snapshot_command(
 
 # @@ sandbox @@
 
+
+@main.command("sandbox")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=0, type=int, help="Port; 0 picks a free one.  [default: 0]")
+@click.option(
+    "--data",
+    "data_dir",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="Data directory (SQLite + files); kept across restarts. "
+    "[default: ~/.local/share/ecasrepro/sandbox]",
+)
+@click.option("--token", default=None, help="Token of the first user (default: generated).")
+@click.option(
+    "--faults", default=None, help="Fault spec, e.g. drop-upload=0.3,error-503=0.2,latency=50ms."
+)
+@click.option("--seed", type=int, default=None, help="Seed that makes --faults deterministic.")
+@click.option("--max-file-size", type=int, default=None, help="Per-file limit in bytes (10 GiB).")
+@click.option("--quota", type=int, default=None, help="Per-bucket quota in bytes (20 GiB).")
+@click.option(
+    "--allow-remote", is_flag=True, help="Allow a non-loopback --host (tokens are printed!)."
+)
+@click.option(
+    "--json", "as_json", is_flag=True, help="Print one JSON line once it accepts connections."
+)
+@user_errors
+def sandbox_command(
+    host: str,
+    port: int,
+    data_dir: str | None,
+    token: str | None,
+    faults: str | None,
+    seed: int | None,
+    max_file_size: int | None,
+    quota: int | None,
+    allow_remote: bool,
+    as_json: bool,
+) -> None:
+    """Run a B2SHARE-compatible (v2 API) server on loopback for tests and practice."""
+    import logging
+    from pathlib import Path
+
+    from ecasrepro.sandbox.server import SandboxServer, serve_until_signalled
+
+    data = Path(data_dir) if data_dir else Path.home() / ".local/share/ecasrepro/sandbox"
+    server = SandboxServer(
+        data, host=host, port=port, token=token, faults=faults, seed=seed,
+        max_file_size=max_file_size, quota_size=quota, allow_remote=allow_remote,
+    )
+    if not as_json:
+        logging.basicConfig(level=logging.INFO, format="%(message)s")
+
+    def ready(srv: SandboxServer) -> None:
+        if as_json:
+            emit_json({"url": srv.url, "token": srv.token, "data": str(srv.data_dir)})
+            sys.stdout.flush()
+            return
+        echo(f"B2SHARE sandbox (v2 API) listening on {srv.url}/api/")
+        echo(f"  token (user {srv.users[0].email}): {srv.token}")
+        for other in srv.users[1:]:
+            role = "superuser" if other.superuser else "user"
+            echo(f"  token ({role} {other.email}): {other.token}")
+        echo(f"  data directory: {srv.data_dir}")
+        echo(f"  review a draft at {srv.url}/records/<id>?access_token=<token>")
+        echo("  press Ctrl+C to stop")
+
+    serve_until_signalled(server, ready)
+
 # @@ publish @@
 
 
