@@ -578,6 +578,26 @@ def _unfilter(raw: bytes, width: int, height: int, bpp: int) -> list[bytearray]:
     return rows
 
 
+def _png_pixels(data: bytes) -> bytes | None:
+    """IHDR plus the decompressed image data: equal means the same pixels, whatever metadata."""
+    if data[:8] != _PNG_SIGNATURE:
+        return None
+    pos, header, idat = 8, b"", bytearray()
+    while pos + 8 <= len(data):
+        length, kind = struct.unpack(">I4s", data[pos : pos + 8])
+        if kind == b"IHDR":
+            header = data[pos + 8 : pos + 8 + length]
+        elif kind == b"IDAT":
+            idat += data[pos + 8 : pos + 8 + length]
+        elif kind == b"IEND":
+            break
+        pos += 12 + length
+    try:
+        return header + zlib.decompress(bytes(idat))
+    except zlib.error:
+        return None
+
+
 def _png_grey(data: bytes) -> tuple[int, int, list[list[float]]] | None:
     """Decode a PNG to grey levels 0..255 composited on white; None for unsupported kinds."""
     if data[:8] != _PNG_SIGNATURE:
@@ -695,6 +715,9 @@ def compare_image(captured_b64: str, new_b64: str, tol: Tolerances) -> _Match:
         new = base64.b64decode(new_b64)
     except (ValueError, TypeError):
         return _Match(2, "image is not valid base64")
+    pixels = _png_pixels(captured)
+    if pixels is not None and pixels == _png_pixels(new):
+        return _SAME  # same pixels; only metadata chunks (e.g. Software, date) differ
     size_a, size_b = image_size(captured), image_size(new)
     if size_a != size_b:
         def fmt(size: tuple[int, int] | None) -> str:

@@ -483,6 +483,15 @@ def test_images_compare_perceptually() -> None:
         changed[y][30:90] = [0] * 60
     b64 = lambda rows: base64.b64encode(png_bytes(width, height, rows)).decode()  # noqa: E731
     assert compare_image(b64(base), b64(base), TOL).level == 0
+    # Same pixels, other metadata (matplotlib writes its version in a tEXt chunk): same.
+    plain = png_bytes(width, height, base)
+    text = b"Software\x00matplotlib 9.9"
+    chunk = struct.pack(">I", len(text)) + b"tEXt" + text + struct.pack(
+        ">I", zlib.crc32(b"tEXt" + text)
+    )
+    tagged = plain[:33] + chunk + plain[33:]
+    result = compare_image(b64(base), base64.b64encode(tagged).decode(), TOL)
+    assert result.level == 0, result
     assert compare_image(b64(base), b64(noisy), TOL).level == 1
     result = compare_image(b64(base), b64(changed), TOL)
     assert result.level == 2 and "image content differs" in result.reason
