@@ -54,6 +54,11 @@ HARMLESS = [
     "Bearer tokens are described in RFC 6750",
     "http://[::1]:8080/path@x",
     f"the marker {REDACTED} is not a secret",
+    "TOKEN_ADJUST_PRIVILEGES = 0x00000020",
+    "token_auth_class = OAuth2Auth",
+    "_OpenProcessToken = windll.advapi32.OpenProcessToken",
+    '# "https://username:password@host.com:80/path?query#fragment"',
+    'CrashDAO("postgresql://winappdbg:winappdbg@localhost/Crashes")',
 ]
 
 

@@ -45,16 +45,22 @@ _NOT_SECRETS = frozenset(
 )
 _MAX_TOKEN_FILE = 64 * 1024
 
-# A token-like value: 8+ characters of the base64/url-safe alphabet including at least one
-# digit and one letter, not followed by "(" or "[" (so code such as ``token=get_token2()`` or
+# A token-like value: 12+ characters of the base64/url-safe alphabet including at least one
+# digit and one letter, not a hex literal or attribute chain, not followed by "(" or "[" (so
+# code such as ``token=get_token2()``, ``TOKEN_FLAG = 0x00000020``, ``token = mod.v2.Token``,
 # ``token=cfg[...]`` and plain words or numbers do not count).
 _VALUE = (
-    r"(?P<value>(?=[A-Za-z0-9_.~+/=%-]*[0-9])(?=[0-9_.~+/=%-]*[A-Za-z])"
-    r"[A-Za-z0-9_.~+/=%!$*^-]{8,})(?![A-Za-z0-9_.~+/=%!$*^(\[-])"
+    r"(?!0x[0-9a-f]+(?![A-Za-z0-9_.~+/=%!$*^-]))"
+    # an attribute chain such as windll.advapi32.OpenProcessToken (a JWT starts with eyJ)
+    r"(?!(?!eyJ)[A-Za-z_][A-Za-z0-9_]{0,23}(?:\.[A-Za-z_][A-Za-z0-9_]{0,23})+"
+    r"(?![A-Za-z0-9_.~+/=%!$*^-]))"
+    r"(?P<value>(?=[A-Za-z0-9_.~+/=%!$*^-]*[0-9])(?=[0-9_.~+/=%!$*^-]*[A-Za-z])"
+    r"[A-Za-z0-9_.~+/=%!$*^-]{12,})(?![A-Za-z0-9_.~+/=%!$*^(\[-])"
 )
+# The key word, optionally with a short suffix (client_secret_key, api_key_value, tokens).
 _KEYWORD = (
-    r"(?P<key>token|secret|passw(?:or)?d|api_?key)[a-z0-9_-]{0,24}(?:\\?[\"'])?"
-    r"[ \t]{0,4}[:=][ \t]{0,4}(?:[bru]{0,2}\\?[\"'])?" + _VALUE
+    r"(?P<key>token|secret|passw(?:or)?d|api_?key)s?(?:[_-]?(?:key|value|string|str|text))?"
+    r"(?:\\?[\"'])?[ \t]{0,4}[:=][ \t]{0,4}(?:[bru]{0,2}\\?[\"'])?" + _VALUE
 )
 _BEARER = r"bearer[ \t]{1,4}" + _VALUE
 # RFC 3986 userinfo characters; "user:password@" or a long token used as the user name.
@@ -206,6 +212,8 @@ class Redactor:
                 start = text.find(value, start + 1)
         for kind, pattern in _TEXT_PATTERNS:
             for match in pattern.finditer(text):
+                if kind == URL_CREDENTIALS and _is_placeholder(match.group("value")):
+                    continue
                 found = kind
                 if kind == "keyword":
                     found = _keyword_kind(match.group("key"), bool(match.group("access")))
@@ -240,8 +248,21 @@ class Redactor:
         return ChunkScanner(path, self._known_bytes)
 
 
+# user:password pairs that are documentation placeholders, not credentials.
+_PLACEHOLDER_PASSWORDS = frozenset(
+    {"password", "passwd", "pass", "pw", "pwd", "secret", "token", "xxx", "xxxx", "***", "****"}
+)
+
+
+def _is_placeholder(userinfo: str) -> bool:
+    user, colon, password = userinfo.partition(":")
+    return bool(colon) and (password.lower() in _PLACEHOLDER_PASSWORDS or password == user)
+
+
 def _redact_value(match: re.Match[str]) -> str:
     whole = match.group(0)
+    if whole.startswith("://") and _is_placeholder(match.group("value")):
+        return whole
     start, end = match.start("value") - match.start(), match.end("value") - match.start()
     return whole[:start] + REDACTED + whole[end:]
 
@@ -375,7 +396,9 @@ def _confirm(data: bytes, pos: int, anchor: bytes, kind: str) -> tuple[int, str]
         return (match.start("value"), BEARER) if match else None
     if kind == URL_CREDENTIALS:
         match = _B_URL_CREDENTIALS.match(data, pos)
-        return (match.start("value"), URL_CREDENTIALS) if match else None
+        if match is None or _is_placeholder(match.group("value").decode("ascii")):
+            return None
+        return match.start("value"), URL_CREDENTIALS
     match = _B_PRIVATE_KEY.match(data, pos)
     return (pos, PRIVATE_KEY) if match else None
 
