@@ -9,7 +9,9 @@ from __future__ import annotations
 import ipaddress
 import logging
 import re
+import signal
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -183,3 +185,21 @@ class SandboxServer:
         """Block until the server stops (the CLI uses this; signals call ``stop``)."""
         while self._thread is not None and self._thread.is_alive():
             self._thread.join(timeout=0.5)
+
+
+def serve_until_signalled(server: SandboxServer, on_ready: Callable[[SandboxServer], None]) -> None:
+    """Start, report readiness, serve until SIGINT/SIGTERM, then shut down cleanly."""
+    stop = threading.Event()
+    previous = {
+        sig: signal.signal(sig, lambda _signum, _frame: stop.set())
+        for sig in (signal.SIGINT, signal.SIGTERM)
+    }
+    try:
+        server.start()
+        on_ready(server)
+        while not stop.wait(0.5):
+            pass
+    finally:
+        server.stop()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)

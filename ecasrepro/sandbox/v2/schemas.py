@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import copy
 import json
-from functools import cache
+from functools import cache, lru_cache
 from importlib.resources import files
 from typing import Any
 
@@ -128,6 +128,26 @@ def community_schema_document(community: dict[str, Any], version: int, base: str
     }
 
 
+def _strip_dialects(node: Any) -> Any:
+    """Drop nested ``"$schema": "<uri>"`` markers: jsonschema would switch to a fresh Draft 4
+    validator inside them and the draft-mode leniency (no required/minItems) would be lost.
+    (A *property* named ``$schema`` has a dict value and is kept.)"""
+    if isinstance(node, list):
+        return [_strip_dialects(item) for item in node]
+    if isinstance(node, dict):
+        return {
+            k: _strip_dialects(v)
+            for k, v in node.items()
+            if not (k == "$schema" and isinstance(v, str))
+        }
+    return node
+
+
+@lru_cache(maxsize=64)
+def _validation_schema_text(community_text: str, version: int) -> str:
+    return json.dumps(_strip_dialects(_validation_schema(json.loads(community_text), version)))
+
+
 def _validation_schema(community: dict[str, Any], version: int) -> dict[str, Any]:
     entry = schema_entry(community, version)
     assert entry is not None
@@ -173,7 +193,7 @@ def validate_metadata(
                 "message": 'The "community_specific" metadata object must contain an object '
                 f'named "{block["id"]}" containing the community-specific metadata fields',
             }
-    schema = _validation_schema(community, version)
+    schema = json.loads(_validation_schema_text(json.dumps(community, sort_keys=True), version))
     validator_class = Draft4Validator if full else LenientValidator
     error = best_match(validator_class(schema).iter_errors(metadata))
     if error is None:

@@ -1,0 +1,37 @@
+"""Shared pytest fixtures: a real sandbox server (B2SHARE v2 API) over real HTTP on loopback.
+
+``sandbox`` gives each test a fresh server and data directory (start-up takes a few ms), so tests
+may change faults, restart it or fill quotas without affecting each other.  ``sandbox_factory``
+starts servers with other options (quotas, faults, seed, token).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ecasrepro.sandbox import SandboxServer
+
+
+@pytest.fixture
+def sandbox_factory(tmp_path: Path) -> Iterator[Callable[..., SandboxServer]]:
+    """Start sandboxes with custom options; all are stopped at the end of the test."""
+    started: list[SandboxServer] = []
+
+    def start(name: str = "sandbox", **options: Any) -> SandboxServer:
+        server = SandboxServer(tmp_path / name, **options).start()
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        server.stop()
+
+
+@pytest.fixture
+def sandbox(sandbox_factory: Callable[..., SandboxServer]) -> SandboxServer:
+    """A running sandbox with a fresh data directory; ``sandbox.url``, ``sandbox.token``, ``.users``."""
+    return sandbox_factory()
