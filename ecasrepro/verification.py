@@ -987,7 +987,12 @@ def environment_differences(
             result.note = f"{platform_file.name} is not valid JSON"
         result.python_captured = _find_python_version(platform)
         for key in ("system", "machine"):
-            captured_value = platform.get(key) if isinstance(platform, dict) else None
+            captured_value = None
+            if isinstance(platform, dict):
+                nested = platform.get("os")
+                captured_value = platform.get(key) or (
+                    nested.get(key) if isinstance(nested, dict) else None
+                )
             if isinstance(captured_value, str) and captured_value != facts.get(key):
                 result.platform[key] = {"captured": captured_value, "running": facts.get(key)}
     if requirements is not None and requirements.is_file():
@@ -1225,6 +1230,11 @@ def verify_notebook(
         run = _execute(working, workdir, kernel, tol, progress)
         cells = _judge(original, run, tol, os.path.realpath(workdir), str(workdir))
 
+    if any(c.verdict == "new-error" and "FileNotFoundError" in c.reason for c in cells):
+        warnings.append(
+            "a file the notebook reads is missing in the working copy: pass --data DIR with the "
+            "directory the notebook ran in (inputs referenced by PID are not copied into bundles)"
+        )
     if run.stop_reason == "timeout" and run.stopped_at is not None:
         warnings.append(
             f"cell {run.stopped_at} did not finish within {tol.timeout:g} s, so the run stopped"

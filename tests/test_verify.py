@@ -211,9 +211,8 @@ def test_clean_bundle_verifies_and_records_report(executed: Path, tmp_path: Path
         f"bagit=={bagit_module.__version__ if hasattr(bagit_module, '__version__') else '1.9.0'}\n"
         "click==0.0.1\nsurely-not-installed-package==1.0\n-e git+https://example.org/x.git#egg=x\n"
     )
-    bundle = make_bundle(
-        executed, tmp_path, requirements, {"python": "2.7.18", "system": "Plan9"}
-    )
+    platform = {"python": {"version": "2.7.18"}, "os": {"system": "Plan9"}}
+    bundle = make_bundle(executed, tmp_path, requirements, platform)
     result = run_verify(str(bundle), "--json")
     assert result.exit_code == 0, result.output
     out = json.loads(result.stdout)
@@ -312,6 +311,7 @@ def test_new_error_and_missing_input(executed: Path, tmp_path: Path) -> None:
     first = report.cells[1]
     assert first.verdict == "new-error"
     assert "FileNotFoundError" in first.reason
+    assert any("pass --data DIR" in warning for warning in report.warnings)
     with pytest.raises(NotReproduced, match="cell 1 \\(In \\[1\\]\\)"):
         raise_if_not_reproduced(report)
 
@@ -514,3 +514,26 @@ def test_import_ecasrepro_does_not_load_the_execution_machinery() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+@pytest.mark.slow
+def test_example_notebook_bundle_verifies_clean(tmp_path: Path) -> None:
+    """The shipped example, snapshotted like the demo does, reproduces (its input via --data)."""
+    import ecasrepro
+
+    examples = Path(__file__).resolve().parent.parent / "examples"
+    project = tmp_path / "example"
+    shutil.copytree(examples, project, ignore=shutil.ignore_patterns("*.repro", "*.zip"))
+    bundle = ecasrepro.snapshot(
+        project / "temperature_anomaly.ipynb",
+        attach=[project / "outputs"],
+        metadata=project / "metadata.json",
+        output=tmp_path / "temperature_anomaly.repro",
+    )
+    result = run_verify(str(bundle.path), "--data", str(project), "--json")
+    assert result.exit_code == 0, result.output
+    report = report_of(Path(bundle.path))
+    assert report["verdict"] == "reproduced"
+    assert {c["verdict"] for c in report["cells"] if c["cell_type"] == "code"} == {"same"}
+    assert report["environment"]["missing"] == [] and report["environment"]["different"] == []
+    ecasrepro.Bundle.open(bundle.path).validate()  # verification.json kept the bag valid
