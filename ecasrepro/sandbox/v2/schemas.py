@@ -20,6 +20,7 @@ from jsonschema import Draft4Validator, validators
 from jsonschema.exceptions import ValidationError, best_match
 
 _DRAFT4 = "http://json-schema.org/draft-04/schema#"
+SERVER_MANAGED = ("ePIC_PID", "DOI", "owners")
 
 
 def _ignore(*_args: Any) -> Any:
@@ -183,6 +184,8 @@ def validate_metadata(
     metadata: dict[str, Any], community: dict[str, Any], version: int, *, full: bool
 ) -> dict[str, str] | None:
     """Return the single best field error (``{"field","message"}``) or None when valid."""
+    # PIDs are stored beside the metadata on the real server (``_pid``), not validated with it.
+    metadata = {k: v for k, v in metadata.items() if k not in SERVER_MANAGED}
     entry = schema_entry(community, version)
     block = community.get("block_schema")
     if full and block and entry and entry.get("block_version") is not None:
