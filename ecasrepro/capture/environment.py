@@ -124,10 +124,11 @@ def _requirement(name: str, version: str, info_dir: Path, warnings: list[str]) -
     editable = isinstance(dir_info, dict) and dir_info.get("editable")
     how = "an editable install" if editable else "installed"
     where = Path(urlsplit(url).path).name or "a local path"
-    warnings.append(
-        f"{pin} is {how} from the local {'directory' if dir_info else 'file'} {where!r}; "
-        "requirements.txt records it as a comment: install it from its source."
-    )
+    if canonical_name(name) != "ecasrepro":  # the capturing tool itself is no analysis input
+        warnings.append(
+            f"{pin} is {how} from the local {'directory' if dir_info else 'file'} {where!r}; "
+            "requirements.txt records it as a comment: install it from its source."
+        )
     return f"# {pin}  ({how} from local {where!r}; not installable from an index)"
 
 
