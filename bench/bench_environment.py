@@ -51,13 +51,14 @@ def pip_names(freeze: str) -> set[str]:
 
 def main() -> int:
     repeats = int(sys.argv[1]) if len(sys.argv) > 1 else 5
-    pip_times, our_times, inproc_times = [], [], []
+    pip_times, our_times, inproc_times, bare_times = [], [], [], []
     pip_out = our_out = ""
     for _ in range(repeats):
         seconds, pip_out = timed([sys.executable, "-m", "pip", "freeze", "--all"])
         pip_times.append(seconds)
         seconds, our_out = timed([sys.executable, "-c", OURS])
         our_times.append(seconds)
+        bare_times.append(timed([sys.executable, "-c", "pass"])[0])
     from ecasrepro.capture.environment import capture_environment
 
     capture_environment()  # warm the import
@@ -69,10 +70,13 @@ def main() -> int:
     theirs = pip_names(pip_out)
     pip_median, our_median = statistics.median(pip_times), statistics.median(our_times)
     inproc = statistics.median(inproc_times)
+    bare = statistics.median(bare_times)
     print(f"distributions: ours {len(ours)}, pip freeze --all {len(theirs)}")
     print(f"pip freeze --all (subprocess)        median {pip_median * 1000:8.1f} ms")
     print(f"capture_environment (subprocess)     median {our_median * 1000:8.1f} ms"
           f"   ratio {pip_median / our_median:6.1f}x")
+    print(f"  (a bare interpreter start-up, `python -c pass`, takes {bare * 1000:.1f} ms of "
+          "both subprocess times)")
     print(f"capture_environment (in process)     median {inproc * 1000:8.1f} ms"
           f"   ratio {pip_median / inproc:6.1f}x")
     if ours != theirs:
