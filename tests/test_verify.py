@@ -100,7 +100,7 @@ NEVER_RAN = "print('this cell was never executed')"  # 9: added after execution
 def png_bytes(width: int, height: int, rows: list[list[int]] | None = None, filter_type: int = 0,
               colour: int = 2) -> bytes:
     """A PNG written with one filter type for every row (to check the reader's unfiltering)."""
-    channels = {0: 1, 2: 3, 6: 4}[colour]
+    channels = {0: 1, 2: 3, 4: 2, 6: 4}[colour]
     if rows is None:
         rows = [[(x * 31 + y * 17) % 256 for x in range(width * channels)] for y in range(height)]
     raw = bytearray()
@@ -465,7 +465,7 @@ def test_stderr_warnings_and_stream_interleaving_are_not_results() -> None:
 
 
 @pytest.mark.parametrize("filter_type", [0, 1, 2, 3, 4])
-@pytest.mark.parametrize("colour", [0, 2, 6])
+@pytest.mark.parametrize("colour", [0, 2, 4, 6])
 def test_png_reader_handles_every_filter(filter_type: int, colour: int) -> None:
     reference = png_bytes(7, 5, filter_type=0, colour=colour)
     filtered = png_bytes(7, 5, filter_type=filter_type, colour=colour)
