@@ -84,21 +84,26 @@ def snapshot(
         attach, bases=[notebook_path.parent, Path.cwd()], exclude=[out]
     )
 
-    # 2. Capture the rest.
+    # 2. Redact the notebook before anything is written; render its HTML on a thread, so that
+    # (mostly importing nbconvert) overlaps the rest of the capture and the copy.
+    from concurrent.futures import ThreadPoolExecutor
+
+    import nbformat
+
+    redactor = Redactor.from_environment()
+    scrubbed = nbformat.from_dict(redactor.redact_json(capture.notebook))
+    notebook_json = (nbformat.writes(scrubbed) + "\n").encode("utf-8")
+    renderer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ecasrepro-html")
+    html_future = renderer.submit(lambda: render_html(scrubbed).encode("utf-8"))
+    renderer.shutdown(wait=False)
+
+    # 3. Capture the rest.
     from ecasrepro.capture.environment import capture_environment
     from ecasrepro.capture.vcs import capture_git
 
-    redactor = Redactor.from_environment()
     environment = capture_environment()
     git = capture_git(notebook_path.parent)
     warnings = [*capture.warnings, *environment.warnings]
-
-    # 3. Redact before anything is written.
-    import nbformat
-
-    scrubbed = nbformat.from_dict(redactor.redact_json(capture.notebook))
-    notebook_json = (nbformat.writes(scrubbed) + "\n").encode("utf-8")
-    notebook_html = render_html(scrubbed).encode("utf-8")
     creator_names = [c for c in creators if c]
     final_title = title or capture.first_heading or notebook_path.stem
     record = meta.build_record_metadata(
@@ -123,7 +128,7 @@ def snapshot(
         title=record_title,
         notebook_name=notebook_path.name,
         notebook_json=notebook_json,
-        notebook_html=notebook_html,
+        notebook_html=html_future.result,
         metadata=record,
         requirements_txt=redactor.redact_text(environment.requirements_txt),
         conda_environment_yml=(

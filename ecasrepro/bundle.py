@@ -144,27 +144,17 @@ def resolve_attachments(
 # --- hashing writers ----------------------------------------------------------------------------
 
 
-class _Hasher:
-    """sha256 + secret scan of a byte stream, optionally on a worker thread (overlaps the copy)."""
+class _Worker:
+    """Applies ``consume`` to every chunk on its own thread; a bounded queue keeps memory flat."""
 
-    def __init__(self, scanner: Any | None, threaded: bool):
-        self.digest = hashlib.sha256()
-        self.scanner = scanner
-        self._queue: queue.Queue[bytes | None] | None = None
-        self._thread: threading.Thread | None = None
+    def __init__(self, consume: Callable[[bytes], Any], name: str):
+        self._consume = consume
+        self._queue: queue.Queue[bytes | None] = queue.Queue(maxsize=4)
         self._error: BaseException | None = None
-        if threaded:
-            self._queue = queue.Queue(maxsize=4)  # bounded: memory stays at a few chunks
-            self._thread = threading.Thread(target=self._run, name="ecasrepro-hash", daemon=True)
-            self._thread.start()
-
-    def _consume(self, chunk: bytes) -> None:
-        self.digest.update(chunk)
-        if self.scanner is not None:
-            self.scanner.feed(chunk)
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self._thread.start()
 
     def _run(self) -> None:
-        assert self._queue is not None
         while True:
             chunk = self._queue.get()
             if chunk is None:
@@ -175,18 +165,50 @@ class _Hasher:
                 except BaseException as exc:  # surfaced in finish()
                     self._error = exc
 
-    def feed(self, chunk: bytes) -> None:
-        if self._queue is None:
-            self._consume(chunk)
-        else:
-            self._queue.put(chunk)
+    def put(self, chunk: bytes) -> None:
+        self._queue.put(chunk)
 
-    def finish(self) -> str:
-        if self._queue is not None and self._thread is not None:
-            self._queue.put(None)
-            self._thread.join()
+    def finish(self) -> None:
+        self._queue.put(None)
+        self._thread.join()
         if self._error is not None:
             raise self._error
+
+
+class _Hasher:
+    """sha256 and the secret scan of one byte stream, in the same pass as the copy.
+
+    For large files each runs on its own thread: hashlib releases the GIL, so hashing, the
+    scanner and the read/write loop overlap (on two cores the copy costs little over the scan).
+    """
+
+    def __init__(self, scanner: Any | None, threaded: bool):
+        self.digest = hashlib.sha256()
+        self.scanner = scanner
+        self._workers: list[_Worker] = []
+        if threaded:
+            self._workers.append(_Worker(self.digest.update, "ecasrepro-sha256"))
+            if scanner is not None:
+                self._workers.append(_Worker(scanner.feed, "ecasrepro-scan"))
+
+    def feed(self, chunk: bytes) -> None:
+        if self._workers:
+            for worker in self._workers:
+                worker.put(chunk)
+            return
+        self.digest.update(chunk)
+        if self.scanner is not None:
+            self.scanner.feed(chunk)
+
+    def finish(self) -> str:
+        errors = []
+        for worker in self._workers:
+            try:
+                worker.finish()
+            except BaseException as exc:
+                errors.append(exc)
+        if errors:
+            raise errors[0]
         return self.digest.hexdigest()
 
 
@@ -232,7 +254,7 @@ class BundleContent:
     title: str
     notebook_name: str  # e.g. "analysis.ipynb"
     notebook_json: bytes
-    notebook_html: bytes
+    notebook_html: bytes | Callable[[], bytes]  # or a callable (a future's result) to overlap
     metadata: dict[str, Any]
     requirements_txt: str
     platform: dict[str, Any]
@@ -537,7 +559,6 @@ def _write_payload(writer: _BagWriter, content: BundleContent, progress: bool | 
     created = datetime.now(timezone.utc).replace(microsecond=0)
     stem = Path(content.notebook_name).stem
     writer.add_bytes(f"notebook/{content.notebook_name}", content.notebook_json)
-    writer.add_bytes(f"notebook/{stem}.html", content.notebook_html)
     writer.add_text("environment/requirements.txt", content.requirements_txt)
     if content.conda_environment_yml:
         writer.add_text("environment/environment.yml", content.conda_environment_yml)
@@ -555,6 +576,8 @@ def _write_payload(writer: _BagWriter, content: BundleContent, progress: bool | 
     ) as bar:
         for attachment in content.attachments:
             writer.add_copy(f"outputs/{attachment.relpath}", attachment.source, bar.update)
+    html = content.notebook_html
+    writer.add_bytes(f"notebook/{stem}.html", html if isinstance(html, bytes) else html())
     writer.add_json("metadata.json", content.metadata)
     crate = build_ro_crate(content, list(writer.files.values()), created)
     writer.add_json(CRATE, crate)
