@@ -31,6 +31,7 @@ import requests
 
 ECAS = "d2c6e694-0c0a-4884-ad15-ddf498008320"
 PY = sys.executable
+CLI = [PY, "-c", "import sys; from ecasrepro.cli import main; sys.exit(main())"]
 
 OUR_UPLOAD = r"""
 import sys
@@ -118,7 +119,7 @@ def main() -> None:
 
     work = Path(tempfile.mkdtemp(prefix="bench-publish-"))
     sandbox = subprocess.Popen(
-        [PY, "-m", "ecasrepro.cli", "sandbox", "--port", "0", "--json", "--data",
+        [*CLI, "sandbox", "--port", "0", "--json", "--data",
          str(work / "sandbox")], stdout=subprocess.PIPE, text=True)
     assert sandbox.stdout is not None
     info = json.loads(sandbox.stdout.readline())
@@ -145,7 +146,7 @@ def main() -> None:
         methods = {
             "curl -T": lambda bucket: curl(bucket),
             "ecasrepro upload": lambda bucket: [PY, "-c", OUR_UPLOAD, url, bucket, str(big)],
-            "ecasrepro publish": lambda bucket: [PY, "-m", "ecasrepro.cli", "publish",
+            "ecasrepro publish": lambda bucket: [*CLI, "publish",
                                                  str(bundle), "--new-draft"],
         }
         if not args.skip_predecessor:
