@@ -33,5 +33,5 @@ def sandbox_factory(tmp_path: Path) -> Iterator[Callable[..., SandboxServer]]:
 
 @pytest.fixture
 def sandbox(sandbox_factory: Callable[..., SandboxServer]) -> SandboxServer:
-    """A running sandbox with a fresh data directory; ``sandbox.url``, ``sandbox.token``, ``.users``."""
+    """A running sandbox with a fresh data dir; see ``.url``, ``.token``, ``.users``."""
     return sandbox_factory()

@@ -17,9 +17,16 @@ def auth(token: str) -> dict[str, str]:
 
 
 def new_draft(sb: SandboxServer) -> dict[str, object]:
-    r = requests.post(f"{sb.url}/api/records/", headers=auth(sb.token), json={
-        "titles": [{"title": "faults"}], "community": EUDAT_COMMUNITY_ID, "open_access": True,
-        "community_specific": {}})
+    r = requests.post(
+        f"{sb.url}/api/records/",
+        headers=auth(sb.token),
+        json={
+            "titles": [{"title": "faults"}],
+            "community": EUDAT_COMMUNITY_ID,
+            "open_access": True,
+            "community_specific": {},
+        },
+    )
     assert r.status_code == 201
     return dict(r.json())
 
@@ -30,15 +37,25 @@ def test_parse_spec_and_errors() -> None:
     assert plan.error_selector == Selector(method="PUT", path_prefix="/api/files")
     assert plan.retry_after == 2 and parse_faults("latency=0.5s").latency_s == 0.5
     assert not parse_faults(None).active
-    for bad in ("drop-upload=2", "nonsense=1", "latency=fast", "error-503", "error-503-first=x",
-                "error-503=0.1@"):
+    for bad in (
+        "drop-upload=2",
+        "nonsense=1",
+        "latency=fast",
+        "error-503",
+        "error-503-first=x",
+        "error-503=0.1@",
+    ):
         with pytest.raises(BadInput):
             parse_faults(bad)
 
 
 def test_same_seed_same_decisions() -> None:
     plan = parse_faults("drop-upload=0.5,error-503=0.3,error-503-burst=2")
-    calls = [("PUT", "/api/files/b/k"), ("GET", "/api/records/"), ("PATCH", "/api/records/x/draft")] * 30
+    calls = [
+        ("PUT", "/api/files/b/k"),
+        ("GET", "/api/records/"),
+        ("PATCH", "/api/records/x/draft"),
+    ] * 30
 
     def run(seed: int) -> list[object]:
         injector = FaultInjector(plan, seed)

@@ -1,4 +1,4 @@
-"""The sandbox's files API over real HTTP: streamed uploads, versions, limits, bad keys, downloads."""
+"""The sandbox's files API over real HTTP: streamed uploads, versions, limits, bad keys."""
 
 from __future__ import annotations
 
@@ -20,9 +20,16 @@ def auth(token: str) -> dict[str, str]:
 
 
 def new_bucket(sb: SandboxServer) -> str:
-    draft = requests.post(f"{sb.url}/api/records/", headers=auth(sb.token), json={
-        "titles": [{"title": "files"}], "community": EUDAT_COMMUNITY_ID, "open_access": True,
-        "community_specific": {}}).json()
+    draft = requests.post(
+        f"{sb.url}/api/records/",
+        headers=auth(sb.token),
+        json={
+            "titles": [{"title": "files"}],
+            "community": EUDAT_COMMUNITY_ID,
+            "open_access": True,
+            "community_specific": {},
+        },
+    ).json()
     return str(draft["links"]["files"])
 
 
@@ -30,8 +37,9 @@ def raw_put(url: str, body: bytes, headers: dict[str, str]) -> tuple[int, dict[s
     """PUT with http.client, so the path and headers go out exactly as written."""
     parts = urlsplit(url)
     conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=10)
-    conn.request("PUT", parts.path + (f"?{parts.query}" if parts.query else ""), body=body,
-                 headers=headers)
+    conn.request(
+        "PUT", parts.path + (f"?{parts.query}" if parts.query else ""), body=body, headers=headers
+    )
     resp = conn.getresponse()
     data = json.loads(resp.read() or b"null")
     conn.close()
@@ -41,8 +49,11 @@ def raw_put(url: str, body: bytes, headers: dict[str, str]) -> tuple[int, dict[s
 def test_upload_list_download_and_versions(sandbox: SandboxServer) -> None:
     bucket = new_bucket(sandbox)
     payload = bytes(range(256)) * 4096  # 1 MiB, crosses chunk boundaries
-    r = requests.put(f"{bucket}/notebook/analysis.ipynb", data=payload,
-                     headers={**auth(sandbox.token), "Content-Type": "application/octet-stream"})
+    r = requests.put(
+        f"{bucket}/notebook/analysis.ipynb",
+        data=payload,
+        headers={**auth(sandbox.token), "Content-Type": "application/octet-stream"},
+    )
     assert r.status_code == 200, r.text
     obj = r.json()
     assert obj["checksum"] == "md5:" + hashlib.md5(payload).hexdigest()
@@ -52,14 +63,19 @@ def test_upload_list_download_and_versions(sandbox: SandboxServer) -> None:
     got = requests.get(f"{bucket}/notebook/analysis.ipynb", headers=auth(sandbox.token))
     assert got.content == payload and got.headers["Content-Length"] == str(len(payload))
     assert got.headers["X-Content-Type-Options"] == "nosniff"
-    again = requests.put(f"{bucket}/notebook/analysis.ipynb", data=b"second", headers=auth(sandbox.token))
+    again = requests.put(
+        f"{bucket}/notebook/analysis.ipynb", data=b"second", headers=auth(sandbox.token)
+    )
     assert again.json()["version_id"] != obj["version_id"]
     listing = requests.get(bucket, headers=auth(sandbox.token)).json()
     assert [c["key"] for c in listing["contents"]] == ["notebook/analysis.ipynb"]
     assert listing["size"] == len(payload) + 6  # old versions still count
     assert listing["max_file_size"] == 10 * 2**30 and listing["quota_size"] == 20 * 2**30
-    old = requests.get(f"{bucket}/notebook/analysis.ipynb", params={"versionId": obj["version_id"]},
-                       headers=auth(sandbox.token))
+    old = requests.get(
+        f"{bucket}/notebook/analysis.ipynb",
+        params={"versionId": obj["version_id"]},
+        headers=auth(sandbox.token),
+    )
     assert old.content == payload
     versions = requests.get(bucket + "?versions", headers=auth(sandbox.token)).json()["contents"]
     assert len(versions) == 2
@@ -75,7 +91,9 @@ def test_delete_marker_and_permanent_delete(sandbox: SandboxServer) -> None:
     assert listing["contents"] == [] and listing["size"] == 5
     missing = requests.get(f"{bucket}/a.dat", headers=auth(sandbox.token))
     assert missing.json() == {"status": 404, "message": "Object does not exists."}
-    gone = requests.delete(f"{bucket}/a.dat", params={"versionId": v1["version_id"]}, headers=auth(sandbox.token))
+    gone = requests.delete(
+        f"{bucket}/a.dat", params={"versionId": v1["version_id"]}, headers=auth(sandbox.token)
+    )
     assert gone.status_code == 204
     assert requests.get(bucket, headers=auth(sandbox.token)).json()["size"] == 0
 
@@ -85,10 +103,14 @@ def test_bad_uploads_get_the_real_answers(sandbox_factory: Callable[..., Sandbox
     bucket = new_bucket(sb)
     headers = {**auth(sb.token), "Content-Type": "application/octet-stream"}
     assert raw_put(f"{bucket}/big", b"x" * 101, headers) == (
-        400, {"status": 400, "message": "Maximum file size exceeded."})
+        400,
+        {"status": 400, "message": "Maximum file size exceeded."},
+    )
     assert raw_put(f"{bucket}/ok", b"x" * 100, headers)[0] == 200
     assert raw_put(f"{bucket}/more", b"x" * 60, headers) == (
-        400, {"status": 400, "message": "Bucket quota exceeded."})
+        400,
+        {"status": 400, "message": "Bucket quota exceeded."},
+    )
     assert raw_put(f"{bucket}/empty", b"", headers) == (400, {"status": 400, "message": None})
     assert raw_put(f"{bucket}/{'k' * 256}", b"x", headers)[1]["message"] == "Filename is too long."
     for bad in ("../escape", "a/../../b", "%2e%2e/x", "a//b", "/abs", "a\\b"):
@@ -96,13 +118,23 @@ def test_bad_uploads_get_the_real_answers(sandbox_factory: Callable[..., Sandbox
         assert status == 400 and body["message"].startswith("Invalid file key"), bad
     chunked = requests.put(f"{bucket}/chunked", data=iter([b"abc"]), headers=auth(sb.token))
     assert chunked.status_code == 400 and chunked.json()["message"] == GENERIC_MESSAGES[400]
-    unknown = requests.put(f"{sb.url}/api/files/00000000-0000-0000-0000-000000000000/x", data=b"1",
-                           headers=auth(sb.token))
+    unknown = requests.put(
+        f"{sb.url}/api/files/00000000-0000-0000-0000-000000000000/x",
+        data=b"1",
+        headers=auth(sb.token),
+    )
     assert unknown.json() == {"status": 404, "message": "Bucket does not exist."}
     assert requests.put(f"{bucket}/anon", data=b"1").status_code == 404
-    assert requests.get(f"{bucket}/ok", params={"versionId": "nope"}, headers=auth(sb.token)).status_code == 422
+    assert (
+        requests.get(
+            f"{bucket}/ok", params={"versionId": "nope"}, headers=auth(sb.token)
+        ).status_code
+        == 422
+    )
     assert [p for p in (sb.data_dir / "tmp").iterdir()] == []
-    assert [c["key"] for c in requests.get(bucket, headers=auth(sb.token)).json()["contents"]] == ["ok"]
+    assert [c["key"] for c in requests.get(bucket, headers=auth(sb.token)).json()["contents"]] == [
+        "ok"
+    ]
 
 
 def test_concurrent_uploads_are_all_stored(sandbox: SandboxServer) -> None:
@@ -111,7 +143,9 @@ def test_concurrent_uploads_are_all_stored(sandbox: SandboxServer) -> None:
     results: dict[str, int] = {}
 
     def put(key: str, data: bytes) -> None:
-        results[key] = requests.put(f"{bucket}/{key}", data=data, headers=auth(sandbox.token)).status_code
+        results[key] = requests.put(
+            f"{bucket}/{key}", data=data, headers=auth(sandbox.token)
+        ).status_code
 
     threads = [threading.Thread(target=put, args=item) for item in blobs.items()]
     for t in threads:
@@ -121,24 +155,39 @@ def test_concurrent_uploads_are_all_stored(sandbox: SandboxServer) -> None:
     assert set(results.values()) == {200}
     listing = requests.get(bucket, headers=auth(sandbox.token)).json()
     assert {c["key"]: c["checksum"] for c in listing["contents"]} == {
-        k: "md5:" + hashlib.md5(v).hexdigest() for k, v in blobs.items()}
+        k: "md5:" + hashlib.md5(v).hexdigest() for k, v in blobs.items()
+    }
     assert listing["size"] == sum(len(v) for v in blobs.values())
 
 
 def test_closed_access_files_are_hidden(sandbox: SandboxServer) -> None:
-    draft = requests.post(f"{sandbox.url}/api/records/", headers=auth(sandbox.token), json={
-        "titles": [{"title": "closed"}], "community": EUDAT_COMMUNITY_ID, "open_access": False,
-        "community_specific": {}}).json()
+    draft = requests.post(
+        f"{sandbox.url}/api/records/",
+        headers=auth(sandbox.token),
+        json={
+            "titles": [{"title": "closed"}],
+            "community": EUDAT_COMMUNITY_ID,
+            "open_access": False,
+            "community_specific": {},
+        },
+    ).json()
     requests.put(draft["links"]["files"] + "/secret.txt", data=b"s", headers=auth(sandbox.token))
-    done = requests.patch(draft["links"]["self"], headers={**auth(sandbox.token),
-                          "Content-Type": "application/json-patch+json"},
-                          data='[{"op": "add", "path": "/publication_state", "value": "submitted"}]')
+    done = requests.patch(
+        draft["links"]["self"],
+        headers={**auth(sandbox.token), "Content-Type": "application/json-patch+json"},
+        data='[{"op": "add", "path": "/publication_state", "value": "submitted"}]',
+    )
     assert done.status_code == 200
     public = requests.get(f"{sandbox.url}/api/records/{draft['id']}").json()
     assert "files" not in public
-    owner = requests.get(f"{sandbox.url}/api/records/{draft['id']}", headers=auth(sandbox.token)).json()
+    owner = requests.get(
+        f"{sandbox.url}/api/records/{draft['id']}", headers=auth(sandbox.token)
+    ).json()
     assert [f["key"] for f in owner["files"]] == ["secret.txt"]
     assert requests.get(owner["links"]["files"]).status_code == 404
     assert requests.get(owner["links"]["files"], headers=auth(sandbox.token)).status_code == 200
     forbid = requests.delete(owner["links"]["files"] + "/secret.txt", headers=auth(sandbox.token))
-    assert forbid.json() == {"status": 403, "message": "You do not have a permission for this action"}
+    assert forbid.json() == {
+        "status": 403,
+        "message": "You do not have a permission for this action",
+    }

@@ -5,7 +5,7 @@ Grammar (comma-separated items, each ``name=value`` with an optional ``@selector
     spec      := item ("," item)*
     item      := name "=" value ["@" selector]
     selector  := [METHOD] [path-prefix]          e.g. PUT/api/files, PATCH, /api/records
-    drop-upload=P        each file upload (PUT /api/files/<bucket>/<key>) is cut off with probability P
+    drop-upload=P        each file upload (PUT /api/files/<bucket>/<key>) is cut with probability P
     drop-upload-first=N  the first N file uploads are cut off (deterministic)
     drop-at=F            where uploads are cut, as a fraction of the body (default: random 0.1-0.9)
     error-503=P          each matching request starts a burst of 503s with probability P

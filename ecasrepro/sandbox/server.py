@@ -179,7 +179,8 @@ class SandboxServer:
         self.stop()
 
     def __repr__(self) -> str:
-        return f"SandboxServer(url={self.url!r}, data_dir={str(self.data_dir)!r}, running={self.running})"
+        data = str(self.data_dir)
+        return f"SandboxServer(url={self.url!r}, data_dir={data!r}, running={self.running})"
 
     def wait(self) -> None:
         """Block until the server stops (the CLI uses this; signals call ``stop``)."""

@@ -1,4 +1,4 @@
-"""Persistent state of the sandbox: one SQLite database plus a blob directory, both under the data dir.
+"""Persistent state of the sandbox: one SQLite database plus a blob directory, under the data dir.
 
 This layer knows nothing about HTTP or about the B2SHARE API version: it stores users, communities,
 records (a draft and its published record share one row), buckets and object versions, and it

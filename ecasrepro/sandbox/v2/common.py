@@ -66,7 +66,7 @@ def base_url() -> str:
 
 
 def request_token() -> str | None:
-    """oauthlib's rule: any Authorization header wins (``Bearer `` + token), else ``access_token``."""
+    """oauthlib's rule: any Authorization header wins (``Bearer <token>``), else access_token."""
     header = request.headers.get("Authorization")
     if header is not None:
         return header[7:] if header.startswith("Bearer ") else None

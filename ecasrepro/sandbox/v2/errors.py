@@ -7,7 +7,7 @@ from typing import Any
 
 from flask import Response
 
-#: Werkzeug 0.11.11 default descriptions, which B2SHARE returns as ``message`` (note the double spaces).
+#: Werkzeug 0.11.11 default descriptions, B2SHARE's ``message`` texts (note the double spaces).
 GENERIC_MESSAGES: dict[int, str] = {
     400: "The browser (or proxy) sent a request that this server could not understand.",
     401: "The server could not verify that you are authorized to access the URL requested.  You "
@@ -87,7 +87,7 @@ def field_error(field: str, message: str) -> dict[str, str]:
 def json_response(
     obj: Any, status: int = 200, *, sort_keys: bool = False, headers: dict[str, str] | None = None
 ) -> Response:
-    """JSON pretty-printed with indent 2, as Flask 0.11 / invenio serializers answer non-XHR calls."""
+    """JSON pretty-printed with indent 2, as Flask 0.11 / invenio serializers answer non-XHR."""
     text = json.dumps(obj, indent=2, sort_keys=sort_keys, ensure_ascii=False) + "\n"
     resp = Response(text.encode("utf-8"), status=status, mimetype="application/json")
     for name, value in (headers or {}).items():

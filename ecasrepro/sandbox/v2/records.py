@@ -278,7 +278,8 @@ def create_bucket(db: sqlite3.Connection, record_id: str, kind: str, locked: boo
     bucket_id = new_uuid()
     now = utcnow_iso()
     db.execute(
-        "INSERT INTO buckets (id, record_id, kind, locked, created, updated) VALUES (?, ?, ?, ?, ?, ?)",
+        "INSERT INTO buckets (id, record_id, kind, locked, created, updated) "
+        "VALUES (?, ?, ?, ?, ?, ?)",
         (bucket_id, record_id, kind, int(locked), now, now),
     )
     return bucket_id
@@ -290,7 +291,8 @@ def snapshot_bucket(
     """Copy the head objects of ``source`` into a new bucket; contents (blobs) are shared."""
     target = create_bucket(db, record_id, kind, locked=locked)
     objects = db.execute(
-        "SELECT * FROM objects WHERE bucket_id = ? AND is_head = 1 AND delete_marker = 0 ORDER BY key",
+        "SELECT * FROM objects WHERE bucket_id = ? AND is_head = 1 AND delete_marker = 0 "
+        "ORDER BY key",
         (source,),
     ).fetchall()
     total = 0
@@ -527,7 +529,7 @@ def patch_draft(db: sqlite3.Connection, caller: Caller, row: sqlite3.Row, ops: A
 
 
 def publish(db: sqlite3.Connection, record_id: str) -> None:
-    """Mint PIDs, lock the draft bucket, snapshot it into a locked record bucket, store the record."""
+    """Mint PIDs, lock the draft bucket, snapshot it into a locked record bucket, store it."""
     row = get_row(db, record_id)
     assert row is not None
     cfg = config()
@@ -743,7 +745,8 @@ def versions(record_id: str) -> Response:
         else:
             raise ApiError(404, PID_NOT_REGISTERED)
         rows = db.execute(
-            "SELECT * FROM records WHERE head_id = ? AND record_state = 'published' ORDER BY record_created, seq",
+            "SELECT * FROM records WHERE head_id = ? AND record_state = 'published' "
+            "ORDER BY record_created, seq",
             (head,),
         ).fetchall()
     listing = [

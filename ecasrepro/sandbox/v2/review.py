@@ -1,4 +1,4 @@
-"""The review page: what the B2SHARE web UI shows of a draft before submission, plus a submit button.
+"""The review page: what B2SHARE's web UI shows of a draft before submission, and a submit button.
 
 Decision: the page is rendered on the server from the same storage the API uses, and the button
 is a plain HTML form POST (no JavaScript) that runs the very same ``patch_draft`` workflow as
