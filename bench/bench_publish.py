@@ -56,16 +56,22 @@ EcasShare(url=url, token_file=token_file).add_file_to_draft_record(path, bucket)
 """
 
 
-def run_child(argv: list[str], env: dict[str, str]) -> tuple[float, float, int]:
-    """(seconds, peak RSS MiB, exit code) of one child process."""
+def run_child(argv: list[str], env: dict[str, str], work: Path) -> tuple[float, float, int]:
+    """(seconds, peak RSS MiB, exit code) of one child process.
+
+    Peak RSS comes from GNU time (``%M``): Linux carries a parent's high-water mark into a child
+    across fork+exec, so ``wait4`` from this (large) Python process would overstate small
+    clients; /usr/bin/time is a tiny parent, and its own child's figure is clean.
+    """
+    report = work / "time.txt"
     start = time.perf_counter()
-    process = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(process.pid, 0)
+    done = subprocess.run(["/usr/bin/time", "-f", "%M", "-o", str(report), *argv], env=env,
+                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     elapsed = time.perf_counter() - start
-    process.returncode = os.waitstatus_to_exitcode(status)
-    if process.returncode != 0 and process.stderr is not None:
-        sys.stderr.write(process.stderr.read().decode(errors="replace")[-2000:])
-    return elapsed, usage.ru_maxrss / 1024, process.returncode
+    if done.returncode != 0:
+        sys.stderr.write(done.stderr.decode(errors="replace")[-2000:])
+    peak_kib = int(report.read_text().split()[-1])
+    return elapsed, peak_kib / 1024, done.returncode
 
 
 def new_bucket(url: str, token: str) -> tuple[str, str]:
@@ -104,7 +110,7 @@ def make_bundle(where: Path, big: Path) -> Path:
         notebook_html=b"<html></html>",
         metadata={"titles": [{"title": "bench"}], "community": ECAS, "open_access": True,
                   "creators": [{"creator_name": "Bench"}]},
-        requirements_txt="", platform={}, git_state={},
+        requirements_txt="numpy==2.0\n", platform={"python": "3"}, git_state={"repo": False},
         attachments=[Attachment(big, big.name, big.stat().st_size)],
     )
     return write_bundle(content, where / "bench.repro", Redactor([]), progress=False).path
@@ -157,7 +163,7 @@ def main() -> None:
             for name, argv_for in methods.items():  # interleaved: same conditions for each
                 draft_id, bucket = new_bucket(url, token)
                 os.sync()
-                seconds, rss, code = run_child(argv_for(bucket), env)
+                seconds, rss, code = run_child(argv_for(bucket), env, work)
                 if code != 0:
                     print(f"{name}: exit code {code}", flush=True)
                 results[name].append((seconds, rss))

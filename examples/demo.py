@@ -99,6 +99,26 @@ def check_no_token(bundle) -> None:
     print("secrets: the planted token appears in no file of the bundle (nor in the zip)")
 
 
+def publish_to_sandbox(bundle, output_dir: Path) -> None:
+    """Start a local B2SHARE sandbox, publish the bundle as a draft, re-run (resume), stop."""
+    import ecasrepro
+    from ecasrepro.sandbox import SandboxServer
+
+    with SandboxServer(output_dir / "sandbox-data") as sandbox:
+        print(f"sandbox: B2SHARE v2 API at {sandbox.url}/api/")
+        draft = ecasrepro.publish(bundle, server=sandbox.url, token=sandbox.token,
+                                  progress=False, echo=lambda line: print(f"  {line}"))
+        print(f"draft:   {draft.id} ({draft.state}, {len(draft.files)} files, md5 verified)")
+        print(f"  API:   {draft.url}")
+        print(f"  web:   {draft.html_url}  (sandbox: add ?access_token=<its token> to review)")
+        again = ecasrepro.publish(bundle, server=sandbox.url, token=sandbox.token,
+                                  progress=False)
+        assert again.id == draft.id and not again.uploaded
+        print(f"re-run:  same draft {again.id}, {len(again.skipped)} files already there, "
+              "nothing uploaded (receipt.json)")
+    print("sandbox: stopped")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--output", type=Path, default=Path("demo-output"),
@@ -111,6 +131,7 @@ def main(argv: list[str] | None = None) -> int:
     show_bundle(bundle)
     check_bundle(bundle)
     check_no_token(bundle)
+    publish_to_sandbox(bundle, output_dir)
     return 0
 
 

@@ -394,7 +394,13 @@ class Publisher:
             requests=plan,
             receipt=str(receipt_path),
         )
-        payload = list(bundle.payload_files())
+        payload = []
+        for pf in bundle.payload_files():
+            if pf.size == 0:  # B2SHARE refuses empty bodies (FILES_REST_MIN_FILE_SIZE = 1)
+                warnings.append(f"{pf.relpath} is empty and B2SHARE does not store empty files; "
+                                "it stays in the bundle but was not uploaded.")
+                continue
+            payload.append(pf)
         payload_keys = {pf.relpath for pf in payload}
         bucket_shown = self.api.bucket_url(bucket) if bucket else "<bucket of the new draft>"
         for pf in payload:
@@ -719,7 +725,9 @@ class Publisher:
         for pf in payload:
             have = remote.get(pf.relpath)
             known = receipt.files.get(pf.relpath)
-            if have is None:
+            if pf.size == 0:
+                state = "empty"  # never uploaded: B2SHARE refuses empty files
+            elif have is None:
                 state = "missing"
             elif (known and known.md5 == have.md5 and known.size == pf.size
                   and (not known.sha256 or known.sha256 == pf.sha256)):
