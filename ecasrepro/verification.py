@@ -665,7 +665,7 @@ def _pillow_grey(data: bytes) -> tuple[int, int, list[list[float]]] | None:
     try:
         import io
 
-        from PIL import Image  # type: ignore[import-not-found]
+        from PIL import Image
     except ImportError:
         return None
     try:
@@ -1339,13 +1339,13 @@ class _BundleFiles:
     outputs: Path
     requirements: Path
     platform: Path
-    handle: Any = None  # the ecasrepro.bundle.Bundle, when that module provides one
+    handle: Any  # the ecasrepro.bundle.Bundle: reads the layout, writes tag files
 
 
 def _open_bundle(bundle: Any) -> _BundleFiles:
     """Find the notebook and environment files of a bundle (a Bundle or a path to one)."""
     handle = None
-    if hasattr(bundle, "notebook_path") and hasattr(bundle, "path"):
+    if hasattr(bundle, "notebook_path") and hasattr(bundle, "write_tag_file"):
         handle = bundle
         root = Path(bundle.path)
     else:
@@ -1357,12 +1357,9 @@ def _open_bundle(bundle: Any) -> _BundleFiles:
                 f"{root} is not a bundle (no bagit.txt and data/ in it); "
                 "create one with `ecasrepro snapshot NOTEBOOK`"
             )
-        try:
-            from ecasrepro.bundle import Bundle
-        except ImportError:
-            Bundle = None
-        if Bundle is not None and hasattr(Bundle, "open"):
-            handle = Bundle.open(root)
+        from ecasrepro.bundle import Bundle
+
+        handle = Bundle.open(root)
     data = root / "data"
     notebook: Path | None = None
     if handle is not None:
@@ -1408,43 +1405,10 @@ def _notebook_fixity(files: _BundleFiles) -> str | None:
 
 
 def write_report(files: _BundleFiles, report: VerificationReport) -> Path:
-    """Store verification.json as a tag file (the payload, and its manifest, stay untouched)."""
+    """Store verification.json as a tag file via ``Bundle.write_tag_file`` (atomic; it updates
+    tagmanifest-sha256.txt). The payload and its manifest stay untouched."""
     data = (json.dumps(report.to_dict(), indent=2, ensure_ascii=False) + "\n").encode("utf-8")
-    handle = files.handle
-    if handle is not None and hasattr(handle, "write_tag_file"):
-        return Path(handle.write_tag_file(REPORT_NAME, data))
-    return _write_tag_file(files.root, REPORT_NAME, data)
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as stream:
-            stream.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def _write_tag_file(root: Path, name: str, data: bytes) -> Path:
-    """Fallback when ``Bundle.write_tag_file`` is not available: write it, update tagmanifests."""
-    target = root / name
-    _atomic_write(target, data)
-    for manifest in sorted(root.glob("tagmanifest-*.txt")):
-        algorithm = manifest.name[len("tagmanifest-") : -len(".txt")]
-        try:
-            digest = hashlib.new(algorithm, data).hexdigest()
-        except ValueError:
-            continue
-        lines = [
-            line
-            for line in manifest.read_text(encoding="utf-8").splitlines()
-            if line.strip() and line.split(maxsplit=1)[-1].strip() != name
-        ]
-        lines.append(f"{digest}  {name}")
-        _atomic_write(manifest, ("\n".join(lines) + "\n").encode("utf-8"))
-    return target
+    return Path(files.handle.write_tag_file(REPORT_NAME, data))
 
 
 def verify_bundle(
