@@ -1210,6 +1210,8 @@ def verify_notebook(
         raise BadInput(f"timeout must be a positive number of seconds, not {timeout}")
     warnings: list[str] = []
     kernel = _resolve_kernel(original, kernel_name, warnings)
+    global _REDACTOR
+    _REDACTOR = None  # one redaction snapshot per run, from the environment the kernel inherits
     started_at = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
     clock = time.monotonic()
 

@@ -375,6 +375,31 @@ def test_missing_kernel_falls_back_to_python3_for_python_notebooks(tmp_path: Pat
         verify_notebook(tmp_path / "nb.ipynb")
 
 
+def test_secrets_never_reach_the_report(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A cell printing a token: captured redacted, re-run redacted the same way, excerpts too."""
+    secret = "s3cr3t-Value-0123456789abcdef"
+    monkeypatch.setenv("MY_SERVICE_TOKEN", secret)  # the kernel inherits it
+    nb = new_notebook(
+        cells=[
+            new_code_cell("import os\nprint('token', os.environ['MY_SERVICE_TOKEN'])"),
+            new_code_cell("import os\nprint('token', os.environ['MY_SERVICE_TOKEN'], 1)"),
+        ]
+    )
+    nb.cells[0].outputs = [
+        nbformat.v4.new_output("stream", name="stdout", text="token [REDACTED]\n")
+    ]
+    nb.cells[1].outputs = [
+        nbformat.v4.new_output("stream", name="stdout", text="token [REDACTED] 2\n")
+    ]
+    for number, cell in enumerate(nb.cells, start=1):
+        cell.execution_count = number
+    nbformat.write(nb, tmp_path / "secret.ipynb")
+    report = verify_notebook(tmp_path / "secret.ipynb")
+    assert [c.verdict for c in report.cells] == ["same", "differs"]
+    assert report.cells[1].reexecuted == "token [REDACTED] 1"
+    assert secret not in json.dumps(report.to_dict()) and secret not in report.summary()
+
+
 @pytest.mark.slow
 def test_timeout_stops_with_a_clear_verdict(tmp_path: Path) -> None:
     nb = new_notebook(
