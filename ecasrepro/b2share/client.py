@@ -80,7 +80,7 @@ def build_retry(policy: RetryPolicy) -> B2ShareRetry:
         status_forcelist=RETRY_STATUSES,
         backoff_factor=policy.backoff_factor,
         backoff_max=policy.backoff_max,
-        retry_after_max=policy.retry_after_max,
+        retry_after_max=policy.retry_after_max,  # type: ignore[arg-type]  # only compared
         respect_retry_after_header=True,
         raise_on_status=False,
         raise_on_redirect=False,
@@ -137,7 +137,7 @@ class B2ShareSession(requests.Session):
         shown = redact_url(url.decode() if isinstance(url, bytes) else url)
         verb = method.decode() if isinstance(method, bytes) else method
         try:
-            response = super().request(method, url, *args, **kwargs)
+            response = super().request(verb, url, *args, **kwargs)
         except requests.exceptions.RequestException as exc:
             raise ServerUnreachable(
                 f"{self.server} could not be reached for {verb.upper()} {shown} after "

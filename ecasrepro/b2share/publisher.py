@@ -225,14 +225,15 @@ class Publisher:
     def schema_for(self, community: dict[str, Any]) -> CommunitySchema:
         """The community's full schema, from the disk cache when server+community+version match."""
         community_id = str(community["id"])
-        info = community.get("schema") if isinstance(community.get("schema"), dict) else {}
+        raw_info = community.get("schema")
+        info: dict[str, Any] = raw_info if isinstance(raw_info, dict) else {}
         version = info.get("version")
         root = info.get("root_schema")
         cache_file = self._schema_cache_file(community_id, version)
         if cache_file is not None:
             with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
                 cached = CommunitySchema.from_json(json.loads(cache_file.read_text("utf-8")))
-                if cached.version == int(version):
+                if cached.version == int(str(version)):
                     return cached
         schema = self.api.community_schema(community_id, "last", root_schema=root)
         cache_file = self._schema_cache_file(community_id, schema.version)
