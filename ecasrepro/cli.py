@@ -355,7 +355,8 @@ def status_command(bundle: str, server: str | None, token_file: str | None, as_j
     if as_json:
         emit_json(result.to_json())
         return
-    echo(f"{bundle}: {result.state} {result.draft_id or ''} on {result.server}")
+    echo(f"{bundle}: {result.state}" + (f" {result.draft_id}" if result.draft_id else "")
+         + (f" on {result.server}" if result.server else ""))
     if result.html_url:
         echo(f"  web: {result.html_url}")
     for item in result.files:

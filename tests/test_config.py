@@ -67,8 +67,8 @@ def test_precedence_flag_env_user_site(env: dict[str, str], tmp_path: Path) -> N
                             community="flag-c", environ=env2)
     assert (config.server, config.community) == ("https://flag.example.org", "flag-c")
     assert config.token == Secret("flag-token-value")
-    assert config.sources == {"server": "--server", "token": "--token-file",
-                              "community": "--community"}
+    assert {k: config.sources[k] for k in ("server", "token", "community")} == {
+        "server": "--server", "token": "--token-file", "community": "--community"}
 
 
 def test_token_file_env_and_missing_file(env: dict[str, str], tmp_path: Path) -> None:

@@ -532,7 +532,13 @@ class Publisher:
         receipt.version_of = version_of
         receipt.create_started = now_iso()
         receipt.save(receipt_path)
-        body = self.api.create_draft(record_md, version_of=version_of)
+        try:
+            body = self.api.create_draft(record_md, version_of=version_of)
+        except ServerRefused:  # a 4xx answer: certainly no draft was made, nothing to adopt
+            receipt.create_started = None
+            receipt.version_of = None
+            receipt.save(receipt_path)
+            raise
         _test_hook("post")
         self._record_draft(receipt, body)
         receipt.save(receipt_path)

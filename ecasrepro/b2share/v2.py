@@ -147,10 +147,16 @@ class V2Api:
         return list(self.get_json(self.session.api("communities/"))["hits"]["hits"])
 
     def community(self, community_id: str) -> dict[str, Any]:
-        return self.get_json(
-            self.session.api(f"communities/{quote(community_id, safe='')}"),
-            what=f"community {community_id!r} (run `ecasrepro communities` to list them)",
-        )
+        try:
+            return self.get_json(self.session.api(f"communities/{quote(community_id, safe='')}"))
+        except ServerRefused as exc:
+            if exc.status not in (404, 410):
+                raise
+            raise ServerRefused(
+                message=f"community {community_id!r} does not exist on {self.server} (HTTP "
+                f"{exc.status}); run `ecasrepro communities` to list the ones there.",
+                status=exc.status,
+            ) from None
 
     def community_schema(
         self, community_id: str, version: str | int = "last", root_schema: int | None = None
