@@ -33,6 +33,7 @@ else:  # pragma: no cover - exercised on 3.10 only
 log = logging.getLogger("ecasrepro.config")
 
 SITE_CONFIG_DEFAULT = Path("/etc/ecasrepro/config.toml")
+API_DIALECTS = ("auto", "v2", "v3")
 
 HOW_TO_CONFIGURE = (
     "pass --server URL (or server=...), set B2SHARE_URL, or add `server = \"https://...\"` under "
@@ -132,6 +133,7 @@ class PublishConfig:
     sources: dict[str, str] = field(default_factory=dict)
     warnings: tuple[str, ...] = ()
     cache_dir: Path | None = None
+    api: str = "auto"  # B2SHARE API dialect: auto (detect from the server), v2 or v3
 
     @property
     def api_url(self) -> str:
@@ -184,11 +186,11 @@ def _read_config_file(path: Path) -> dict[str, Any]:
     table = document.get("b2share", {})
     if not isinstance(table, dict):
         raise ConfigurationError(f"config file {path}: [b2share] must be a table; fix it.")
-    unknown = set(table) - {"server", "token", "token_file", "community"}
+    unknown = set(table) - {"server", "token", "token_file", "community", "api"}
     if unknown:
         raise ConfigurationError(
             f"config file {path}: unknown key(s) {', '.join(sorted(unknown))} under [b2share]; "
-            "allowed are server, token_file, token and community."
+            "allowed are server, token_file, token, community and api."
         )
     return table
 
@@ -259,6 +261,7 @@ def resolve_config(
     community: str | None = None,
     *,
     environ: Mapping[str, str] | None = None,
+    api: str | None = None,
 ) -> PublishConfig:
     """Resolve server, token and community by the documented precedence; warnings are collected.
 
@@ -329,6 +332,21 @@ def resolve_config(
     elif hit := from_files("community"):
         community_value, sources["community"] = str(hit[0]), hit[1]
 
+    # API dialect: --api > B2SHARE_API > config files > auto (detected from the server)
+    api_value, sources["api"] = "auto", "default"
+    if api:
+        api_value, sources["api"] = api, "--api"
+    elif env.get("B2SHARE_API"):
+        api_value, sources["api"] = env["B2SHARE_API"], "B2SHARE_API"
+    elif hit := from_files("api"):
+        api_value, sources["api"] = str(hit[0]), hit[1]
+    api_value = api_value.strip().lower()
+    if api_value not in API_DIALECTS:
+        raise ConfigurationError(
+            f"the B2SHARE API dialect {api_value!r} from {sources['api']} is unknown; use auto, "
+            "v2 or v3."
+        )
+
     parts = urlsplit(server_url)
     if (
         secret
@@ -349,4 +367,5 @@ def resolve_config(
         sources=sources,
         warnings=tuple(warnings),
         cache_dir=cache_dir(env),
+        api=api_value,
     )
