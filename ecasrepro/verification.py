@@ -1354,6 +1354,11 @@ def _open_bundle(bundle: Any) -> _BundleFiles:
         root = Path(bundle)
         if not root.exists():
             raise BadInput(f"{root} does not exist; pass the path of a .repro bundle directory")
+        if root.is_file() and root.suffix.lower() in (".zip", ".tar", ".tgz", ".gz"):
+            raise BadInput(
+                f"{root} is a packed bundle; unpack it and verify the directory, so that "
+                "verification.json can be written into it"
+            )
         if not (root / "bagit.txt").is_file() or not (root / "data").is_dir():
             raise BadInput(
                 f"{root} is not a bundle (no bagit.txt and data/ in it); "

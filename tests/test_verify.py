@@ -343,6 +343,10 @@ def test_bad_input_exits_2_with_one_sentence(executed: Path, tmp_path: Path) -> 
     assert result.exit_code == 2
     assert result.stderr.count("\n") == 1 and "is not a bundle" in result.stderr
 
+    (tmp_path / "analysis.repro.zip").write_bytes(b"PK\x05\x06" + b"\0" * 18)
+    result = run_verify(str(tmp_path / "analysis.repro.zip"))
+    assert result.exit_code == 2 and "is a packed bundle; unpack it" in result.stderr
+
     result = run_verify(str(tmp_path / "nowhere.repro"))
     assert result.exit_code == 2 and "does not exist" in result.stderr
 
