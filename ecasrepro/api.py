@@ -251,3 +251,42 @@ def verify(
     if check:
         raise_if_not_reproduced(report)
     return report
+
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ecasrepro.archive import ArchiveReport
+
+
+def archive(
+    paths: Iterable[str | os.PathLike[str]] | str | os.PathLike[str],
+    *,
+    output: str | os.PathLike[str] = "archives",
+    format: str = "zip",
+    jobs: int | None = None,
+    publish: bool = False,
+    server: str | None = None,
+    token_file: str | os.PathLike[str] | None = None,
+    community: str | None = None,
+    progress: bool | None = None,
+) -> ArchiveReport:
+    """Archive finished analyses (bundles, notebooks, directories of them) as BagIt zips/tars.
+
+    One archive per analysis in ``output`` (``<name>.bag.zip`` or ``<name>.bag.tar.gz``);
+    notebooks are snapshotted into ``<output>/.bundles/`` first, never beside themselves. An
+    analysis whose archive is current is skipped. One failing analysis does not stop the rest:
+    read ``report.outcomes`` and ``report.exit_code``. With ``publish=True`` each analysis also
+    becomes its own B2SHARE draft (server, token and community as for :func:`publish`).
+    """
+    from ecasrepro.archive import archive_analyses
+
+    if isinstance(paths, (str, os.PathLike)):
+        paths = [paths]
+    config = None
+    if publish:
+        from ecasrepro.config import resolve_config
+
+        config = resolve_config(server=server, token_file=token_file, community=community)
+        config.require_token()
+    return archive_analyses(
+        list(paths), output, fmt=format, jobs=jobs, publish_config=config, progress=progress
+    )

@@ -445,5 +445,50 @@ def verify_command(
 # @@ archive @@
 
 
+@main.command("archive")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=str))
+@click.option("-o", "--output", default="archives", show_default=True, metavar="DIR",
+              help="Directory for the archives (notebook snapshots go to DIR/.bundles/).")
+@click.option("--zip", "fmt", flag_value="zip", default=True,
+              help="Write <name>.bag.zip archives (default).")
+@click.option("--tar", "fmt", flag_value="tar", help="Write <name>.bag.tar.gz archives instead.")
+@click.option("--publish", is_flag=True,
+              help="Also publish each analysis as its own B2SHARE draft (re-runs continue it).")
+@_server_options
+@click.option("-j", "--jobs", type=click.IntRange(min=1), default=None, metavar="N",
+              help="Analyses archived in parallel (default: CPU count, at most 4).")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
+@user_errors
+def archive_command(
+    paths: tuple[str, ...], output: str, fmt: str, publish: bool, server: str | None,
+    token_file: str | None, community: str | None, jobs: int | None, as_json: bool,
+) -> None:
+    """Archive finished analyses (bundles, notebooks, or directories of them) as BagIt bags.
+
+    One archive per analysis; current archives are skipped; one failure does not stop the
+    rest. Exit 0 when every analysis was archived or skipped, else the most severe failure's
+    code (1 internal > 5 secret > 3 refused > 4 unreachable > 2 bad input).
+    """
+    from pathlib import Path
+
+    from ecasrepro.api import archive
+
+    if publish:
+        _publish_config(server, token_file, community)  # warnings once, errors before any work
+    report = archive(
+        paths, output=output, format=fmt, jobs=jobs, publish=publish, server=server,
+        token_file=token_file, community=community,
+        progress=not as_json and sys.stderr.isatty(),
+    )
+    for outcome in report.outcomes:
+        for warning in outcome.warnings:
+            echo(f"warning: {Path(outcome.source).name}: {warning}")
+    echo(report.summary())
+    if as_json:
+        emit_json(report.to_json())
+    if report.exit_code:
+        click.get_current_context().exit(report.exit_code)
+
+
 def run() -> None:  # pragma: no cover - console entry helper
     sys.exit(main())

@@ -1,0 +1,774 @@
+"""Archival of finished analyses: one self-contained BagIt bag per analysis, as a zip or tar.gz.
+
+An *analysis* is a bundle directory (``*.repro``) or a notebook (``*.ipynb``, snapshotted first
+into ``<output>/.bundles/``, never beside the notebook). Directories are searched for both;
+hidden directories (``.ipynb_checkpoints``, ``.git``, ``.venv``), virtualenvs and the output
+directory itself are skipped, and a notebook whose ``<stem>.repro`` bundle sits beside it is
+archived through that bundle.
+
+Each archive is the bundle's bag with a richer ``bag-info.txt`` (``Title``, ``Creator``,
+``Bagging-Date``, ``Source-Date``, one ``External-Identifier`` per input PID) and the tag manifest
+updated to match. Every payload byte is read once: it is hashed against ``manifest-sha256.txt``
+while it is compressed, so a damaged bundle is refused instead of archived. Archives are written
+to a temporary sibling and renamed into place.
+
+*Current* means: the archive's ``bag-info.txt`` records ``Ecasrepro-Source-Digest`` equal to the
+analysis's digest now (a bundle: sha256 of its ``tagmanifest-sha256.txt``, which pins every tag
+and payload file; a notebook: sha256 of the ``.ipynb`` bytes). Such analyses are skipped.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import io
+import os
+import re
+import shutil
+import stat
+import sys
+import tarfile
+import tempfile
+import threading
+import zipfile
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import IO, Any, Literal
+
+from ecasrepro import __version__
+from ecasrepro.errors import BadInput, EcasReproError, ExitCode
+
+ArchiveFormat = Literal["zip", "tar"]
+SUFFIXES: dict[str, str] = {"zip": ".bag.zip", "tar": ".bag.tar.gz"}
+CHUNK_SIZE = 4 * 1024 * 1024
+STORE_MIN = 64 * 1024 * 1024  # larger payload files are stored, not deflated (usually binary)
+WORK_DIR = ".bundles"  # notebook snapshots (and their publishing receipts) under the output dir
+SKIP_DIR_NAMES = frozenset({"__pycache__", "node_modules", "site-packages", "venv", "env"})
+DIGEST_LABEL = "Ecasrepro-Source-Digest"
+#: bag-info labels the archive sets itself (the bundle's own values are replaced).
+REPLACED_LABELS = frozenset(
+    {"Bagging-Date", "Title", "Creator", "Source-Date", "External-Identifier", DIGEST_LABEL,
+     "Ecasrepro-Source", "Ecasrepro-Archived-By", "Bag-Size"}
+)
+#: when several analyses fail, the exit code is that of the most severe failure, in this order.
+SEVERITY = (
+    ExitCode.INTERNAL,
+    ExitCode.SECRET_FOUND,
+    ExitCode.SERVER_REFUSED,
+    ExitCode.UNREACHABLE,
+    ExitCode.BAD_INPUT,
+)
+
+
+@dataclass(frozen=True)
+class Analysis:
+    """One finished analysis to archive: a bundle directory or a notebook file."""
+
+    source: Path
+    kind: Literal["bundle", "notebook"]
+    name: str  # the archive's base name, unique within one run
+
+
+@dataclass
+class ArchiveOutcome:
+    """What happened to one analysis: archived, skipped (already current) or failed (why)."""
+
+    source: str
+    kind: str
+    status: Literal["archived", "skipped", "failed"]
+    archive: str | None = None
+    title: str | None = None
+    reason: str | None = None
+    exit_code: int = 0
+    bundle: str | None = None
+    draft_id: str | None = None
+    draft_url: str | None = None
+    draft_state: str | None = None
+    warnings: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "source": self.source, "kind": self.kind, "status": self.status,
+            "archive": self.archive, "title": self.title, "reason": self.reason,
+            "exit_code": self.exit_code, "bundle": self.bundle, "draft_id": self.draft_id,
+            "draft_url": self.draft_url, "draft_state": self.draft_state,
+            "warnings": list(self.warnings),
+        }
+
+    def line(self) -> str:
+        """One line of the summary."""
+        text = f"{self.status:<8} {self.source}"
+        if self.status == "failed":
+            return f"{text}: {self.reason}"
+        if self.archive:
+            text += f" -> {self.archive}"
+        if self.draft_id:
+            text += f"  [{self.draft_state or 'draft'} {self.draft_id}: {self.draft_url}]"
+        return text
+
+
+@dataclass
+class ArchiveReport:
+    """Every analysis's outcome; ``exit_code`` is 0 unless one failed (then the most severe)."""
+
+    output: Path
+    format: str
+    outcomes: list[ArchiveOutcome]
+
+    @property
+    def exit_code(self) -> int:
+        codes = {o.exit_code for o in self.outcomes if o.status == "failed"}
+        for code in SEVERITY:
+            if int(code) in codes:
+                return int(code)
+        return max(codes, default=0)
+
+    def count(self, status: str) -> int:
+        return sum(1 for o in self.outcomes if o.status == status)
+
+    def summary(self) -> str:
+        lines = [o.line() for o in self.outcomes]
+        lines.append(
+            f"{self.count('archived')} archived, {self.count('skipped')} skipped (current), "
+            f"{self.count('failed')} failed; archives in {self.output}"
+        )
+        return "\n".join(lines)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "output": str(self.output), "format": self.format, "exit_code": self.exit_code,
+            "archived": self.count("archived"), "skipped": self.count("skipped"),
+            "failed": self.count("failed"), "outcomes": [o.to_json() for o in self.outcomes],
+        }
+
+
+# --- discovery -----------------------------------------------------------------------------------
+
+
+def is_bundle_dir(path: Path) -> bool:
+    return path.is_dir() and (path / "bagit.txt").is_file() and (
+        path / "data" / "metadata.json"
+    ).is_file()
+
+
+def _skip_dir(path: Path, excluded: Sequence[Path]) -> bool:
+    if path.name.startswith(".") or path.name in SKIP_DIR_NAMES:
+        return True
+    if (path / "pyvenv.cfg").exists() or (path / "conda-meta").is_dir():
+        return True
+    resolved = path.resolve()
+    return any(resolved == e for e in excluded)
+
+
+def discover_analyses(
+    paths: Iterable[str | os.PathLike[str]], exclude: Sequence[Path] = ()
+) -> list[Analysis]:
+    """Bundles and notebooks named by ``paths`` or found below them, each once, in path order."""
+    excluded = [Path(e).resolve() for e in exclude]
+    found: dict[Path, Literal["bundle", "notebook"]] = {}
+
+    def add_notebook(path: Path) -> None:
+        sibling = path.with_name(f"{path.stem}.repro")
+        if is_bundle_dir(sibling):
+            found.setdefault(sibling.resolve(), "bundle")
+        else:
+            found.setdefault(path.resolve(), "notebook")
+
+    for given in paths:
+        path = Path(given).expanduser()
+        if not path.exists():
+            raise BadInput(f"{path} does not exist; pass bundles, notebooks or directories.")
+        if is_bundle_dir(path):
+            found.setdefault(path.resolve(), "bundle")
+        elif path.is_file() and path.suffix == ".ipynb":
+            add_notebook(path)
+        elif path.is_dir():
+            for root, dirs, files in os.walk(path):
+                here = Path(root)
+                keep = []
+                for name in sorted(dirs):
+                    sub = here / name
+                    if _skip_dir(sub, excluded):
+                        continue
+                    if is_bundle_dir(sub):
+                        found.setdefault(sub.resolve(), "bundle")
+                    else:
+                        keep.append(name)
+                dirs[:] = keep
+                for name in sorted(files):
+                    if name.endswith(".ipynb") and not name.startswith("."):
+                        add_notebook(here / name)
+        else:
+            raise BadInput(
+                f"{path} is neither a bundle, a notebook (.ipynb) nor a directory; "
+                "pass one of those."
+            )
+    return _name_analyses(found)
+
+
+def _base_name(path: Path, kind: str) -> str:
+    name = path.name.removesuffix(".repro") if kind == "bundle" else path.stem
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("._") or "analysis"
+
+
+def _name_analyses(found: dict[Path, Literal["bundle", "notebook"]]) -> list[Analysis]:
+    """Archive names are the analysis names; where two collide, a hash of the path tells apart."""
+    bases = {path: _base_name(path, kind) for path, kind in found.items()}
+    counts: dict[str, int] = {}
+    for base in bases.values():
+        counts[base] = counts.get(base, 0) + 1
+    analyses = []
+    for path, kind in found.items():
+        base = bases[path]
+        if counts[base] > 1:
+            base = f"{base}-{hashlib.sha256(str(path).encode()).hexdigest()[:8]}"
+        analyses.append(Analysis(path, kind, base))
+    return analyses
+
+
+# --- digests and currency ------------------------------------------------------------------------
+
+
+def source_digest(analysis: Analysis) -> str:
+    """What the archive must match to be current (see the module docstring)."""
+    if analysis.kind == "bundle":
+        target = analysis.source / "tagmanifest-sha256.txt"
+    else:
+        target = analysis.source
+    digest = hashlib.sha256()
+    try:
+        with open(target, "rb") as handle:
+            while chunk := handle.read(CHUNK_SIZE):
+                digest.update(chunk)
+    except OSError as exc:
+        raise BadInput(
+            f"{target} cannot be read ({exc.strerror or exc}); check the {analysis.kind}."
+        ) from None
+    return f"{analysis.kind}:sha256:{digest.hexdigest()}"
+
+
+def archive_path(output: Path, analysis: Analysis, fmt: str) -> Path:
+    return output / f"{analysis.name}{SUFFIXES[fmt]}"
+
+
+def read_archived_bag_info(path: Path) -> dict[str, list[str]]:
+    """``bag-info.txt`` of an archive made here (it is the second member: cheap even for tar)."""
+    text = ""
+    if path.name.endswith(".zip"):
+        with zipfile.ZipFile(path) as archive:
+            for name in archive.namelist()[:4]:
+                if name.count("/") == 1 and name.endswith("/bag-info.txt"):
+                    text = archive.read(name).decode("utf-8")
+                    break
+    else:
+        with tarfile.open(path, "r|*") as archive:
+            for count, member in enumerate(archive):
+                if count > 4:
+                    break
+                if member.isfile() and member.name.count("/") == 1 and member.name.endswith(
+                    "/bag-info.txt"
+                ):
+                    handle = archive.extractfile(member)
+                    text = handle.read().decode("utf-8") if handle else ""
+                    break
+    return _parse_bag_info(text)
+
+
+def is_current(path: Path, digest: str) -> bool:
+    if not path.is_file():
+        return False
+    try:
+        info = read_archived_bag_info(path)
+    except (OSError, zipfile.BadZipFile, tarfile.TarError, UnicodeDecodeError, EOFError):
+        return False
+    return info.get(DIGEST_LABEL) == [digest]
+
+
+# --- writing one archive --------------------------------------------------------------------------
+
+
+def _parse_bag_info_lines(text: str) -> list[tuple[str, str]]:
+    items: list[tuple[str, str]] = []
+    for line in text.splitlines():
+        if line[:1] in (" ", "\t") and items:  # folded continuation line
+            key, value = items[-1]
+            items[-1] = (key, f"{value} {line.strip()}")
+        elif ":" in line:
+            key, value = line.split(":", 1)
+            items.append((key.strip(), value.strip()))
+    return items
+
+
+def _parse_bag_info(text: str) -> dict[str, list[str]]:
+    info: dict[str, list[str]] = {}
+    for key, value in _parse_bag_info_lines(text):
+        info.setdefault(key, []).append(value)
+    return info
+
+
+def _one_line(value: Any) -> str:
+    return " ".join(str(value).split())
+
+
+def archive_bag_info(bundle: Any, digest: str, today: str | None = None) -> bytes:
+    """The bundle's bag-info with the archival labels: title, creators, dates, input PIDs."""
+    original = _parse_bag_info_lines((bundle.path / "bag-info.txt").read_text(encoding="utf-8"))
+    metadata = bundle.metadata
+    creators = [
+        str(c.get("creator_name")) for c in metadata.get("creators") or []
+        if isinstance(c, dict) and c.get("creator_name")
+    ]
+    snapshot_dates = [v for k, v in original if k == "Bagging-Date"]
+    items: list[tuple[str, str]] = [
+        ("Title", bundle.title),
+        *[("Creator", name) for name in creators],
+        ("Bagging-Date", today or datetime.now(timezone.utc).date().isoformat()),
+        *[("Source-Date", date) for date in snapshot_dates[:1]],
+        *[("External-Identifier", pid.resolver_url) for pid in bundle.inputs],
+        *[(k, v) for k, v in original if k not in REPLACED_LABELS],
+        ("Ecasrepro-Archived-By", f"ecasrepro {__version__}"),
+        (DIGEST_LABEL, digest),
+    ]
+    return "".join(f"{k}: {_one_line(v)}\n" for k, v in items).encode("utf-8")
+
+
+def _manifest(path: Path) -> dict[str, str]:
+    """relpath (``data/...``) -> sha256, from a manifest file."""
+    entries: dict[str, str] = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if line.strip():
+            value, name = line.split(None, 1)
+            name = name.strip().replace("%0D", "\r").replace("%0A", "\n")
+            entries[name] = value.lower()
+    return entries
+
+
+class _HashingReader(io.RawIOBase):
+    """A file read for tarfile that hashes every byte as it passes (one read per byte)."""
+
+    def __init__(self, handle: IO[bytes], digest: Any, on_bytes: Callable[[int], None] | None):
+        self._handle = handle
+        self._digest = digest
+        self._on_bytes = on_bytes
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int = -1) -> bytes:
+        chunk = self._handle.read(size)
+        if chunk:
+            self._digest.update(chunk)
+            if self._on_bytes is not None:
+                self._on_bytes(len(chunk))
+        return chunk
+
+
+def _bundle_files(bundle_path: Path) -> tuple[list[str], list[str]]:
+    """(top-level tag files, payload files) as bag-relative POSIX paths; refuses links."""
+    tags, payload = [], []
+    for entry in sorted(bundle_path.iterdir()):
+        if entry.name == "data" or entry.name.startswith(".") or entry.name == "receipt.json":
+            continue
+        if entry.is_symlink() or not entry.is_file():
+            continue
+        tags.append(entry.name)
+    for root, dirs, files in os.walk(bundle_path / "data"):
+        dirs.sort()
+        for name in sorted(files):
+            file = Path(root) / name
+            rel = file.relative_to(bundle_path).as_posix()
+            if file.is_symlink() or not file.is_file():
+                raise BadInput(
+                    f"bundle {bundle_path} holds {rel}, which is not a regular file; archives "
+                    "hold regular files only, so replace it with a copy."
+                )
+            payload.append(rel)
+    return tags, payload
+
+
+def write_archive(
+    bundle: Any,
+    target: Path,
+    fmt: str,
+    digest: str,
+    on_bytes: Callable[[int], None] | None = None,
+) -> Path:
+    """Write ``bundle`` as a bag archive at ``target`` (atomically); checks every payload digest."""
+    top = target.name.removesuffix(SUFFIXES[fmt])
+    info = archive_bag_info(bundle, digest)
+    manifest = _manifest(bundle.path / "manifest-sha256.txt")
+    tags, payload = _bundle_files(bundle.path)
+    extra = sorted(set(payload) - set(manifest))
+    missing = sorted(set(manifest) - set(payload))
+    if extra or missing:
+        what = f"{extra[0]} is not in its manifest" if extra else f"{missing[0]} is missing"
+        raise BadInput(f"bundle {bundle.path} is damaged ({what}); re-create it with snapshot.")
+    tag_lines = []
+    for line in (bundle.path / "tagmanifest-sha256.txt").read_text(encoding="utf-8").splitlines():
+        if not line.strip():
+            continue
+        value, name = line.split(None, 1)
+        if name.strip() == "bag-info.txt":
+            value = hashlib.sha256(info).hexdigest()
+        tag_lines.append(f"{value}  {name.strip()}\n")
+    generated = {"bag-info.txt": info, "tagmanifest-sha256.txt": "".join(tag_lines).encode()}
+    first = ["bagit.txt", "bag-info.txt"]
+    ordered_tags = first + [t for t in tags if t not in first]
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    handle, temp_name = tempfile.mkstemp(prefix=f".{target.name}.tmp-", dir=target.parent)
+    os.close(handle)
+    temp = Path(temp_name)
+    try:
+        with _ArchiveWriter(temp, fmt) as writer:
+            for name in ordered_tags:
+                data = generated.get(name)
+                if data is None:
+                    data = (bundle.path / name).read_bytes()
+                writer.add_bytes(f"{top}/{name}", data)
+            for rel in payload:
+                value = writer.add_file(f"{top}/{rel}", bundle.path / rel, on_bytes)
+                if value != manifest[rel]:
+                    raise BadInput(
+                        f"bundle {bundle.path} is damaged ({rel} does not match its sha256 in "
+                        "manifest-sha256.txt); re-create it with snapshot."
+                    )
+        os.chmod(temp, 0o666 & ~_umask())
+        os.replace(temp, target)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            temp.unlink()
+        raise
+    return target
+
+
+_UMASK_LOCK = threading.Lock()
+
+
+def _umask() -> int:
+    with _UMASK_LOCK:
+        mask = os.umask(0o022)
+        os.umask(mask)
+    return mask
+
+
+class _ArchiveWriter:
+    """Adds members to a zip or a tar.gz; ``add_file`` returns the sha256 of what it wrote."""
+
+    def __init__(self, path: Path, fmt: str):
+        self.fmt = fmt
+        self.stamp = datetime.now(timezone.utc)
+        if fmt == "zip":
+            self.zip: zipfile.ZipFile | None = zipfile.ZipFile(path, "w", allowZip64=True)
+            self.tar: tarfile.TarFile | None = None
+        else:
+            self.zip = None
+            self.tar = tarfile.open(  # noqa: SIM115 - closed in __exit__
+                path, "w:gz", compresslevel=6, format=tarfile.PAX_FORMAT
+            )
+
+    def __enter__(self) -> _ArchiveWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.zip is not None:
+            self.zip.close()
+        if self.tar is not None:
+            self.tar.close()
+
+    def _zip_info(self, name: str, size: int) -> zipfile.ZipInfo:
+        info = zipfile.ZipInfo(name, self.stamp.timetuple()[:6])
+        info.compress_type = zipfile.ZIP_STORED if size >= STORE_MIN else zipfile.ZIP_DEFLATED
+        info.external_attr = (stat.S_IFREG | 0o644) << 16
+        return info
+
+    def _tar_info(self, name: str, size: int) -> tarfile.TarInfo:
+        info = tarfile.TarInfo(name)
+        info.size = size
+        info.mode = 0o644
+        info.mtime = int(self.stamp.timestamp())
+        return info
+
+    def add_bytes(self, name: str, data: bytes) -> None:
+        if self.zip is not None:
+            self.zip.writestr(self._zip_info(name, len(data)), data)
+        elif self.tar is not None:
+            self.tar.addfile(self._tar_info(name, len(data)), io.BytesIO(data))
+
+    def add_file(self, name: str, source: Path, on_bytes: Callable[[int], None] | None) -> str:
+        digest = hashlib.sha256()
+        with open(source, "rb") as handle:
+            size = os.fstat(handle.fileno()).st_size
+            if self.zip is not None:
+                info = self._zip_info(name, size)
+                with self.zip.open(info, "w", force_zip64=size >= 2**31) as out:
+                    while chunk := handle.read(CHUNK_SIZE):
+                        digest.update(chunk)
+                        out.write(chunk)
+                        if on_bytes is not None:
+                            on_bytes(len(chunk))
+            elif self.tar is not None:
+                reader = _HashingReader(handle, digest, on_bytes)
+                self.tar.addfile(self._tar_info(name, size), reader)  # type: ignore[arg-type]
+        return digest.hexdigest()
+
+
+# --- safe extraction ------------------------------------------------------------------------------
+
+
+def _unsafe_reason(name: str) -> str | None:
+    if not name:
+        return "an empty name"
+    if name.startswith(("/", "\\")) or re.match(r"^[A-Za-z]:", name):
+        return "an absolute path"
+    parts = re.split(r"[/\\]+", name)
+    if ".." in parts:
+        return "a '..' component"
+    if "\x00" in name:
+        return "a NUL character"
+    return None
+
+
+def _refuse(archive: Path, name: str, why: str) -> BadInput:
+    return BadInput(
+        f"archive {archive} holds an unsafe entry {name!r} ({why}); refusing to extract it."
+    )
+
+
+def extract_archive(path: str | os.PathLike[str], dest: str | os.PathLike[str]) -> Path:
+    """Extract a zip or tar archive into ``dest``; returns the archive's single top directory.
+
+    Every member is checked before anything is written: absolute paths, ``..`` components,
+    symbolic and hard links and device files are refused (zip-slip / tar-slip), with one
+    sentence naming the entry. Extraction goes to a temporary directory first, so a failure
+    leaves nothing half-extracted in ``dest``.
+    """
+    archive = Path(path)
+    target = Path(dest)
+    if not archive.is_file():
+        raise BadInput(f"archive {archive} does not exist or is not a file; check the path.")
+    target.mkdir(parents=True, exist_ok=True)
+    if zipfile.is_zipfile(archive):
+        with zipfile.ZipFile(archive) as opened:
+            members = opened.infolist()
+            for info in members:
+                why = _unsafe_reason(info.filename)
+                mode = info.external_attr >> 16
+                if why is None and stat.S_ISLNK(mode):
+                    why = "a symbolic link"
+                if why is None and mode and not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+                    why = "a special file"
+                if why:
+                    raise _refuse(archive, info.filename, why)
+            tops = {re.split(r"[/\\]+", i.filename)[0] for i in members}
+            temp = Path(tempfile.mkdtemp(prefix=".extract-", dir=target))
+            try:
+                opened.extractall(temp)
+                return _move_tops(temp, target, tops, archive)
+            finally:
+                shutil.rmtree(temp, ignore_errors=True)
+    try:
+        opened_tar = tarfile.open(archive, "r:*")  # noqa: SIM115 - closed by the with below
+    except tarfile.TarError:
+        raise BadInput(
+            f"{archive} is neither a zip nor a tar archive; pass an archive made by "
+            "'ecasrepro archive'."
+        ) from None
+    with opened_tar:
+        tar_members = opened_tar.getmembers()
+        for member in tar_members:
+            why = _unsafe_reason(member.name)
+            if why is None and (member.issym() or member.islnk()):
+                why = "a link"
+            if why is None and not (member.isfile() or member.isdir()):
+                why = "a special file"
+            if why:
+                raise _refuse(archive, member.name, why)
+        tops = {re.split(r"[/\\]+", m.name)[0] for m in tar_members}
+        temp = Path(tempfile.mkdtemp(prefix=".extract-", dir=target))
+        try:
+            opened_tar.extractall(temp, members=tar_members, filter="data")
+            return _move_tops(temp, target, tops, archive)
+        finally:
+            shutil.rmtree(temp, ignore_errors=True)
+
+
+def _move_tops(temp: Path, target: Path, tops: set[str], archive: Path) -> Path:
+    tops.discard("")
+    tops.discard(".")
+    for name in tops:
+        if (target / name).exists():
+            raise BadInput(
+                f"{target / name} already exists; extract {archive} into an empty directory."
+            )
+    for name in sorted(tops):
+        os.rename(temp / name, target / name)
+    if len(tops) == 1:
+        return target / next(iter(tops))
+    return target
+
+
+def validate_archive(path: str | os.PathLike[str]) -> Path:
+    """Extract an archive (safely) into a temporary directory and validate the bag in it."""
+    from ecasrepro.bundle import Bundle
+
+    with tempfile.TemporaryDirectory(prefix="ecasrepro-check-") as scratch:
+        top = extract_archive(path, scratch)
+        Bundle(top).validate()
+    return Path(path)
+
+
+# --- the whole run --------------------------------------------------------------------------------
+
+
+def refresh_bundle(notebook: Path, output: Path, **snapshot_options: Any) -> Any:
+    """Snapshot ``notebook`` into ``output``, replacing an older bundle there but keeping its
+    ``receipt.json``, so that publishing again continues the same draft instead of a new one."""
+    from ecasrepro.api import snapshot
+
+    receipt = output / "receipt.json"
+    saved = receipt.read_bytes() if receipt.is_file() and is_bundle_dir(output) else None
+    bundle = snapshot(notebook, output=output, force=output.exists(), **snapshot_options)
+    if saved is not None and not bundle.receipt_path.exists():
+        from ecasrepro.bundle import _atomic_write
+
+        _atomic_write(bundle.receipt_path, saved)
+    return bundle
+
+
+def _archive_one(
+    analysis: Analysis,
+    output: Path,
+    fmt: str,
+    publisher_factory: Callable[[], Any] | None,
+) -> ArchiveOutcome:
+    from ecasrepro.bundle import Bundle
+
+    outcome = ArchiveOutcome(str(analysis.source), analysis.kind, "failed")
+    stage = "archiving"
+    try:
+        digest = source_digest(analysis)
+        target = archive_path(output, analysis, fmt)
+        outcome.archive = str(target)
+        work = output / WORK_DIR / f"{analysis.name}.repro"
+        current = is_current(target, digest)
+        bundle = None
+        if analysis.kind == "bundle":
+            bundle = Bundle.open(analysis.source)
+        elif not current or (publisher_factory is not None and not is_bundle_dir(work)):
+            stage = "snapshotting"
+            work.parent.mkdir(parents=True, exist_ok=True)
+            bundle = refresh_bundle(analysis.source, work, progress=False)
+            outcome.warnings = list(bundle.warnings)
+        elif is_bundle_dir(work):
+            bundle = Bundle.open(work)
+        if bundle is not None:
+            outcome.bundle = str(bundle.path)
+            outcome.title = bundle.title
+        stage = "archiving"
+        if current:
+            outcome.status = "skipped"
+        else:
+            assert bundle is not None
+            write_archive(bundle, target, fmt, digest)
+            outcome.status = "archived"
+        if publisher_factory is not None and bundle is not None:
+            stage = "publishing"
+            with publisher_factory() as publisher:
+                record = publisher.publish(bundle)
+            outcome.draft_id = record.id
+            outcome.draft_url = record.html_url
+            outcome.draft_state = record.state
+    except EcasReproError as exc:
+        done = f"archived to {outcome.archive}, but " if stage == "publishing" else ""
+        outcome.status = "failed"
+        outcome.reason = f"{done}{stage} failed: {exc}" if done else str(exc)
+        outcome.exit_code = int(exc.exit_code)
+    except Exception as exc:  # a bug in one analysis must not stop the others
+        outcome.status = "failed"
+        outcome.reason = (
+            f"internal error while {stage}: {type(exc).__name__}: {exc} (a bug in ecasrepro; "
+            "please report it)"
+        )
+        outcome.exit_code = int(ExitCode.INTERNAL)
+    return outcome
+
+
+def archive_analyses(
+    paths: Iterable[str | os.PathLike[str]],
+    output: str | os.PathLike[str],
+    *,
+    fmt: str = "zip",
+    jobs: int | None = None,
+    publish_config: Any = None,
+    progress: bool | None = None,
+) -> ArchiveReport:
+    """Archive every analysis under ``paths`` into ``output``; failures are reported, not raised.
+
+    ``publish_config`` (a resolved :class:`ecasrepro.config.PublishConfig`) publishes each
+    archived analysis as its own draft; the bundle's receipt keeps a re-run from making another.
+    """
+    if fmt not in SUFFIXES:
+        raise BadInput(f"archive format {fmt!r} is not one of zip, tar; pick one.")
+    out = Path(output).expanduser()
+    if out.exists() and not out.is_dir():
+        raise BadInput(f"output {out} is not a directory; choose another -o DIR.")
+    analyses = discover_analyses(paths, exclude=[out])
+    if not analyses:
+        raise BadInput(
+            "no bundles (*.repro) or notebooks (*.ipynb) were found in the given paths; "
+            "pass the analyses to archive."
+        )
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise BadInput(f"cannot create {out} ({exc.strerror or exc}); choose another -o.") from None
+    factory = None
+    if publish_config is not None:
+        from ecasrepro.b2share.publisher import Publisher
+
+        def factory() -> Any:
+            return Publisher(publish_config, progress=False, echo=lambda message: None)
+
+    workers = max(1, jobs if jobs else min(4, os.cpu_count() or 1))
+    show = progress if progress is not None else sys.stderr.isatty()
+    from tqdm import tqdm
+
+    results: dict[int, ArchiveOutcome] = {}
+    with tqdm(total=len(analyses), unit="analysis", desc="archiving", file=sys.stderr,
+              disable=not show, leave=False) as bar, ThreadPoolExecutor(
+        max_workers=workers, thread_name_prefix="ecasrepro-archive"
+    ) as pool:
+        futures = {
+            pool.submit(_archive_one, analysis, out, fmt, factory): index
+            for index, analysis in enumerate(analyses)
+        }
+        for future in as_completed(futures):
+            outcome = future.result()
+            results[futures[future]] = outcome
+            bar.set_postfix_str(f"{outcome.status} {Path(outcome.source).name}", refresh=False)
+            bar.update(1)
+    return ArchiveReport(out, fmt, [results[i] for i in range(len(analyses))])
+
+
+def iter_archives(output: Path) -> Iterator[Path]:
+    """The archives in an output directory (for scripts and tests)."""
+    for suffix in SUFFIXES.values():
+        yield from sorted(output.glob(f"*{suffix}"))
+
+
+__all__ = [
+    "Analysis",
+    "ArchiveOutcome",
+    "ArchiveReport",
+    "archive_analyses",
+    "discover_analyses",
+    "extract_archive",
+    "iter_archives",
+    "refresh_bundle",
+    "validate_archive",
+    "write_archive",
+]
