@@ -6,7 +6,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint browser clean
+.PHONY: demo test lint browser clean sandbox
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -35,3 +35,7 @@ lint: $(STAMP)
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache
+
+# A local B2SHARE-compatible server (v2 API) for practice: `make sandbox` (Ctrl+C stops it).
+sandbox: $(STAMP)
+	$(VENV)/bin/ecasrepro sandbox

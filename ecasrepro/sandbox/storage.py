@@ -16,6 +16,7 @@ import contextlib
 import hashlib
 import json
 import os
+import queue
 import sqlite3
 import threading
 import uuid
@@ -101,6 +102,7 @@ CREATE INDEX IF NOT EXISTS objects_bucket_key ON objects(bucket_id, key);
 """
 
 READ_CHUNK = 1 << 20  # 1 MiB: large reads keep per-chunk Python overhead negligible
+RING_BUFFERS = 8  # upload pipeline depth: at most 8 MiB in flight per upload
 
 
 def utcnow_iso() -> str:
@@ -200,49 +202,68 @@ class Storage:
     ) -> BlobWrite:
         """Stream exactly ``length`` bytes into a new blob, hashing on the fly; never buffers it.
 
-        Reading, hashing and writing overlap: the socket is read into one of two buffers while a
-        worker thread hashes and writes the other (hashlib and file writes release the GIL).
-        ``stop_at`` (fault injection) stops reading after that many bytes, calls ``on_stop`` and
-        raises :class:`IncompleteUpload`; the temporary file is removed in every failure case.
+        A three-stage pipeline over a small ring of 1 MiB buffers: this thread receives, a hasher
+        thread runs md5, a writer thread writes to disk (hashlib, socket reads and file writes all
+        release the GIL, so the stages overlap on different buffers).  Memory stays at the ring
+        size whatever the file size.  ``stop_at`` (fault injection) stops reading after that many
+        bytes, calls ``on_stop`` and raises :class:`IncompleteUpload`; the temporary file is
+        removed in every failure case.
         """
         blob = new_uuid().replace("-", "")
         tmp_path = self.tmp_dir / f"{blob}.part"
         md5 = hashlib.md5()
         limit = length if stop_at is None else min(stop_at, length)
-        received = 0
-        buffers = [bytearray(READ_CHUNK), bytearray(READ_CHUNK)]
-        pending: list[threading.Thread] = []
+        free: queue.Queue[bytearray] = queue.Queue()
+        for _ in range(RING_BUFFERS):
+            free.put(bytearray(READ_CHUNK))
+        to_hash: queue.Queue[tuple[bytearray, int] | None] = queue.Queue()
+        to_write: queue.Queue[tuple[bytearray, int] | None] = queue.Queue()
         failure: list[BaseException] = []
         fd = os.open(tmp_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
 
-        def consume(view: memoryview) -> None:
-            try:
-                md5.update(view)
-                while view:
-                    written = os.write(fd, view)
-                    view = view[written:]
-            except BaseException as exc:  # reported to the reading thread
-                failure.append(exc)
+        def hasher() -> None:
+            while (item := to_hash.get()) is not None:
+                buf, size = item
+                if not failure:
+                    try:
+                        md5.update(memoryview(buf)[:size])
+                    except BaseException as exc:  # reported to the receiving thread
+                        failure.append(exc)
+                to_write.put(item)
+            to_write.put(None)
 
+        def writer() -> None:
+            while (item := to_write.get()) is not None:
+                buf, size = item
+                view = memoryview(buf)[:size]
+                try:
+                    while view and not failure:
+                        view = view[os.write(fd, view) :]
+                except BaseException as exc:
+                    failure.append(exc)
+                free.put(buf)
+
+        stages = [threading.Thread(target=hasher), threading.Thread(target=writer)]
+        for stage in stages:
+            stage.start()
+        received = 0
         try:
-            turn = 0
-            while received < limit:
-                buf = buffers[turn]
-                want = min(READ_CHUNK, limit - received)
-                got = stream.readinto(memoryview(buf)[:want])  # type: ignore[attr-defined]
-                if not got:
-                    raise IncompleteUpload(f"connection closed after {received} of {length} bytes")
-                received += got
-                if pending:
-                    pending.pop().join()
-                if failure:
-                    raise failure[0]
-                worker = threading.Thread(target=consume, args=(memoryview(buf)[:got],))
-                worker.start()
-                pending.append(worker)
-                turn ^= 1
-            if pending:
-                pending.pop().join()
+            try:
+                while received < limit and not failure:
+                    buf = free.get()
+                    want = min(READ_CHUNK, limit - received)
+                    got = stream.readinto(memoryview(buf)[:want])  # type: ignore[attr-defined]
+                    if not got:
+                        free.put(buf)
+                        raise IncompleteUpload(
+                            f"connection closed after {received} of {length} bytes"
+                        )
+                    received += got
+                    to_hash.put((buf, got))
+            finally:
+                to_hash.put(None)
+                for stage in stages:
+                    stage.join()
             if failure:
                 raise failure[0]
             if received < length:
@@ -256,8 +277,6 @@ class Storage:
             os.replace(tmp_path, final)
             return BlobWrite(blob=blob, size=received, md5_hex=md5.hexdigest())
         except BaseException:
-            for worker in pending:
-                worker.join()
             if fd >= 0:
                 os.close(fd)
             with contextlib.suppress(OSError):
