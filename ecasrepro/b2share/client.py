@@ -22,6 +22,8 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import queue
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -227,13 +229,41 @@ def raise_for_response(response: requests.Response, what: str | None = None) -> 
 ProgressCallback = Callable[[int], Any]
 
 
+class _BackgroundMd5:
+    """md5 on a helper thread, fed in order through a short queue.
+
+    hashlib releases the GIL for large updates and the socket send does too, so hashing chunk N
+    overlaps with sending it: the upload costs max(send, md5) instead of their sum. The queue
+    holds at most ``depth`` chunks, keeping memory constant.
+    """
+
+    def __init__(self, depth: int = 2) -> None:
+        self._digest = hashlib.md5(usedforsecurity=False)
+        self._queue: queue.Queue[bytes | None] = queue.Queue(maxsize=depth)
+        self._thread = threading.Thread(target=self._run, name="ecasrepro-md5", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while (chunk := self._queue.get()) is not None:
+            self._digest.update(chunk)
+
+    def update(self, chunk: bytes) -> None:
+        self._queue.put(chunk)
+
+    def hexdigest(self) -> str:
+        self._queue.put(None)
+        self._thread.join()
+        return self._digest.hexdigest()
+
+
 @dataclass
 class FileBody:
-    """A re-iterable, constant-memory upload body that hashes md5 in the same read pass.
+    """A re-iterable, constant-memory upload body that computes md5 while it is sent.
 
     requests sends ``Content-Length`` from ``len()`` and iterates the object; every iteration
     reopens the file and restarts the digest, so a retry (by urllib3 or by us) sends the whole
-    file again and :attr:`md5` always describes the last complete send.
+    file again and :attr:`md5` always describes the last complete send. Each byte is read from
+    disk once per send; hashing runs on a helper thread for files larger than one chunk.
     """
 
     path: Path
@@ -243,8 +273,7 @@ class FileBody:
     on_restart: Callable[[], Any] | None = None
 
     def __post_init__(self) -> None:
-        self._md5: Any = None
-        self._sent = 0
+        self._md5: str | None = None
         self.attempts = 0
 
     def __len__(self) -> int:
@@ -254,26 +283,29 @@ class FileBody:
         self.attempts += 1
         if self.attempts > 1 and self.on_restart:
             self.on_restart()
-        digest = hashlib.md5(usedforsecurity=False)
-        self._md5, self._sent = None, 0
-        with open(self.path, "rb", buffering=0) as handle:
-            if hasattr(os, "posix_fadvise"):
-                os.posix_fadvise(handle.fileno(), 0, 0, os.POSIX_FADV_SEQUENTIAL)
-            remaining = self.size
-            while remaining > 0:
-                chunk = handle.read(min(self.chunk_size, remaining))
-                if not chunk:
-                    break
-                count = len(chunk)
-                digest.update(chunk)
-                remaining -= count
-                self._sent += count
-                if self.progress:
-                    self.progress(count)
-                yield chunk
+        self._md5 = None
+        digest: Any = (
+            _BackgroundMd5() if self.size > self.chunk_size else hashlib.md5(usedforsecurity=False)
+        )
+        remaining = self.size
+        try:
+            with open(self.path, "rb", buffering=0) as handle:
+                if hasattr(os, "posix_fadvise"):
+                    os.posix_fadvise(handle.fileno(), 0, 0, os.POSIX_FADV_SEQUENTIAL)
+                while remaining > 0:
+                    chunk = handle.read(min(self.chunk_size, remaining))
+                    if not chunk:
+                        break
+                    digest.update(chunk)
+                    remaining -= len(chunk)
+                    if self.progress:
+                        self.progress(len(chunk))
+                    yield chunk
+        finally:
+            hexdigest = digest.hexdigest()  # also stops the helper thread on early exit
         if remaining:
             raise OSError(f"{self.path} shrank while it was being uploaded; re-run publish.")
-        self._md5 = digest.hexdigest()
+        self._md5 = hexdigest
 
     @property
     def md5(self) -> str | None:
