@@ -7,6 +7,8 @@ import re
 from typing import Any
 
 import requests
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from ecasrepro.sandbox import (
     ECAS_BLOCK_SCHEMA_ID,
@@ -505,3 +507,53 @@ def test_state_survives_restart_on_same_port(sandbox: SandboxServer) -> None:
     listing = requests.get(draft["links"]["files"], headers=auth(token)).json()
     assert listing["contents"][0]["size"] == 2000
     assert requests.get(draft["links"]["self"], headers=auth(token)).status_code == 200
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=8),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner, max_size=3)
+    ),
+    max_leaves=8,
+)
+patch_ops = st.lists(
+    st.fixed_dictionaries(
+        {
+            "op": st.sampled_from(["add", "replace", "remove", "move", "copy", "test", "bogus"]),
+            "path": st.sampled_from(
+                [
+                    "/titles",
+                    "/titles/0",
+                    "/titles/-",
+                    "/x",
+                    "",
+                    "nope",
+                    "/owners/0",
+                    "/publication_state",
+                    "/community_specific/a",
+                ]
+            ),
+        },
+        optional={"value": json_values, "from": st.sampled_from(["/titles", "/y"])},
+    )
+    | json_values,
+    max_size=3,
+)
+
+
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(ops=patch_ops, body=json_values)
+def test_garbage_never_crashes_the_server(sandbox: SandboxServer, ops: Any, body: Any) -> None:
+    draft = create(sandbox).json()
+    for response in (
+        patch(draft["links"]["self"], ops, sandbox.token),
+        requests.post(
+            f"{sandbox.url}/api/records/",
+            data=json.dumps(body),
+            headers={**auth(sandbox.token), "Content-Type": "application/json"},
+        ),
+    ):
+        assert response.status_code < 500, response.text
+        assert isinstance(response.json(), dict)

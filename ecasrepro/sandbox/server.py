@@ -131,7 +131,7 @@ class SandboxServer:
                 f"cannot listen on {self.host}:{self.port} ({exc.strerror}); "
                 "pick another --port or 0 for a free one."
             ) from None
-        server.daemon_threads = True
+        server.daemon_threads = True  # type: ignore[attr-defined]  # ThreadedWSGIServer
         self.port = server.server_port
         self._server = server
         self._thread = threading.Thread(

@@ -710,10 +710,10 @@ def patch_record(record_id: str) -> Response:
             "record_updated = ? WHERE id = ?",
             (dumps(patched), utcnow_iso(), record_id),
         )
-        row = get_row(db, record_id)
-        assert row is not None
-        body = record_body(db, base, row, caller)
-    return json_response(body, headers=record_headers(base, row))
+        fresh = get_row(db, record_id)
+        assert fresh is not None
+        body = record_body(db, base, fresh, caller)
+    return json_response(body, headers=record_headers(base, fresh))
 
 
 @blueprint.route("/api/records/<record_id>", methods=["DELETE"])
