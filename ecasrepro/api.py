@@ -190,8 +190,13 @@ def publish(
     dry_run: bool = False,
     progress: bool | None = None,
     echo: Any = None,
+    api: str | None = None,
 ) -> Any:
     """Publish a bundle to B2SHARE as a draft record (or submit it with ``submit=True``).
+
+    ``api`` is the server's dialect, ``"v2"`` or ``"v3"`` (else ``B2SHARE_API``, the config
+    file, or detected from the server); both dialects take the same arguments and return the
+    same result.
 
     ``bundle`` is a :class:`Bundle` or its directory. Server, token and community come from the
     arguments, then ``B2SHARE_URL``/``B2SHARE_TOKEN[_FILE]``/``B2SHARE_COMMUNITY``, then the
@@ -199,11 +204,12 @@ def publish(
     bundle's ``receipt.json``. Returns a :class:`ecasrepro.b2share.DraftRecord` (``.id``,
     ``.url``, ``.html_url``, ``.state``, ``.files``, ``.pids``).
     """
-    from ecasrepro.b2share.publisher import Publisher
+    from ecasrepro.b2share.dialect import open_publisher
     from ecasrepro.config import resolve_config
 
-    config = resolve_config(server=server, token=token, token_file=token_file, community=community)
-    with Publisher(config, progress=progress, echo=echo) as publisher:
+    config = resolve_config(server=server, token=token, token_file=token_file, community=community,
+                            api=api)
+    with open_publisher(config, progress=progress, echo=echo) as publisher:
         return publisher.publish(
             bundle,
             submit=submit,

@@ -220,10 +220,11 @@ def sandbox_command(
 # @@ publish @@
 
 
-def _publish_config(server: str | None, token_file: str | None, community: str | None) -> Any:
+def _publish_config(server: str | None, token_file: str | None, community: str | None,
+                    api: str | None = None) -> Any:
     from ecasrepro.config import resolve_config
 
-    config = resolve_config(server=server, token_file=token_file, community=community)
+    config = resolve_config(server=server, token_file=token_file, community=community, api=api)
     for warning in config.warnings:
         echo(warning)
     return config
@@ -237,6 +238,10 @@ def _server_options(func: F) -> F:
     func = click.option(
         "--token-file", metavar="FILE", type=click.Path(dir_okay=False),
         help="File holding the API token (else B2SHARE_TOKEN[_FILE], config)."
+    )(func)
+    func = click.option(
+        "--api", type=click.Choice(["auto", "v2", "v3"]), default=None,
+        help="B2SHARE API dialect (else B2SHARE_API, config; default: detect from the server)."
     )(func)
     func = click.option("--server", metavar="URL",
                         help="B2SHARE server, e.g. https://b2share.example.org (else B2SHARE_URL, "
@@ -257,14 +262,15 @@ def _server_options(func: F) -> F:
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
 @user_errors
 def publish_command(
-    bundle: str, server: str | None, token_file: str | None, community: str | None,
-    submit: bool, new_version_of: str | None, new_draft: bool, dry_run: bool, as_json: bool,
+    bundle: str, server: str | None, api: str | None, token_file: str | None,
+    community: str | None, submit: bool, new_version_of: str | None, new_draft: bool,
+    dry_run: bool, as_json: bool,
 ) -> None:
     """Publish BUNDLE to B2SHARE as a draft (re-running resumes the same draft)."""
-    from ecasrepro.b2share.publisher import Publisher
+    from ecasrepro.b2share.dialect import open_publisher
 
-    config = _publish_config(server, token_file, community)
-    with Publisher(config, echo=echo) as publisher:
+    config = _publish_config(server, token_file, community, api)
+    with open_publisher(config, echo=echo) as publisher:
         record = publisher.publish(bundle, submit=submit, new_version_of=new_version_of,
                                    new_draft=new_draft, dry_run=dry_run)
     for warning in record.warnings:
@@ -290,11 +296,20 @@ def publish_command(
 @user_errors
 def communities_command(server: str | None, as_json: bool) -> None:
     """List the server's communities (id, name, workflow) to pick one for --community."""
-    from ecasrepro.b2share.publisher import Publisher
+    from ecasrepro.b2share.dialect import open_publisher
 
     config = _publish_config(server, None, None)
-    with Publisher(config, echo=echo) as publisher:
+    with open_publisher(config, echo=echo) as publisher:
         items = publisher.api.communities()
+    if getattr(publisher, "dialect", "v2") == "v3":  # InvenioRDM communities: slug, access
+        items = [
+            {"id": c.get("id"), "name": c.get("slug"),
+             "publication_workflow": (c.get("access") or {}).get("review_policy"),
+             "restricted_submission":
+                 (c.get("access") or {}).get("record_submission_policy") == "closed",
+             "description": (c.get("metadata") or {}).get("title")}
+            for c in items
+        ]
     rows = [
         {"id": c.get("id"), "name": c.get("name"),
          "publication_workflow": c.get("publication_workflow"),
@@ -335,7 +350,8 @@ def schema_command(community: str, server: str | None) -> None:
 @user_errors
 def status_command(bundle: str, server: str | None, token_file: str | None, as_json: bool) -> None:
     """Show what BUNDLE's receipt and the server say: each file uploaded, missing or different."""
-    from ecasrepro.b2share.publisher import Publisher, open_bundle
+    from ecasrepro.b2share.dialect import open_publisher
+    from ecasrepro.b2share.publisher import open_bundle
     from ecasrepro.b2share.receipt import Receipt
 
     opened = open_bundle(bundle)
@@ -349,8 +365,9 @@ def status_command(bundle: str, server: str | None, token_file: str | None, as_j
         else:
             echo(f"{bundle}: not published yet ({len(state['files'])} payload files)")
         return
-    config = _publish_config(server or (receipt.server if receipt else None), token_file, None)
-    with Publisher(config, echo=echo) as publisher:
+    config = _publish_config(server or (receipt.server if receipt else None), token_file, None,
+                             receipt.dialect if receipt and receipt.draft_id else None)
+    with open_publisher(config, echo=echo) as publisher:
         result = publisher.status(opened)
     if as_json:
         emit_json(result.to_json())

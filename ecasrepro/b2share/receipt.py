@@ -33,6 +33,7 @@ class UploadedFile:
     md5: str
     sha256: str | None = None
     uploaded: str = field(default_factory=now_iso)
+    status: str = "completed"  # v3: "pending" between init and a verified commit
 
 
 @dataclass
@@ -49,6 +50,7 @@ class Receipt:
     state: str | None = None
     version_of: str | None = None
     create_started: str | None = None  # a POST was sent but its answer not seen (crash window)
+    request: str | None = None  # v3: API URL of the draft's community review request
     title: str | None = None
     created: str = field(default_factory=now_iso)
     updated: str = field(default_factory=now_iso)
@@ -120,6 +122,6 @@ class Receipt:
                  "html_url": self.html_url, "pids": dict(self.pids), "archived": now_iso()}
             )
         self.draft_id = self.bucket = self.url = self.html_url = self.state = None
-        self.version_of = self.create_started = None
+        self.version_of = self.create_started = self.request = None
         self.files = {}
         self.pids = {}
