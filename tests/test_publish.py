@@ -266,3 +266,15 @@ def test_over_quota_file_is_exit_3(tmp_path: Path, publish_env: dict[str, str]) 
             publish(bundle, small)
     assert info.value.exit_code == ExitCode.SERVER_REFUSED
     assert "Maximum file size exceeded" in str(info.value)
+
+
+def test_bad_token_is_caught_before_any_write_even_in_dry_run(tmp_path: Path, server: Any) -> None:
+    bundle = make_bundle(tmp_path, {"a.txt": b"a"})
+    for dry_run in (True, False):
+        with pytest.raises(ServerRefused) as info:
+            ecasrepro.publish(bundle, server=server.url, token="wrong-token-0123456789",
+                              dry_run=dry_run, progress=False)
+        assert info.value.exit_code == ExitCode.SERVER_REFUSED and "token" in str(info.value)
+        assert "wrong-token" not in str(info.value)
+    assert drafts_of(server.url, server.token) == []
+    assert not (bundle.path / "receipt.json").exists()

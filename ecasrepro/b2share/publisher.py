@@ -218,6 +218,20 @@ class Publisher:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    def check_token(self) -> dict[str, Any]:
+        """``GET /api/user/``: a token the server does not know yields ``{}`` (anonymous), §2."""
+        user = self.api.user()
+        if not user or not user.get("id"):
+            raise ServerRefused(
+                message=(
+                    f"{self.config.server} does not recognise the configured token (it answers "
+                    "as to an anonymous user); check that the token is valid for this server "
+                    "(tokens are per instance) and not revoked."
+                ),
+                status=401,
+            )
+        return user
+
     # --- community and schema ------------------------------------------------------------------
     def community(self, community_id: str) -> dict[str, Any]:
         return self.api.community(community_id)
@@ -329,6 +343,8 @@ class Publisher:
                 "no B2SHARE community is given; pass --community ID, set B2SHARE_COMMUNITY, or "
                 "put \"community\" in data/metadata.json (`ecasrepro communities` lists them)."
             )
+        if self.config.token:
+            self.check_token()
         community = self.community(str(community_id))
         schema = self.schema_for(community)
         record_md = self.record_metadata(metadata, schema)
