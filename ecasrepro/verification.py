@@ -1418,6 +1418,18 @@ def write_report(files: _BundleFiles, report: VerificationReport) -> Path:
     return Path(files.handle.write_tag_file(REPORT_NAME, data))
 
 
+def _default_data_dirs(files: Any, notes: list[str]) -> list[Path]:
+    """Without ``--data``, a bundle that sits beside its own notebook (where ``snapshot`` puts it
+    by default) takes its inputs from that directory: the notebook ran there."""
+    home = Path(files.root).resolve().parent
+    if (home / files.notebook.name).is_file():
+        notes.append(
+            f"inputs read from {home}, where the bundle's notebook lives; pass --data to choose"
+        )
+        return [home]
+    return []
+
+
 def verify_bundle(
     bundle: Any,
     *,
@@ -1440,6 +1452,9 @@ def verify_bundle(
     a bundle without a notebook, or a kernel that is not installed.
     """
     files = _open_bundle(bundle)
+    notes: list[str] = []
+    if not data_dirs:
+        data_dirs = _default_data_dirs(files, notes)
     report = verify_notebook(
         files.notebook,
         outputs_dir=files.outputs,
@@ -1453,6 +1468,7 @@ def verify_bundle(
     )
     report.bundle = str(files.root)
     report.notebook = files.notebook.relative_to(files.root).as_posix()
+    report.warnings[:0] = notes
     fixity = _notebook_fixity(files)
     if fixity:
         report.warnings.insert(0, fixity)

@@ -566,3 +566,25 @@ def test_example_notebook_bundle_verifies_clean(tmp_path: Path) -> None:
     assert {c["verdict"] for c in report["cells"] if c["cell_type"] == "code"} == {"same"}
     assert report["environment"]["missing"] == [] and report["environment"]["different"] == []
     ecasrepro.Bundle.open(bundle.path).validate()  # verification.json kept the bag valid
+
+
+@pytest.mark.slow
+def test_bundle_beside_its_notebook_takes_inputs_from_there(tmp_path: Path) -> None:
+    """Where `snapshot` puts a bundle by default (beside the notebook), verify needs no --data."""
+    import ecasrepro
+
+    examples = Path(__file__).resolve().parent.parent / "examples"
+    project = tmp_path / "example"
+    shutil.copytree(examples, project, ignore=shutil.ignore_patterns("*.repro", "*.zip"))
+    bundle = ecasrepro.snapshot(project / "temperature_anomaly.ipynb", attach=[project / "outputs"])
+    assert Path(bundle.path).parent == project
+    result = run_verify(str(bundle.path))
+    assert result.exit_code == 0, result.output
+    assert f"inputs read from {project.resolve()}" in result.stderr
+
+    moved = tmp_path / "elsewhere"
+    moved.mkdir()
+    shutil.move(str(bundle.path), moved)  # away from its notebook: the inputs are not found
+    result = run_verify(str(moved / Path(bundle.path).name))
+    assert result.exit_code == 6
+    assert "pass --data DIR" in result.stderr
