@@ -19,6 +19,7 @@ _LAZY = {
     "snapshot": "ecasrepro.api",
     "publish": "ecasrepro.api",
     "verify": "ecasrepro.api",
+    "archive": "ecasrepro.api",
     "Bundle": "ecasrepro.bundle",
     "RelatedIdentifier": "ecasrepro.pids",
     "EcasReproError": "ecasrepro.errors",
@@ -30,6 +31,9 @@ __all__ = [  # noqa: RUF022 - grouped by meaning
     "snapshot",
     "publish",
     "verify",
+    "archive",
+    "load_ipython_extension",
+    "unload_ipython_extension",
     "Bundle",
     "RelatedIdentifier",
     "EcasReproError",
@@ -37,10 +41,28 @@ __all__ = [  # noqa: RUF022 - grouped by meaning
 ]
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ecasrepro.api import publish, snapshot, verify
+    from ecasrepro.api import archive, publish, snapshot, verify
     from ecasrepro.bundle import Bundle
     from ecasrepro.errors import EcasReproError, ExitCode
     from ecasrepro.pids import RelatedIdentifier
+
+
+def load_ipython_extension(ipython: Any) -> None:
+    """``%load_ext ecasrepro``: register ``%ecas_publish`` and ``%ecas_snapshot``.
+
+    Imports only :mod:`ecasrepro.magic` (IPython's own magic machinery); nbconvert, jsonschema,
+    gitpython and requests load when a magic first runs.
+    """
+    from ecasrepro.magic import register
+
+    register(ipython)
+
+
+def unload_ipython_extension(ipython: Any) -> None:
+    """``%unload_ext ecasrepro``: remove the magics and the execution-time hook again."""
+    from ecasrepro.magic import unregister
+
+    unregister(ipython)
 
 
 def __getattr__(name: str) -> Any:

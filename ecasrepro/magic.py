@@ -1,0 +1,471 @@
+"""IPython magics: ``%ecas_publish`` and ``%ecas_snapshot``, registered by ``%load_ext ecasrepro``.
+
+A thin front end: it finds the running notebook's file, refuses a file that lacks cells the kernel
+has run since it was saved, then calls :func:`ecasrepro.snapshot` and :func:`ecasrepro.publish`
+and shows a rich result. Importing this module costs only IPython's own magic machinery (already
+loaded in a kernel); nbconvert, jsonschema, gitpython and requests load when a magic first runs.
+
+Stale-file rule (kernel history against the saved ``.ipynb``):
+
+* the *aligned* count is the highest execution count in the saved file whose cell source equals
+  what the kernel ran under that count (0 when none does: the file is from another session);
+* every later execution the kernel made (up to the magic's own cell) is *unsaved*, unless it is
+  ignorable (blank, comments, ``%load_ext``/``%reload_ext``, the ``%ecas_*`` magics) or the file
+  was saved after that execution finished (a cell run and then deleted before saving: the user
+  has decided; the finish times are recorded from the moment the extension is loaded);
+* any unsaved execution makes the file stale: the magic says which ones and asks the user to
+  save (or to pass ``--execute`` to capture a fresh headless run of the saved file).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import html
+import json
+import os
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from IPython.core.magic import Magics, line_magic, magics_class
+from IPython.core.magic_arguments import argument, magic_arguments
+
+from ecasrepro.errors import BadInput, EcasReproError
+
+IGNORABLE_PREFIXES = ("%load_ext", "%reload_ext", "%unload_ext", "%ecas_", "#")
+HOW_TO_SAVE = (
+    "save the notebook (File > Save, or Ctrl+S) and run this cell again, or pass --execute to "
+    "capture a fresh headless run of the saved file"
+)
+
+
+# --- finding the notebook ------------------------------------------------------------------------
+
+
+def find_notebook(
+    explicit: str | None, user_ns: Mapping[str, Any], environ: Mapping[str, str],
+    cwd: Path | None = None,
+) -> Path:
+    """``--notebook``, else ``__session__`` (ipykernel), else ``JPY_SESSION_NAME`` (jupyter-server).
+
+    The session name is relative to the server's root, so it is looked up from the kernel's
+    directory and each of its parents, then by file name in the kernel's directory.
+    """
+    here = cwd or Path.cwd()
+    if explicit:
+        path = Path(explicit).expanduser()
+        if not path.is_file():
+            raise BadInput(f"--notebook {explicit} is not a file; check the path.")
+        return path
+    named: list[tuple[str, str]] = []
+    for source, value in (
+        ("__session__", user_ns.get("__session__")),
+        ("JPY_SESSION_NAME", environ.get("JPY_SESSION_NAME")),
+    ):
+        if isinstance(value, str) and value.strip().endswith(".ipynb"):
+            named.append((source, value.strip()))
+    for _source, value in named:
+        relative = Path(value).expanduser()
+        candidates = [relative] if relative.is_absolute() else [
+            *(base / relative for base in (here, *here.parents)), here / relative.name
+        ]
+        for candidate in candidates:
+            if candidate.is_file():
+                return candidate
+    if named:
+        source, value = named[0]
+        raise BadInput(
+            f"the notebook {value} named by {source} is not found from {here}; "
+            "pass --notebook PATH."
+        )
+    raise BadInput(
+        "cannot tell which notebook this kernel runs (neither __session__ nor JPY_SESSION_NAME "
+        "names an .ipynb file); pass --notebook PATH."
+    )
+
+
+# --- the stale-file check ------------------------------------------------------------------------
+
+
+def _normal(source: Any) -> str:
+    text = "".join(source) if isinstance(source, list) else str(source or "")
+    return "\n".join(line.rstrip() for line in text.strip().splitlines())
+
+
+def ignorable(source: str) -> bool:
+    lines = [line.strip() for line in source.splitlines() if line.strip()]
+    return all(line.startswith(IGNORABLE_PREFIXES) for line in lines)
+
+
+def saved_executions(notebook_json: Mapping[str, Any]) -> dict[int, str]:
+    """execution count -> normalised source of the saved file's code cells."""
+    saved: dict[int, str] = {}
+    for cell in notebook_json.get("cells", []) or []:
+        if isinstance(cell, dict) and cell.get("cell_type") == "code":
+            count = cell.get("execution_count")
+            if isinstance(count, int):
+                saved[count] = _normal(cell.get("source", ""))
+    return saved
+
+
+def unsaved_executions(
+    history: Sequence[str],
+    current: int,
+    saved: Mapping[int, str],
+    finished_at: Mapping[int, float],
+    saved_mtime: float,
+) -> list[int]:
+    """Execution counts the kernel ran that the saved file lacks (see the module docstring).
+
+    ``history[n]`` is the raw source the kernel ran as execution ``n`` (``history[0]`` unused);
+    ``current`` is the count of the cell running the magic.
+    """
+    last = min(current - 1, len(history) - 1)
+    aligned = max(
+        (n for n, source in saved.items() if 0 < n <= last and _normal(history[n]) == source),
+        default=0,
+    )
+    unsaved = []
+    for n in range(aligned + 1, last + 1):
+        source = history[n]
+        if ignorable(source):
+            continue
+        done = finished_at.get(n)
+        if done is not None and saved_mtime >= done:
+            continue
+        unsaved.append(n)
+    return unsaved
+
+
+def check_saved(path: Path, shell: Any, finished_at: Mapping[int, float]) -> None:
+    """Raise BadInput naming the unsaved executions when the saved file is stale."""
+    try:
+        notebook_json = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError, UnicodeDecodeError):
+        return  # snapshot reads it again and reports what is wrong with it, in one sentence
+    history = list(getattr(shell.history_manager, "input_hist_raw", []) or [])
+    if not history:
+        return
+    unsaved = unsaved_executions(
+        history, int(shell.execution_count), saved_executions(notebook_json), finished_at,
+        path.stat().st_mtime,
+    )
+    if unsaved:
+        shown = ", ".join(f"[{n}]" for n in unsaved[:8]) + (", ..." if len(unsaved) > 8 else "")
+        raise BadInput(
+            f"{path.name} on disk lacks cell(s) {shown} that this kernel ran after it was last "
+            f"saved; {HOW_TO_SAVE}."
+        )
+
+
+# --- results -------------------------------------------------------------------------------------
+
+
+def _size(n: int) -> str:
+    value = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if value < 1024 or unit == "GiB":
+            return f"{n} B" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{n} B"  # pragma: no cover
+
+
+@dataclass(frozen=True)
+class FileRow:
+    path: str  # relative to the bundle's data/
+    size: int
+    sha256: str
+    md5: str | None = None  # as the server reported it, once uploaded
+
+
+@dataclass(frozen=True)
+class InputRow:
+    identifier: str
+    type: str
+    url: str
+
+
+@dataclass
+class MagicResult:
+    """What ``%ecas_publish``/``%ecas_snapshot`` produced; shown as HTML in the notebook.
+
+    Holds no token: URLs come from the server's links and the bundle, never from the config.
+    """
+
+    title: str
+    bundle: str
+    notebook: str
+    files: list[FileRow] = field(default_factory=list)
+    inputs: list[InputRow] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    draft_id: str | None = None
+    state: str | None = None  # draft | submitted | published | planned; None: not published
+    review_url: str | None = None
+    api_url: str | None = None
+    server: str | None = None
+    pids: dict[str, str] = field(default_factory=dict)
+    planned: list[str] = field(default_factory=list)
+
+    def text(self) -> str:
+        lines = [f"{self.title}", f"  bundle: {self.bundle}"]
+        if self.state == "planned":
+            lines.append(f"  dry run: {len(self.planned)} write request(s) would be sent")
+            lines.extend(f"    {request}" for request in self.planned)
+        elif self.draft_id:
+            lines.append(f"  {self.state}: {self.draft_id}  review: {self.review_url}")
+        lines.extend(f"  {name}: {value}" for name, value in self.pids.items())
+        lines.append(f"  files ({len(self.files)}):")
+        lines.extend(f"    {_size(f.size):>10}  sha256:{f.sha256[:16]}...  {f.path}"
+                     for f in self.files)
+        lines.append("  inputs: " + (", ".join(i.url for i in self.inputs) or "none declared"))
+        lines.extend(f"  warning: {w}" for w in self.warnings)
+        return "\n".join(lines)
+
+    def __repr__(self) -> str:
+        what = f"{self.state} {self.draft_id}" if self.draft_id else "bundle"
+        return f"<ecasrepro {what}: {self.title!r}, {len(self.files)} files>\n{self.text()}"
+
+    def _repr_html_(self) -> str:
+        e = html.escape
+        parts = ['<div class="ecasrepro-result">', f"<h4>{e(self.title)}</h4>", "<ul>"]
+        if self.state == "planned":
+            parts.append(f"<li>dry run: {len(self.planned)} write request(s) would be sent; "
+                         "none was</li>")
+        elif self.draft_id:
+            link = (f'<a href="{e(self.review_url)}" target="_blank" rel="noopener">'
+                    f"{e(self.review_url)}</a>") if self.review_url else ""
+            parts.append(f"<li>{e(self.state or 'draft')} <code>{e(self.draft_id)}</code>: "
+                         f"review it at {link}</li>")
+        for name, value in self.pids.items():
+            parts.append(f"<li>{e(name)}: <code>{e(value)}</code></li>")
+        parts.append(f"<li>bundle: <code>{e(self.bundle)}</code></li></ul>")
+        if self.planned:
+            parts.append("<pre>" + e("\n".join(self.planned)) + "</pre>")
+        parts.append("<table><thead><tr><th>file</th><th>size</th><th>sha256</th>"
+                     "<th>server checksum</th></tr></thead><tbody>")
+        for row in self.files:
+            parts.append(
+                f"<tr><td><code>{e(row.path)}</code></td><td>{e(_size(row.size))}</td>"
+                f'<td><code title="{e(row.sha256)}">{e(row.sha256[:16])}&hellip;</code></td>'
+                f"<td><code>{e(row.md5 or '')}</code></td></tr>"
+            )
+        parts.append("</tbody></table>")
+        if self.inputs:
+            parts.append("<p>inputs (IsDerivedFrom):</p><ul>")
+            parts.extend(
+                f'<li><a href="{e(i.url)}" target="_blank" rel="noopener">{e(i.identifier)}</a>'
+                f" ({e(i.type)})</li>" for i in self.inputs
+            )
+            parts.append("</ul>")
+        else:
+            parts.append("<p>inputs: none declared (use --input PID)</p>")
+        if self.warnings:
+            parts.append('<ul class="ecasrepro-warnings">')
+            parts.extend(f'<li style="color:#8a6d3b">warning: {e(w)}</li>' for w in self.warnings)
+            parts.append("</ul>")
+        parts.append("</div>")
+        return "".join(parts)
+
+
+@dataclass(frozen=True)
+class MagicError:
+    """One sentence in the cell output instead of a traceback."""
+
+    message: str
+    exit_code: int
+
+    def __repr__(self) -> str:
+        return f"ecasrepro error: {self.message}"
+
+    def _repr_html_(self) -> str:
+        return (
+            '<div class="ecasrepro-error" style="color:#a94442;background:#f2dede;'
+            f'padding:0.5em;border-radius:4px"><b>ecasrepro error:</b> '
+            f"{html.escape(self.message)}</div>"
+        )
+
+
+def build_result(bundle: Any, notebook: Path, record: Any = None) -> MagicResult:
+    """The result shown for a bundle (and the draft it was published as, if any)."""
+    remote = {f.key: f.md5 for f in getattr(record, "files", []) or []}
+    warnings = list(bundle.warnings)
+    for warning in getattr(record, "warnings", []) or []:
+        if warning not in warnings:
+            warnings.append(warning)
+    result = MagicResult(
+        title=bundle.title,
+        bundle=str(bundle.path),
+        notebook=str(notebook),
+        files=[FileRow(pf.relpath, pf.size, pf.sha256, remote.get(pf.relpath))
+               for pf in bundle.payload_files()],
+        inputs=[InputRow(pid.identifier, pid.type, pid.resolver_url) for pid in bundle.inputs],
+        warnings=warnings,
+    )
+    if record is not None:
+        result.draft_id = record.id
+        result.state = record.state
+        result.review_url = record.html_url
+        result.api_url = record.url
+        result.server = record.server
+        result.pids = dict(record.pids)
+        result.planned = [str(r) for r in getattr(record, "requests", []) or []]
+    return result
+
+
+# --- the magics ----------------------------------------------------------------------------------
+
+
+def _capture_arguments(func: Any) -> Any:
+    """The options both magics share (the snapshot's)."""
+    for decorator in reversed([
+        argument("--notebook", metavar="PATH",
+                 help="The notebook file (default: this kernel's, from __session__ or "
+                 "JPY_SESSION_NAME)."),
+        argument("--title", metavar="T", help="Record title (default: first heading)."),
+        argument("--input", dest="inputs", action="append", metavar="PID",
+                 help="PID of an input dataset (Handle, DOI or URL); repeatable."),
+        argument("--attach", action="append", metavar="GLOB",
+                 help="Output file, glob or directory to include; repeatable."),
+        argument("--metadata", metavar="FILE", help="B2SHARE metadata JSON to merge."),
+        argument("--creator", dest="creators", action="append", metavar="NAME",
+                 help="Creator; repeatable."),
+        argument("--description", metavar="D", help="Abstract of the record."),
+        argument("--keyword", dest="keywords", action="append", metavar="K",
+                 help="Keyword; repeatable."),
+        argument("--community", metavar="ID", help="B2SHARE community id."),
+        argument("--output", metavar="DIR",
+                 help="Bundle directory (default: <notebook stem>.repro beside the notebook)."),
+        argument("--execute", action="store_true",
+                 help="Capture a fresh headless run of the saved notebook instead."),
+    ]):
+        func = decorator(func)
+    return func
+
+
+def _parse(magic: Any, line: str) -> Any:
+    """Shell-like quoting (``--title 'My analysis'``), unlike IPython's non-POSIX default."""
+    import shlex
+
+    from IPython.core.error import UsageError
+
+    try:
+        argv = shlex.split(line)
+    except ValueError as exc:
+        raise UsageError(f"cannot parse the arguments ({exc}); check the quotes.") from None
+    return magic.parser.parse_args(argv)
+
+
+@magics_class
+class EcasReproMagics(Magics):
+    """``%ecas_publish`` and ``%ecas_snapshot``; errors show as one sentence, never a traceback."""
+
+    def __init__(self, shell: Any = None) -> None:
+        super().__init__(shell)
+        self.finished_at: dict[int, float] = {}
+
+    def post_run_cell(self, result: Any) -> None:
+        """Remember when each execution finished (to tell a deleted cell from an unsaved one)."""
+        count = getattr(result, "execution_count", None)
+        if isinstance(count, int):
+            self.finished_at[count] = time.time()
+
+    @magic_arguments()
+    @_capture_arguments
+    @argument("--submit", action="store_true", help="Submit the draft after upload.")
+    @argument("--dry-run", action="store_true",
+              help="Validate and list the write requests; send none.")
+    @argument("--server", metavar="URL", help="B2SHARE server (else B2SHARE_URL, config).")
+    @argument("--token-file", metavar="FILE",
+              help="File holding the API token (else B2SHARE_TOKEN[_FILE], config).")
+    @line_magic
+    def ecas_publish(self, line: str) -> MagicResult | None:
+        """Snapshot this notebook and publish it to B2SHARE as a draft for review."""
+        args = _parse(self.ecas_publish, line)
+        return self._run(args, publish=True)
+
+    @magic_arguments()
+    @_capture_arguments
+    @line_magic
+    def ecas_snapshot(self, line: str) -> MagicResult | None:
+        """Snapshot this notebook into a bundle (no publishing)."""
+        args = _parse(self.ecas_snapshot, line)
+        return self._run(args, publish=False)
+
+    def _run(self, args: Any, publish: bool) -> MagicResult | None:
+        from IPython.display import display
+
+        try:
+            return self._capture_and_publish(args, publish)
+        except EcasReproError as exc:
+            display(MagicError(str(exc), int(exc.exit_code)))
+            return None
+
+    def _capture_and_publish(self, args: Any, publish: bool) -> MagicResult:
+        from ecasrepro.archive import refresh_bundle
+
+        shell = self.shell
+        notebook = find_notebook(args.notebook, shell.user_ns if shell else {}, os.environ)
+        if not args.execute and shell is not None:
+            check_saved(notebook, shell, self.finished_at)
+        output = (Path(args.output).expanduser() if args.output
+                  else notebook.with_name(f"{notebook.stem}.repro"))
+        bundle = refresh_bundle(
+            notebook, output, inputs=args.inputs or [], attach=args.attach or [],
+            metadata=args.metadata, title=args.title, creators=args.creators or [],
+            description=args.description, keywords=args.keywords or [],
+            community=args.community, execute=args.execute,
+        )
+        if not publish:
+            return build_result(bundle, notebook)
+        record = self._publish(bundle, args)
+        return build_result(bundle, notebook, record)
+
+    def _publish(self, bundle: Any, args: Any) -> Any:
+        import warnings
+
+        import ecasrepro
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # tqdm.auto warns when ipywidgets is missing
+            from tqdm.auto import tqdm
+
+        total = len(bundle.payload_files())
+        with tqdm(total=total, unit="file", desc="uploading", leave=False,
+                  disable=args.dry_run) as bar:
+
+            def echo(message: str) -> None:
+                if message.startswith("uploaded "):
+                    bar.update(1)
+
+            return ecasrepro.publish(
+                bundle, server=args.server, token_file=args.token_file,
+                community=args.community, submit=args.submit, dry_run=args.dry_run,
+                progress=True, echo=echo,
+            )
+
+
+def register(ipython: Any) -> EcasReproMagics:
+    """Register the magics on ``ipython`` and start recording when each execution finishes."""
+    magics = EcasReproMagics(ipython)
+    ipython.register_magics(magics)
+    events = getattr(ipython, "events", None)
+    if events is not None:
+        events.register("post_run_cell", magics.post_run_cell)
+    ipython._ecasrepro_magics = magics
+    return magics
+
+
+def unregister(ipython: Any) -> None:
+    magics = getattr(ipython, "_ecasrepro_magics", None)
+    if magics is None:
+        return
+    events = getattr(ipython, "events", None)
+    if events is not None:
+        with contextlib.suppress(ValueError):
+            events.unregister("post_run_cell", magics.post_run_cell)
+    table = ipython.magics_manager.magics.get("line", {})
+    for name in ("ecas_publish", "ecas_snapshot"):
+        table.pop(name, None)
+    del ipython._ecasrepro_magics
