@@ -258,14 +258,24 @@ def test_cli_nothing_configured_is_exit_2(tmp_path: Path, publish_env: dict[str,
 
 
 def test_over_quota_file_is_exit_3(tmp_path: Path, publish_env: dict[str, str]) -> None:
+    from ecasrepro.compat import ECAS_COMMUNITY_ID, EcasShare
     from ecasrepro.sandbox import SandboxServer
 
     with SandboxServer(tmp_path / "small", max_file_size=1000) as small:
         bundle = make_bundle(tmp_path, {"big.bin": b"x" * 5000})
         with pytest.raises(ServerRefused) as info:
             publish(bundle, small)
-    assert info.value.exit_code == ExitCode.SERVER_REFUSED
-    assert "Maximum file size exceeded" in str(info.value)
+        assert info.value.exit_code == ExitCode.SERVER_REFUSED
+        assert "maximum file size of 1000 bytes" in str(info.value)  # refused before sending
+        # Without the local pre-check (the compat path), the server's own 400 is mapped:
+        small_token = tmp_path / "small-token"
+        small_token.write_text(small.token)
+        small_token.chmod(0o600)
+        client = EcasShare(url=small.url, token_file=str(small_token))
+        _, bucket = client.create_draft_record(ECAS_COMMUNITY_ID, "quota")
+        with pytest.raises(ServerRefused, match="Maximum file size exceeded") as info:
+            client.add_file_to_draft_record(str(bundle.path / "data/outputs/big.bin"), bucket)
+        assert info.value.status == 400
 
 
 def test_bad_token_is_caught_before_any_write_even_in_dry_run(tmp_path: Path, server: Any) -> None:

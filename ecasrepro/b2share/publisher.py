@@ -395,7 +395,10 @@ class Publisher:
         draft_id = draft_body["id"] if draft_body else None
         bucket = bucket_id_of(draft_body) if draft_body else None
         links = links_of(draft_body) if draft_body else {}
-        remote: dict[str, RemoteFile] = self.api.bucket(bucket) if bucket else {}
+        remote: dict[str, RemoteFile] = {}
+        limits: dict[str, Any] = {}
+        if bucket:
+            remote, limits = self.api.bucket_listing(bucket)
 
         # -- files --------------------------------------------------------------------------------
         result = DraftRecord(
@@ -419,6 +422,7 @@ class Publisher:
                 continue
             payload.append(pf)
         payload_keys = {pf.relpath for pf in payload}
+        self._check_limits(payload, limits)
         bucket_shown = self.api.bucket_url(bucket) if bucket else "<bucket of the new draft>"
         for pf in payload:
             if self._already_there(pf, remote.get(pf.relpath), receipt):
@@ -608,6 +612,29 @@ class Publisher:
             return
         updated = self.api.patch_draft(draft_body["id"], patch)
         draft_body["metadata"] = updated.get("metadata", current)
+
+    @staticmethod
+    def _check_limits(payload: list[Any], limits: dict[str, Any]) -> None:
+        """Refuse before sending gigabytes when the bucket announces a smaller limit."""
+        max_file = limits.get("max_file_size")
+        if isinstance(max_file, int) and max_file > 0:
+            too_big = [pf for pf in payload if pf.size > max_file]
+            if too_big:
+                raise ServerRefused(
+                    message=f"{too_big[0].relpath} ({too_big[0].size} bytes) exceeds the "
+                    f"server's maximum file size of {max_file} bytes; leave it out of the "
+                    "bundle (reference it by PID instead) or ask the server's operators.",
+                    status=400,
+                )
+        quota = limits.get("quota_size")
+        if isinstance(quota, int) and quota > 0:
+            total = sum(pf.size for pf in payload)
+            if total > quota:
+                raise ServerRefused(
+                    message=f"the bundle's payload ({total} bytes) exceeds the draft's quota of "
+                    f"{quota} bytes; make the bundle smaller or ask the server's operators.",
+                    status=400,
+                )
 
     def _already_there(self, pf: Any, remote: RemoteFile | None, receipt: Receipt) -> bool:
         """True when the bucket holds this payload file already (size and md5 match)."""

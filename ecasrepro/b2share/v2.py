@@ -207,7 +207,15 @@ class V2Api:
         return self.get_json(self.record_url(record_id), what=f"record {record_id}")
 
     def bucket(self, bucket: str) -> dict[str, RemoteFile]:
+        return self.bucket_listing(bucket)[0]
+
+    def bucket_listing(self, bucket: str) -> tuple[dict[str, RemoteFile], dict[str, Any]]:
+        """(head objects by key, the bucket's own fields: max_file_size, quota_size, size...)."""
         body = self.get_json(self.bucket_url(bucket), what=f"file bucket {bucket}")
+        return self._objects(body), {k: v for k, v in body.items() if k != "contents"}
+
+    @staticmethod
+    def _objects(body: dict[str, Any]) -> dict[str, RemoteFile]:
         return {
             item["key"]: RemoteFile(item["key"], int(item["size"]), str(item.get("checksum") or ""))
             for item in body.get("contents", [])
