@@ -273,6 +273,7 @@ def archive(
     server: str | None = None,
     token_file: str | os.PathLike[str] | None = None,
     community: str | None = None,
+    api: str | None = None,
     progress: bool | None = None,
 ) -> ArchiveReport:
     """Archive finished analyses (bundles, notebooks, directories of them) as BagIt zips/tars.
@@ -291,7 +292,9 @@ def archive(
     if publish:
         from ecasrepro.config import resolve_config
 
-        config = resolve_config(server=server, token_file=token_file, community=community)
+        config = resolve_config(
+            server=server, token_file=token_file, community=community, api=api
+        )
         config.require_token()
     return archive_analyses(
         list(paths), output, fmt=format, jobs=jobs, publish_config=config, progress=progress

@@ -728,10 +728,10 @@ def archive_analyses(
         raise BadInput(f"cannot create {out} ({exc.strerror or exc}); choose another -o.") from None
     factory = None
     if publish_config is not None:
-        from ecasrepro.b2share.publisher import Publisher
+        from ecasrepro.b2share.dialect import open_publisher
 
         def factory() -> Any:
-            return Publisher(publish_config, progress=False, echo=lambda message: None)
+            return open_publisher(publish_config, progress=False, echo=lambda message: None)
 
     workers = max(1, jobs if jobs else min(4, os.cpu_count() or 1))
     show = progress if progress is not None else sys.stderr.isatty()

@@ -478,7 +478,8 @@ def verify_command(
 @user_errors
 def archive_command(
     paths: tuple[str, ...], output: str, fmt: str, publish: bool, server: str | None,
-    token_file: str | None, community: str | None, jobs: int | None, as_json: bool,
+    api: str | None, token_file: str | None, community: str | None, jobs: int | None,
+    as_json: bool,
 ) -> None:
     """Archive finished analyses (bundles, notebooks, or directories of them) as BagIt bags.
 
@@ -491,10 +492,10 @@ def archive_command(
     from ecasrepro.api import archive
 
     if publish:
-        _publish_config(server, token_file, community)  # warnings once, errors before any work
+        _publish_config(server, token_file, community, api)  # warnings once, errors first
     report = archive(
         paths, output=output, format=fmt, jobs=jobs, publish=publish, server=server,
-        token_file=token_file, community=community,
+        token_file=token_file, community=community, api=api,
         progress=not as_json and sys.stderr.isatty(),
     )
     for outcome in report.outcomes:

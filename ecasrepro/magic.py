@@ -377,6 +377,8 @@ class EcasReproMagics(Magics):
     @argument("--dry-run", action="store_true",
               help="Validate and list the write requests; send none.")
     @argument("--server", metavar="URL", help="B2SHARE server (else B2SHARE_URL, config).")
+    @argument("--api", choices=["auto", "v2", "v3"],
+              help="B2SHARE API dialect (default: detect from the server).")
     @argument("--token-file", metavar="FILE",
               help="File holding the API token (else B2SHARE_TOKEN[_FILE], config).")
     @line_magic
@@ -442,7 +444,7 @@ class EcasReproMagics(Magics):
             return ecasrepro.publish(
                 bundle, server=args.server, token_file=args.token_file,
                 community=args.community, submit=args.submit, dry_run=args.dry_run,
-                progress=True, echo=echo,
+                progress=True, echo=echo, api=args.api,
             )
 
 
