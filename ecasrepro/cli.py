@@ -174,6 +174,13 @@ def snapshot_command(
 @click.option(
     "--json", "as_json", is_flag=True, help="Print one JSON line once it accepts connections."
 )
+@click.option(
+    "--api",
+    type=click.Choice(["v2", "v3"]),
+    default="v2",
+    show_default=True,
+    help="API dialect: v2 (B2SHARE 2.x) or v3 (B2SHARE v3 / InvenioRDM).",
+)
 @user_errors
 def sandbox_command(
     host: str,
@@ -186,8 +193,9 @@ def sandbox_command(
     quota: int | None,
     allow_remote: bool,
     as_json: bool,
+    api: str,
 ) -> None:
-    """Run a B2SHARE-compatible (v2 API) server on loopback for tests and practice."""
+    """Run a B2SHARE-compatible (v2 or v3 API) server on loopback for tests and practice."""
     import logging
     from pathlib import Path
 
@@ -196,7 +204,7 @@ def sandbox_command(
     data = Path(data_dir) if data_dir else Path.home() / ".local/share/ecasrepro/sandbox"
     server = SandboxServer(
         data, host=host, port=port, token=token, faults=faults, seed=seed,
-        max_file_size=max_file_size, quota_size=quota, allow_remote=allow_remote,
+        max_file_size=max_file_size, quota_size=quota, allow_remote=allow_remote, api=api,
     )
     if not as_json:
         logging.basicConfig(level=logging.INFO, format="%(message)s")
@@ -206,13 +214,14 @@ def sandbox_command(
             emit_json({"url": srv.url, "token": srv.token, "data": str(srv.data_dir)})
             sys.stdout.flush()
             return
-        echo(f"B2SHARE sandbox (v2 API) listening on {srv.url}/api/")
+        echo(f"B2SHARE sandbox ({srv.api} API) listening on {srv.url}/api/")
         echo(f"  token (user {srv.users[0].email}): {srv.token}")
         for other in srv.users[1:]:
             role = "superuser" if other.superuser else "user"
             echo(f"  token ({role} {other.email}): {other.token}")
         echo(f"  data directory: {srv.data_dir}")
-        echo(f"  review a draft at {srv.url}/records/<id>?access_token=<token>")
+        review_path = "uploads" if srv.api == "v3" else "records"
+        echo(f"  review a draft at {srv.url}/{review_path}/<id>?access_token=<token>")
         echo("  press Ctrl+C to stop")
 
     serve_until_signalled(server, ready)

@@ -35,3 +35,9 @@ def sandbox_factory(tmp_path: Path) -> Iterator[Callable[..., SandboxServer]]:
 def sandbox(sandbox_factory: Callable[..., SandboxServer]) -> SandboxServer:
     """A running sandbox with a fresh data dir; see ``.url``, ``.token``, ``.users``."""
     return sandbox_factory()
+
+
+@pytest.fixture
+def sandbox_v3(sandbox_factory: Callable[..., SandboxServer]) -> SandboxServer:
+    """A running sandbox serving the v3 (InvenioRDM-style) API; same users and tokens."""
+    return sandbox_factory("sandbox_v3", api="v3")

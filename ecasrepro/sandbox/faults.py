@@ -5,7 +5,8 @@ Grammar (comma-separated items, each ``name=value`` with an optional ``@selector
     spec      := item ("," item)*
     item      := name "=" value ["@" selector]
     selector  := [METHOD] [path-prefix]          e.g. PUT/api/files, PATCH, /api/records
-    drop-upload=P        each file upload (PUT /api/files/<bucket>/<key>) is cut with probability P
+    drop-upload=P        each file upload (PUT /api/files/<bucket>/<key>; in v3 mode
+                         PUT /api/records/<id>/draft/files/<key>/content) is cut with probability P
     drop-upload-first=N  the first N file uploads are cut off (deterministic)
     drop-at=F            where uploads are cut, as a fraction of the body (default: random 0.1-0.9)
     error-503=P          each matching request starts a burst of 503s with probability P
@@ -36,6 +37,7 @@ from ecasrepro.errors import BadInput
 DROP_ENV_KEY = "ecasrepro.faults.drop_fraction"
 
 _UPLOAD_PATH = re.compile(r"^/api/files/[^/]+/.+")
+_V3_CONTENT_PATH = re.compile(r"^/api/records/[^/]+/draft/files/.+/content$")  # v3 mode
 _SELECTOR = re.compile(r"^(?P<method>[A-Za-z]+)?(?P<path>/\S*)?$")
 
 MESSAGE_503 = (
@@ -207,7 +209,11 @@ class FaultInjector:
                     error = True
             drop: float | None = None
             is_upload = method == "PUT" and _UPLOAD_PATH.match(path) is not None
-            if not error and is_upload and plan.drop_selector.matches(method, path):
+            is_v3_upload = method == "PUT" and _V3_CONTENT_PATH.match(path) is not None
+            selected = plan.drop_selector.matches(method, path) or (
+                is_v3_upload and plan.drop_selector == FaultPlan().drop_selector
+            )
+            if not error and (is_upload or is_v3_upload) and selected:
                 self._uploads_seen += 1
                 if self._uploads_seen <= plan.drop_upload_first or (
                     plan.drop_upload and self._rng.random() < plan.drop_upload

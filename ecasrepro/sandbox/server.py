@@ -69,6 +69,7 @@ class SandboxServer:
         max_file_size: int | None = None,
         quota_size: int | None = None,
         allow_remote: bool = False,
+        api: str = "v2",
     ) -> None:
         if not allow_remote and not is_loopback(host):
             raise BadInput(
@@ -77,6 +78,9 @@ class SandboxServer:
             )
         if token is not None and (len(token) < 8 or not token.isprintable() or " " in token):
             raise BadInput("--token must be at least 8 printable characters without spaces.")
+        if api not in ("v2", "v3"):
+            raise BadInput(f"--api {api} is not supported; use v2 or v3.")
+        self.api = api
         self.data_dir = Path(data_dir).resolve()
         self.host = host
         self.port = port
@@ -102,9 +106,13 @@ class SandboxServer:
             ) from None
         self.users: list[SandboxUser] = seed(self.storage, self._first_token)
         self.token = self.users[0].token
-        self._middleware = FaultMiddleware(
-            create_app(self.storage, self.config), FaultInjector(self._plan, self._seed)
-        )
+        if self.api == "v3":
+            from ecasrepro.sandbox.v3 import create_app as create_v3_app
+
+            app = create_v3_app(self.storage, self.config)
+        else:
+            app = create_app(self.storage, self.config)
+        self._middleware = FaultMiddleware(app, FaultInjector(self._plan, self._seed))
 
     @property
     def url(self) -> str:

@@ -1,0 +1,62 @@
+"""Assemble the v3 (InvenioRDM-style) Flask application: blueprints, negotiation, error model."""
+
+from __future__ import annotations
+
+import logging
+from importlib.resources import files
+from typing import Any
+
+from flask import Flask, Response, request
+from werkzeug.exceptions import HTTPException
+
+from ecasrepro.sandbox.storage import Storage
+from ecasrepro.sandbox.v3 import communities, records, review_page, store
+from ecasrepro.sandbox.v3 import files as files_api
+from ecasrepro.sandbox.v3.common import JSON, UI_JSON
+from ecasrepro.sandbox.v3.errors import ApiError, AppError
+
+log = logging.getLogger("ecasrepro.sandbox.v3")
+
+
+def create_app(storage: Storage, config: Any = None) -> Flask:
+    """The v3 API over ``storage`` (its v3 tables are created here if missing)."""
+    store.ensure_schema(storage)
+    template_dir = str(files("ecasrepro") / "sandbox" / "templates")
+    app = Flask("ecasrepro.sandbox.v3", template_folder=template_dir)
+    app.url_map.merge_slashes = False
+    app.extensions["ecasrepro.storage"] = storage
+    app.extensions["ecasrepro.config"] = config
+    for module in (records, files_api, communities, review_page):
+        app.register_blueprint(module.blueprint)
+
+    @app.before_request
+    def _negotiate() -> None:
+        """JSON endpoints serve application/json (and the UI variant); other Accepts get 406."""
+        accept = request.headers.get("Accept")
+        if not accept or not request.path.startswith("/api/") or request.path.endswith("/content"):
+            return
+        mimetypes = request.accept_mimetypes
+        if mimetypes.quality(JSON) <= 0 and mimetypes.quality(UI_JSON) <= 0:
+            raise ApiError(406, f"Invalid 'Accept' header. Expected one of: {JSON}, {UI_JSON}")
+
+    @app.errorhandler(ApiError)
+    def _api_error(exc: ApiError) -> Response:
+        return exc.response()
+
+    @app.errorhandler(AppError)
+    def _app_error(exc: AppError) -> Response:
+        return exc.response()
+
+    @app.errorhandler(HTTPException)
+    def _http_error(exc: HTTPException) -> Response:
+        code = exc.code or 500
+        if code in (404, 405, 500):
+            return AppError(code).response()
+        return AppError(code, exc.description or "").response()
+
+    @app.errorhandler(Exception)
+    def _crash(exc: Exception) -> Response:
+        log.exception("internal error on %s %s", request.method, request.path)
+        return AppError(500).response()
+
+    return app

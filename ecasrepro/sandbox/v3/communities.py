@@ -1,0 +1,158 @@
+"""Communities, requests (review actions) and vocabularies (API-v3.md §8, §10)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from flask import Blueprint, Response, request
+
+from ecasrepro.sandbox.v3 import store, vocabularies
+from ecasrepro.sandbox.v3.common import (
+    COMMUNITIES,
+    base_url,
+    community_by_id,
+    community_by_id_or_slug,
+    current_caller,
+    json_body,
+    json_response,
+    storage,
+)
+from ecasrepro.sandbox.v3.errors import PID_DOES_NOT_EXIST, ApiError, permission_denied
+from ecasrepro.sandbox.v3.records import _envelope, _paging, publish_row, touch_draft
+
+blueprint = Blueprint("v3_communities", __name__)
+
+
+def _community_hits(communities: list[Any]) -> list[dict[str, Any]]:
+    query = request.args.get("q", "").strip()
+    hits = []
+    for community in communities:
+        if query.startswith("slug:"):
+            if community.slug != query[5:].strip('"'):
+                continue
+        elif query and query.lower() not in f"{community.slug} {community.title}".lower():
+            continue
+        hits.append(store.community_body(base_url(), community))
+    return hits
+
+
+@blueprint.route("/api/communities", methods=["GET"])
+def list_communities() -> Response:
+    page, size, sort = _paging("newest", ("bestmatch", "newest", "oldest"))
+    return _envelope(_community_hits(list(COMMUNITIES)), "api/communities", page, size, sort)
+
+
+@blueprint.route("/api/user/communities", methods=["GET"])
+def user_communities() -> Response:
+    caller = current_caller()
+    if caller.anonymous:
+        raise permission_denied()
+    page, size, sort = _paging("newest", ("bestmatch", "newest", "oldest"))
+    mine = [c for c in COMMUNITIES if c.role(caller) is not None and not caller.superuser]
+    return _envelope(_community_hits(mine), "api/user/communities", page, size, sort)
+
+
+@blueprint.route("/api/communities/<id_or_slug>", methods=["GET"])
+def get_community(id_or_slug: str) -> Response:
+    community = community_by_id_or_slug(id_or_slug)
+    if community is None:
+        raise ApiError(404, PID_DOES_NOT_EXIST)
+    return json_response(store.community_body(base_url(), community), revision=1)
+
+
+@blueprint.route("/api/communities", methods=["POST"])
+def create_community() -> Response:
+    raise permission_denied()  # B2SHARE: only the b2share-admin user creates communities
+
+
+# --- requests ---------------------------------------------------------------------------------
+def _visible_request(db: Any, request_id: str) -> Any:
+    caller = current_caller()
+    if caller.anonymous:
+        raise permission_denied()
+    review = store.get_request(db, request_id)
+    if review is None:
+        raise ApiError(404, "The persistent identifier does not exist.")
+    community = community_by_id(review["community_id"])
+    if not (
+        caller.superuser
+        or caller.id == review["created_by"]
+        or (community is not None and community.is_curator(caller))
+    ):
+        raise permission_denied()
+    return review
+
+
+@blueprint.route("/api/requests/<request_id>", methods=["GET"])
+def get_request(request_id: str) -> Response:
+    with storage().read() as db:
+        review = _visible_request(db, request_id)
+        body = store.request_body(base_url(), review, current_caller())
+    return json_response(body, revision=review["revision_id"])
+
+
+@blueprint.route("/api/requests/<request_id>/actions/<action>", methods=["POST"])
+def request_action(request_id: str, action: str) -> Response:
+    """accept / decline (curators of the receiving community), cancel (the creator)."""
+    caller = current_caller()
+    json_body()
+    with storage().transaction() as db:
+        review = _visible_request(db, request_id)
+        body = store.request_body(base_url(), review, caller)
+        if action not in body["links"]["actions"]:
+            raise permission_denied()
+        row = store.get_record(db, review["record_id"])
+        status = {"accept": "accepted", "decline": "declined", "cancel": "cancelled"}.get(action)
+        if status is None or row is None:
+            raise permission_denied()
+        if action == "accept":
+            publish_row(db, row, review["community_id"])
+        db.execute(
+            "UPDATE v3_requests SET status = ?, revision_id = revision_id + 1, updated = ? "
+            "WHERE id = ?",
+            (status, store.now(), request_id),
+        )
+        if action == "cancel" and row["draft_json"] is not None:
+            db.execute("UPDATE v3_records SET review_id = NULL WHERE id = ?", (row["id"],))
+            touch_draft(db, row["id"])
+        elif action == "decline":
+            touch_draft(db, row["id"])
+        review = store.get_request(db, request_id)
+        return json_response(
+            store.request_body(base_url(), review, caller), revision=review["revision_id"]
+        )
+
+
+# --- vocabularies -----------------------------------------------------------------------------
+def _vocabulary_or_404(vocab_type: str) -> dict[str, vocabularies.Term]:
+    terms = vocabularies.vocabulary(vocab_type)
+    if not terms:
+        raise ApiError(404, PID_DOES_NOT_EXIST)
+    return terms
+
+
+@blueprint.route("/api/vocabularies/<vocab_type>", methods=["GET"])
+def list_vocabulary(vocab_type: str) -> Response:
+    terms = _vocabulary_or_404(vocab_type)
+    page, size, sort = _paging("title", ("title", "bestmatch", "newest", "oldest"))
+    query = (request.args.get("q") or request.args.get("suggest") or "").strip().lower()
+    hits = [
+        vocabularies.term_body(base_url(), vocab_type, term)
+        for term in terms.values()
+        if not query
+        or query in term.id.lower()
+        or any(query in title.lower() for title in term.title.values())
+    ]
+    if sort == "title":
+        hits.sort(key=lambda h: json.dumps(h["title"].get("en", h["id"])).lower())
+    return _envelope(hits, f"api/vocabularies/{vocab_type}", page, size, sort)
+
+
+@blueprint.route("/api/vocabularies/<vocab_type>/<path:term_id>", methods=["GET"])
+def get_term(vocab_type: str, term_id: str) -> Response:
+    terms = _vocabulary_or_404(vocab_type)
+    term = terms.get(term_id)
+    if term is None:
+        raise ApiError(404, PID_DOES_NOT_EXIST)
+    return json_response(vocabularies.term_body(base_url(), vocab_type, term), revision=1)
