@@ -10,6 +10,8 @@ as a child process whose wall time and peak RSS (``ru_maxrss`` from ``os.wait4``
   pass + checksum comparison) into a fresh draft's bucket;
 * ``ecasrepro publish``: the whole ``ecasrepro publish BUNDLE --new-draft`` command on a bundle
   holding the file (secret scan, bag check, community/schema, draft, upload, verification);
+* ``(secret scan only)``: the pre-upload secret scan of the bundle alone, to show where the
+  difference between "upload" and "publish" goes (publishing refuses to send before it is done);
 * ``ecasb2share``: the predecessor's ``add_file_to_draft_record`` (multipart, whole file in RAM).
 
 Each is repeated; medians are printed with the speed ratio (curl time / our time; >= 0.9 wanted).
@@ -46,6 +48,13 @@ with B2ShareSession(config) as session:
     body = FileBody(Path(path), Path(path).stat().st_size)
     answer = api.put_file(bucket, "ours.bin", body)
     assert answer["checksum"] == "md5:" + body.md5, (answer, body.md5)
+"""
+
+SCAN_ONLY = r"""
+import sys
+from pathlib import Path
+from ecasrepro.capture.secrets import Redactor, scan_tree
+assert not scan_tree(Path(sys.argv[1]), Redactor.from_environment(), skip=("receipt.json",))
 """
 
 PREDECESSOR_UPLOAD = r"""
@@ -155,6 +164,7 @@ def main() -> None:
             "ecasrepro publish": lambda bucket: [*CLI, "publish",
                                                  str(bundle), "--new-draft"],
         }
+        methods["(secret scan only)"] = lambda bucket: [PY, "-c", SCAN_ONLY, str(bundle)]
         if not args.skip_predecessor:
             methods["ecasb2share"] = lambda bucket: [PY, "-c", PREDECESSOR_UPLOAD, url,
                                                      str(token_file), bucket, str(big)]
