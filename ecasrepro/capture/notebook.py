@@ -172,6 +172,12 @@ def _parse_time(value: Any) -> datetime | None:
         return None
 
 
+def _only_ecasrepro_magics(source: str) -> bool:
+    """The cell running ``%ecas_publish`` is saved before it runs: not a cell that "never ran"."""
+    lines = [line.strip() for line in source.splitlines() if line.strip()]
+    return all(line.startswith(("%ecas_", "%load_ext ecasrepro", "#")) for line in lines)
+
+
 def _execution_facts(notebook: Any, path: Path) -> dict[str, Any]:
     code_cells = [c for c in notebook.cells if c.cell_type == "code"]
     counts = [c.get("execution_count") for c in code_cells]
@@ -182,6 +188,7 @@ def _execution_facts(notebook: Any, path: Path) -> dict[str, Any]:
         i + 1
         for i, cell in enumerate(notebook.cells)
         if cell.cell_type == "code" and cell.get("execution_count") is None and cell.source.strip()
+        and not _only_ecasrepro_magics(str(cell.source))
     ]
     if not in_order:
         shown = ", ".join(str(n) for n in ran[:12]) + (", ..." if len(ran) > 12 else "")
