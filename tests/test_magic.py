@@ -15,6 +15,7 @@ import pytest
 import requests
 from nbclient import NotebookClient
 
+from ecasrepro.bundle import Bundle
 from ecasrepro.errors import BadInput
 from ecasrepro.magic import (
     FileRow,
@@ -98,6 +99,10 @@ def test_magic_publishes_from_a_real_kernel(
     assert metadata["titles"][0]["title"] == "Magic <test>"
     assert any(r["related_identifier"] == HANDLE.removeprefix("hdl:")
                for r in metadata["related_identifiers"])
+
+    # the saved cells that only run ecasrepro magics are not "never ran"; the x = 41 cell is
+    never_ran = [w for w in Bundle.open(project / "analysis.repro").warnings if "never ran" in w]
+    assert len(never_ran) == 1 and "(cell 8)" in never_ran[0], never_ran
 
     again_html, _ = _outputs(cells[4])
     assert draft_id in again_html and "ecasrepro-error" not in again_html
