@@ -260,7 +260,7 @@ def verify(
 
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ecasrepro.archive import ArchiveReport
+    from ecasrepro.archival import ArchiveReport
 
 
 def archive(
@@ -284,7 +284,7 @@ def archive(
     read ``report.outcomes`` and ``report.exit_code``. With ``publish=True`` each analysis also
     becomes its own B2SHARE draft (server, token and community as for :func:`publish`).
     """
-    from ecasrepro.archive import archive_analyses
+    from ecasrepro.archival import archive_analyses
 
     if isinstance(paths, (str, os.PathLike)):
         paths = [paths]

@@ -244,7 +244,7 @@ class MagicResult:
         if self.planned:
             parts.append("<pre>" + e("\n".join(self.planned)) + "</pre>")
         parts.append("<table><thead><tr><th>file</th><th>size</th><th>sha256</th>"
-                     "<th>server checksum</th></tr></thead><tbody>")
+                     "<th>server md5</th></tr></thead><tbody>")
         for row in self.files:
             parts.append(
                 f"<tr><td><code>{e(row.path)}</code></td><td>{e(_size(row.size))}</td>"
@@ -405,7 +405,7 @@ class EcasReproMagics(Magics):
             return None
 
     def _capture_and_publish(self, args: Any, publish: bool) -> MagicResult:
-        from ecasrepro.archive import refresh_bundle
+        from ecasrepro.archival import refresh_bundle
 
         shell = self.shell
         notebook = find_notebook(args.notebook, shell.user_ns if shell else {}, os.environ)

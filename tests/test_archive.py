@@ -16,7 +16,7 @@ import bagit
 import pytest
 from click.testing import CliRunner
 
-from ecasrepro.archive import extract_archive, read_archived_bag_info, validate_archive
+from ecasrepro.archival import extract_archive, read_archived_bag_info, validate_archive
 from ecasrepro.bundle import Bundle
 from ecasrepro.cli import main
 from ecasrepro.errors import BadInput
@@ -251,3 +251,10 @@ def test_extract_good_archives_and_refuse_non_archives(tmp_path: Path) -> None:
     (tmp_path / "plain.txt").write_text("not an archive")
     with pytest.raises(BadInput, match="neither a zip nor a tar"):
         extract_archive(tmp_path / "plain.txt", tmp_path / "e")
+
+
+def test_the_archive_function_is_not_shadowed_by_its_engine_module() -> None:
+    import ecasrepro
+    import ecasrepro.archival  # importing the engine must not replace the function
+
+    assert callable(ecasrepro.archive)
