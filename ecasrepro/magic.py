@@ -201,17 +201,20 @@ class MagicResult:
     inputs: list[InputRow] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     draft_id: str | None = None
-    state: str | None = None  # draft | submitted | published | planned; None: not published
+    state: str | None = None  # draft | submitted | published; None: not published
     review_url: str | None = None
     api_url: str | None = None
     server: str | None = None
     pids: dict[str, str] = field(default_factory=dict)
     planned: list[str] = field(default_factory=list)
+    dry_run: bool = False
 
     def text(self) -> str:
         lines = [f"{self.title}", f"  bundle: {self.bundle}"]
-        if self.state == "planned":
-            lines.append(f"  dry run: {len(self.planned)} write request(s) would be sent")
+        if self.dry_run:
+            target = f" to draft {self.draft_id}" if self.draft_id else ""
+            lines.append(f"  dry run: {len(self.planned)} write request(s) would be sent"
+                         f"{target}; none was")
             lines.extend(f"    {request}" for request in self.planned)
         elif self.draft_id:
             lines.append(f"  {self.state}: {self.draft_id}  review: {self.review_url}")
@@ -224,15 +227,17 @@ class MagicResult:
         return "\n".join(lines)
 
     def __repr__(self) -> str:
-        what = f"{self.state} {self.draft_id}" if self.draft_id else "bundle"
+        what = "dry run" if self.dry_run else (
+            f"{self.state} {self.draft_id}" if self.draft_id else "bundle")
         return f"<ecasrepro {what}: {self.title!r}, {len(self.files)} files>\n{self.text()}"
 
     def _repr_html_(self) -> str:
         e = html.escape
         parts = ['<div class="ecasrepro-result">', f"<h4>{e(self.title)}</h4>", "<ul>"]
-        if self.state == "planned":
-            parts.append(f"<li>dry run: {len(self.planned)} write request(s) would be sent; "
-                         "none was</li>")
+        if self.dry_run:
+            target = f" to draft <code>{e(self.draft_id)}</code>" if self.draft_id else ""
+            parts.append(f"<li>dry run: {len(self.planned)} write request(s) would be sent"
+                         f"{target}; none was</li>")
         elif self.draft_id:
             link = (f'<a href="{e(self.review_url)}" target="_blank" rel="noopener">'
                     f"{e(self.review_url)}</a>") if self.review_url else ""
@@ -311,6 +316,7 @@ def build_result(bundle: Any, notebook: Path, record: Any = None) -> MagicResult
         result.server = record.server
         result.pids = dict(record.pids)
         result.planned = [str(r) for r in getattr(record, "requests", []) or []]
+        result.dry_run = bool(getattr(record, "dry_run", False))
     return result
 
 

@@ -61,6 +61,7 @@ def test_magic_publishes_from_a_real_kernel(
         f"%ecas_publish --notebook analysis.ipynb --title 'Magic <test>' --input {HANDLE} "
         f"--server {url}",  # again: the receipt is kept, so the same draft continues
         "%ecas_snapshot --notebook analysis.ipynb --output snap.repro",
+        f"%ecas_publish --notebook analysis.ipynb --dry-run --server {url}",
         "x = 41",  # run after the last save: the file no longer holds what the kernel ran
         f"%ecas_publish --notebook analysis.ipynb --server {url}",
     ]
@@ -102,7 +103,7 @@ def test_magic_publishes_from_a_real_kernel(
 
     # the saved cells that only run ecasrepro magics are not "never ran"; the x = 41 cell is
     never_ran = [w for w in Bundle.open(project / "analysis.repro").warnings if "never ran" in w]
-    assert len(never_ran) == 1 and "(cell 8)" in never_ran[0], never_ran
+    assert len(never_ran) == 1 and "(cell 9)" in never_ran[0], never_ran
 
     again_html, _ = _outputs(cells[4])
     assert draft_id in again_html and "ecasrepro-error" not in again_html
@@ -113,8 +114,11 @@ def test_magic_publishes_from_a_real_kernel(
     assert (project / "snap.repro" / "bagit.txt").is_file() and "snap.repro" in snap_html
     assert "review it at" not in snap_html
 
-    stale_html, _ = _outputs(cells[7])
-    assert "ecasrepro-error" in stale_html and "[7]" in stale_html
+    dry_html, _ = _outputs(cells[6])
+    assert "dry run" in dry_html and "none was" in dry_html and "ecasrepro-error" not in dry_html
+
+    stale_html, _ = _outputs(cells[8])
+    assert "ecasrepro-error" in stale_html and "[8]" in stale_html
     assert "save the notebook" in stale_html and "--execute" in stale_html
 
     everything = json.dumps(nb.cells)
