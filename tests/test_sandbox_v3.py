@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import hashlib
+import json
 from typing import Any
 
 import requests
 
 from ecasrepro.sandbox import SandboxServer
+from ecasrepro.sandbox.seed import (
+    ECAS_COMMUNITY_ID,
+    RESTRICTED_COMMUNITY_ID,
+    REVIEW_COMMUNITY_ID,
+)
 from ecasrepro.sandbox.v3.ids import RECORD_ID_RE, is_valid_record_id
 
 OCTET = {"Content-Type": "application/octet-stream"}
@@ -136,3 +142,379 @@ def test_three_step_upload_with_md5(sandbox_v3: SandboxServer) -> None:
     assert draft["files"]["entries"]["data/a.csv"]["checksum"] == committed["checksum"]
     r = api("POST", f"/api/records/{rid}/draft/files", json=[{"key": "data/a.csv"}])
     assert r.text == '{"status": 400, "message": "File with key data/a.csv already exists."}'
+
+
+def test_saved_but_invalid_drafts_list_errors_and_unknown_vocabulary_fails(
+    sandbox_v3: SandboxServer,
+) -> None:
+    api = Client(sandbox_v3)
+    body = {
+        "metadata": {
+            "title": "ab",
+            "creators": [{"person_or_org": {"type": "personal", "given_name": "J"}}],
+            "resource_type": {"id": "dataset"},
+            "publication_date": "26/11/2025",
+        }
+    }
+    r = api("POST", "/api/records", json=body)
+    assert r.status_code == 201
+    errors = {e["field"]: e["messages"] for e in r.json()["errors"]}
+    assert errors["metadata.title"] == ["Shorter than minimum length 3."]
+    assert errors["metadata.creators.0.person_or_org.family_name"] == [
+        "Family name cannot be blank."
+    ]
+    assert errors["metadata.resource_type"] == ["Unknown field."]  # B2SHARE: resource_types
+    assert errors["metadata.publication_date"] == ["Please provide a valid date or interval."]
+    assert errors["metadata.resource_types"] == ["Missing data for required field."]
+    rid = r.json()["id"]
+    assert r.json()["metadata"] == {"creators": []}  # invalid parts dropped, the draft is saved
+    # A GET does not re-validate.
+    assert "errors" not in api("GET", f"/api/records/{rid}/draft").json()
+    # An unknown vocabulary id fails the whole request and saves nothing.
+    before = api("GET", "/api/user/records").json()["hits"]["total"]
+    bad = metadata(resource_types=[{"id": "dataset-x"}])
+    r = api("POST", "/api/records", json={"metadata": bad})
+    assert r.status_code == 400
+    assert r.text == '{"status": 400, "message": "Invalid value dataset-x."}'
+    assert api("GET", "/api/user/records").json()["hits"]["total"] == before
+    bad = metadata()
+    bad["related_identifiers"][0]["relation_type"] = {"id": "IsDerivedFrom"}
+    r = api("PUT", f"/api/records/{rid}/draft", json={"metadata": bad})
+    assert r.json() == {"status": 400, "message": "Invalid value IsDerivedFrom."}
+    bad = metadata()
+    bad["related_identifiers"][0].update(scheme="doi", identifier="not-a-doi")
+    r = api("PUT", f"/api/records/{rid}/draft", json={"metadata": bad})
+    assert {
+        "field": "metadata.related_identifiers.0.identifier",
+        "messages": ["Invalid DOI identifier."],
+    } in r.json()["errors"]
+    # Strict validation at publication: 400 with the list, nothing published.
+    assert api("PUT", f"/api/records/{rid}/draft", json=body).status_code == 200
+    assert (
+        api(
+            "PUT",
+            f"/api/records/{rid}/draft/review",
+            json={"receiver": {"community": ECAS_COMMUNITY_ID}, "type": "community-submission"},
+        ).status_code
+        == 200
+    )
+    r = api("POST", f"/api/records/{rid}/draft/actions/submit-review")
+    assert r.status_code == 400 and r.json()["message"] == "A validation error occurred."
+    fields = {e["field"] for e in r.json()["errors"]}
+    assert {"metadata.title", "metadata.resource_types", "files.enabled"} <= fields
+    assert api("GET", f"/api/records/{rid}").status_code == 404
+
+
+def test_transport_rules(sandbox_v3: SandboxServer) -> None:
+    api = Client(sandbox_v3)
+    r = api(
+        "POST",
+        "/api/records",
+        data=b"{}",
+        headers={"Content-Type": "application/json; charset=utf-8"},
+    )
+    assert r.status_code == 415 and r.json()["message"].startswith(
+        "Invalid 'Content-Type' header. Expected one of: application/json"
+    )
+    r = api("POST", "/api/records", data=b"{nope", headers={"Content-Type": "application/json"})
+    assert r.text == '{"status": 400, "message": "Unable to decode JSON data in request body."}'
+    r = api("GET", "/api/records", headers={"Accept": "text/html"})
+    assert r.status_code == 406
+    r = api("GET", "/api/records?size=0")
+    assert r.json() == {"status": 400, "message": "Invalid querystring parameters."}
+    # Anonymous and bad tokens: 403 Permission denied, never 401.
+    for headers in ({}, {"Authorization": "Bearer not-a-token"}, {"Authorization": "Basic eA=="}):
+        r = requests.post(f"{sandbox_v3.url}/api/records", json={}, headers=headers)
+        assert r.status_code == 403
+        assert r.text == '{"status": 403, "message": "Permission denied."}'
+    # The header wins over ?access_token=, as in oauthlib.
+    token = sandbox_v3.users[0].token
+    r = requests.get(f"{sandbox_v3.url}/api/user/records?access_token={token}")
+    assert r.status_code == 200
+    r = requests.get(
+        f"{sandbox_v3.url}/api/user/records?access_token={token}",
+        headers={"Authorization": "Basic eA=="},
+    )
+    assert r.status_code == 403
+    r = api("GET", "/api/records/abcde-fgh12")
+    assert r.json()["message"] == "The persistent identifier does not exist."
+
+
+def test_interrupted_upload_leaves_a_pending_file_that_is_finished_or_replaced(
+    sandbox_v3: SandboxServer,
+) -> None:
+    api = Client(sandbox_v3)
+    rid = api.create()["id"]
+    payload = bytes(range(256)) * 4096  # 1 MiB
+    r = api("POST", f"/api/records/{rid}/draft/files", json=[{"key": "a.bin"}, {"key": "b.bin"}])
+    assert r.status_code == 201
+    sandbox_v3.set_faults("drop-upload-first=1,drop-at=0.5")
+    try:
+        api("PUT", f"/api/records/{rid}/draft/files/a.bin/content", data=payload, headers=OCTET)
+        raise AssertionError("the dropped upload should have failed on the client")
+    except requests.ConnectionError:
+        pass
+    sandbox_v3.set_faults(None)
+    listing = api("GET", f"/api/records/{rid}/draft/files").json()
+    states = {e["key"]: e["status"] for e in listing["entries"]}
+    assert states == {"a.bin": "pending", "b.bin": "pending"}
+    # Commit before any content: the upstream server crashes (app-level 500).
+    r = api("POST", f"/api/records/{rid}/draft/files/a.bin/commit")
+    assert r.status_code == 500 and r.text.endswith("}\n")
+    # Publishing now is refused: pending files.
+    r = api(
+        "PUT",
+        f"/api/records/{rid}/draft/review",
+        json={"receiver": {"community": ECAS_COMMUNITY_ID}, "type": "community-submission"},
+    )
+    r = api("POST", f"/api/records/{rid}/draft/actions/submit-review")
+    assert {
+        "field": "files",
+        "messages": ["One or more files have not completed their transfer, please wait."],
+    } in r.json()["errors"]
+    # Finish: re-PUT the pending file from zero, then commit.
+    r = api("PUT", f"/api/records/{rid}/draft/files/a.bin/content", data=payload, headers=OCTET)
+    assert r.status_code == 200 and r.json()["status"] == "pending"
+    r = api("POST", f"/api/records/{rid}/draft/files/a.bin/commit")
+    assert r.json()["checksum"] == "md5:" + hashlib.md5(payload).hexdigest()
+    # Replace: DELETE the pending one and init again.
+    assert api("DELETE", f"/api/records/{rid}/draft/files/b.bin").status_code == 204
+    committed = api.upload(rid, "b.bin", b"bee")
+    assert committed["size"] == 3
+    # A PUT on a committed file fails the transfer and removes the entry (still 200).
+    r = api("PUT", f"/api/records/{rid}/draft/files/b.bin/content", data=b"new", headers=OCTET)
+    assert r.status_code == 200 and r.json()["errors"] == "File upload transfer failed."
+    r = api("GET", f"/api/records/{rid}/draft/files/b.bin")
+    assert r.json() == {"status": 404, "message": f"Record '{rid}' has no file 'b.bin'."}
+
+
+def test_review_flow_publishes_on_submission_in_an_open_community(
+    sandbox_v3: SandboxServer,
+) -> None:
+    api = Client(sandbox_v3)
+    rid = api.create()["id"]
+    api.upload(rid, "notebook.ipynb", b"{}")
+    r = api("POST", f"/api/records/{rid}/draft/actions/publish")
+    assert r.json() == {"status": 400, "message": "Cannot publish without selecting a community."}
+    r = api.review(rid, "ecas")  # the slug is not accepted as receiver
+    assert r.status_code == 404 and r.json()["message"] == "Not found."
+    r = api.review(rid, ECAS_COMMUNITY_ID)
+    assert r.status_code == 200 and r.json()["status"] == "created"
+    assert api("GET", f"/api/records/{rid}/draft").json()["status"] == "draft_with_review"
+    r = api("POST", f"/api/records/{rid}/draft/actions/publish")
+    assert r.status_code == 400 and "open review request" in r.json()["message"]
+    r = api("POST", f"/api/records/{rid}/draft/actions/submit-review")
+    assert r.status_code == 202
+    request_body = r.json()
+    assert request_body["status"] == "accepted" and request_body["is_closed"]
+    assert request_body["links"]["next_html"] == f"{sandbox_v3.url}/records/{rid}"
+    record = requests.get(f"{sandbox_v3.url}/api/records/{rid}").json()
+    assert record["status"] == "published" and record["is_published"]
+    assert record["parent"]["communities"]["ids"] == [ECAS_COMMUNITY_ID]
+    assert record["pids"]["doi"]["identifier"].endswith(rid)
+    assert list(record["files"]["entries"]) == ["notebook.ipynb"]
+    assert api("GET", f"/api/records/{rid}/draft/review").status_code == 404
+    r = requests.get(f"{sandbox_v3.url}/api/records/{rid}/files/notebook.ipynb/content")
+    assert r.content == b"{}"
+
+
+def test_review_flow_in_a_curated_community_needs_a_curator(sandbox_v3: SandboxServer) -> None:
+    alice, bob, curator = Client(sandbox_v3, 0), Client(sandbox_v3, 1), Client(sandbox_v3, 2)
+    rid = alice.create()["id"]
+    alice.upload(rid, "result.nc", b"netcdf")
+    assert alice.review(rid, REVIEW_COMMUNITY_ID).status_code == 200
+    r = alice(
+        "POST",
+        f"/api/records/{rid}/draft/actions/submit-review",
+        json={"payload": {"content": "please", "format": "html"}},
+    )
+    assert r.status_code == 202
+    submitted = r.json()
+    assert submitted["status"] == "submitted" and submitted["is_open"]
+    assert submitted["title"] == "Sea ice trends 1979-2024"
+    assert submitted["links"]["next_html"].endswith(f"/me/requests/{submitted['id']}")
+    assert alice("GET", f"/api/records/{rid}/draft").json()["status"] == "in_review"
+    assert alice("GET", f"/api/records/{rid}").status_code == 404
+    request_url = submitted["links"]["self"].removeprefix(sandbox_v3.url)
+    # Only the community's curator may accept; the author may cancel; others see nothing.
+    assert bob("GET", request_url).status_code == 403
+    assert alice("POST", f"{request_url}/actions/accept").status_code == 403
+    r = alice("DELETE", f"/api/records/{rid}/draft")
+    assert r.status_code == 400 and "open review" in r.json()["message"]
+    assert curator("GET", f"/api/records/{rid}/draft").status_code == 200
+    r = curator("POST", f"{request_url}/actions/accept", json={})
+    assert r.status_code == 200 and r.json()["status"] == "accepted"
+    assert alice("GET", request_url).json()["status"] == "accepted"
+    record = alice("GET", f"/api/records/{rid}").json()
+    assert record["status"] == "published"
+    assert record["parent"]["communities"]["ids"] == [REVIEW_COMMUNITY_ID]
+
+
+def test_members_only_community_refuses_outsiders(sandbox_v3: SandboxServer) -> None:
+    alice, member = Client(sandbox_v3, 0), Client(sandbox_v3, 2)
+    for api, expected in ((alice, 403), (member, 202)):
+        rid = api.create()["id"]
+        api.upload(rid, "x.txt", b"x")
+        api.review(rid, RESTRICTED_COMMUNITY_ID)
+        r = api("POST", f"/api/records/{rid}/draft/actions/submit-review")
+        assert r.status_code == expected, r.text
+    assert r.json()["status"] == "accepted"  # members publish without review there
+
+
+def publish_new(api: Client, files: dict[str, bytes]) -> str:
+    rid = api.create()["id"]
+    for key, data in files.items():
+        api.upload(rid, key, data)
+    api.review(rid, ECAS_COMMUNITY_ID)
+    r = api("POST", f"/api/records/{rid}/draft/actions/submit-review")
+    assert r.json()["status"] == "accepted", r.text
+    return str(rid)
+
+
+def test_new_version_with_files_import_and_direct_publish(sandbox_v3: SandboxServer) -> None:
+    api = Client(sandbox_v3)
+    first = publish_new(api, {"a.txt": b"A", "b.txt": b"B"})
+    r = api("POST", f"/api/records/{first}/versions")
+    assert r.status_code == 201
+    draft = r.json()
+    second = draft["id"]
+    assert second != first and draft["status"] == "new_version_draft"
+    assert draft["versions"]["index"] == 2 and draft["files"]["entries"] == {}
+    assert "publication_date" not in draft["metadata"]
+    assert draft["metadata"]["title"] == "Sea ice trends 1979-2024"
+    assert api("POST", f"/api/records/{first}/versions").json()["id"] == second  # same draft
+    r = api("POST", f"/api/records/{second}/draft/actions/files-import")
+    assert r.status_code == 201
+    assert sorted(e["key"] for e in r.json()["entries"]) == ["a.txt", "b.txt"]
+    assert all(e["status"] == "completed" for e in r.json()["entries"])
+    r = api("POST", f"/api/records/{second}/draft/actions/publish")
+    assert r.status_code == 400
+    assert r.json()["errors"] == [
+        {"field": "metadata.publication_date", "messages": ["Missing data for required field."]}
+    ]
+    body = api("GET", f"/api/records/{second}/draft").json()
+    body["metadata"]["publication_date"] = "2026-01-15"
+    body["metadata"]["version"] = "v2"
+    assert api("PUT", f"/api/records/{second}/draft", json=body).status_code == 200
+    r = api("POST", f"/api/records/{second}/draft/actions/publish")
+    assert r.status_code == 202, r.text
+    record = r.json()
+    assert record["id"] == second and record["versions"] == {
+        "is_latest": True,
+        "is_latest_draft": True,
+        "index": 2,
+    }
+    assert record["parent"]["id"] == draft["parent"]["id"]
+    r = requests.get(f"{sandbox_v3.url}/api/records/{second}/files/a.txt/content")
+    assert r.content == b"A"
+    r = requests.get(f"{sandbox_v3.url}/api/records/{first}/versions")
+    assert [h["id"] for h in r.json()["hits"]["hits"]] == [second, first]
+    r = requests.get(f"{sandbox_v3.url}/api/records/{first}/versions/latest", allow_redirects=False)
+    assert r.status_code == 301 and r.headers["Location"].endswith(f"/api/records/{second}")
+    r = requests.get(f"{sandbox_v3.url}/api/records?size=10")
+    assert [h["id"] for h in r.json()["hits"]["hits"]] == [second]
+    # Editing a published record: same id, files locked.
+    r = api("POST", f"/api/records/{second}/draft")
+    assert r.status_code == 201 and r.json()["id"] == second
+    r = api("POST", f"/api/records/{second}/draft/files", json=[{"key": "c.txt"}])
+    assert r.json() == {"status": 403, "message": "Bucket is locked for modifications."}
+    assert api("DELETE", f"/api/records/{second}/draft").status_code == 204
+    assert api("GET", f"/api/records/{second}").status_code == 200
+
+
+def test_auth_isolation_and_user_records(sandbox_v3: SandboxServer) -> None:
+    alice, bob = Client(sandbox_v3, 0), Client(sandbox_v3, 1)
+    rid = alice.create()["id"]
+    alice.upload(rid, "secret.txt", b"s")
+    for method, path in (
+        ("GET", f"/api/records/{rid}/draft"),
+        ("PUT", f"/api/records/{rid}/draft"),
+        ("DELETE", f"/api/records/{rid}/draft"),
+        ("GET", f"/api/records/{rid}/draft/files"),
+        ("GET", f"/api/records/{rid}/draft/files/secret.txt/content"),
+        ("POST", f"/api/records/{rid}/draft/files"),
+        ("POST", f"/api/records/{rid}/draft/actions/publish"),
+    ):
+        r = bob(method, path, json=[{"key": "x"}] if method == "POST" else None)
+        assert r.status_code == 403, (method, path, r.text)
+    assert bob("GET", "/api/user/records").json()["hits"]["total"] == 0
+    mine = alice("GET", "/api/user/records?is_published=false").json()
+    assert [h["id"] for h in mine["hits"]["hits"]] == [rid] and mine["sortBy"] == "updated-desc"
+    assert requests.get(f"{sandbox_v3.url}/api/user/records").status_code == 403
+    assert requests.get(f"{sandbox_v3.url}/api/records").json()["hits"]["total"] == 0
+
+
+def test_restart_keeps_drafts_files_and_requests(sandbox_v3: SandboxServer) -> None:
+    api = Client(sandbox_v3)
+    rid = api.create()["id"]
+    api.upload(rid, "kept.txt", b"kept")
+    api.review(rid, REVIEW_COMMUNITY_ID)
+    request_id = api("POST", f"/api/records/{rid}/draft/actions/submit-review").json()["id"]
+    sandbox_v3.restart()
+    draft = api("GET", f"/api/records/{rid}/draft").json()
+    assert draft["status"] == "in_review"
+    assert draft["files"]["entries"]["kept.txt"]["checksum"] == (
+        "md5:" + hashlib.md5(b"kept").hexdigest()
+    )
+    assert api("GET", f"/api/requests/{request_id}").json()["status"] == "submitted"
+
+
+def test_vocabularies_from_the_fixtures(sandbox_v3: SandboxServer) -> None:
+    base = sandbox_v3.url
+    r = requests.get(f"{base}/api/vocabularies/resourcetypes/dataset")
+    assert r.status_code == 200 and r.headers["ETag"] == '"1"'
+    term = r.json()
+    assert term["title"]["de"] == "Datensatz" and term["props"]["datacite_general"] == "Dataset"
+    assert term["type"] == "resourcetypes"
+    r = requests.get(f"{base}/api/vocabularies/licenses/cc-by-4.0").json()
+    assert r["props"]["url"] == "https://creativecommons.org/licenses/by/4.0/"
+    r = requests.get(f"{base}/api/vocabularies/relationtypes?size=100").json()
+    assert r["hits"]["total"] == 34 and "isderivedfrom" in {h["id"] for h in r["hits"]["hits"]}
+    r = requests.get(f"{base}/api/vocabularies/licenses?q=apache&size=5").json()
+    assert "apache-2.0" in {h["id"] for h in r["hits"]["hits"]}
+    assert requests.get(f"{base}/api/vocabularies/resourcetypes/dataset-x").status_code == 404
+    communities = requests.get(f"{base}/api/communities").json()
+    assert {h["slug"] for h in communities["hits"]["hits"]} >= {"eudat", "ecas", "ecas-review"}
+    ecas = requests.get(f"{base}/api/communities/ecas").json()
+    assert ecas["id"] == ECAS_COMMUNITY_ID
+
+
+def test_dialect_detection_tells_v3_from_v2(
+    sandbox_v3: SandboxServer, sandbox: SandboxServer
+) -> None:
+    """API-v3.md §13: ``GET /api/records?size=1`` without following redirects."""
+    r = requests.get(f"{sandbox_v3.url}/api/records?size=1", allow_redirects=False)
+    assert r.status_code == 200 and "sortBy" in r.json()
+    assert r.json()["links"]["self"].endswith("/api/records?page=1&size=1&sort=newest")
+    assert requests.get(f"{sandbox_v3.url}/api/").status_code == 404
+    assert requests.get(f"{sandbox_v3.url}/api/records/").status_code == 404
+    r = requests.get(f"{sandbox_v3.url}/api/vocabularies/resourcetypes?size=1")
+    assert r.status_code == 200
+    r = requests.get(f"{sandbox.url}/api/records?size=1", allow_redirects=False)
+    assert r.status_code == 301 and r.headers["Location"].endswith("/api/records/?size=1")
+    assert requests.get(f"{sandbox.url}/api/").status_code == 200
+    assert requests.get(f"{sandbox.url}/api/vocabularies/resourcetypes?size=1").status_code == 404
+
+
+def test_review_page_shows_draft_and_submits(sandbox_v3: SandboxServer) -> None:
+    api = Client(sandbox_v3)
+    draft = api.create()
+    rid = draft["id"]
+    api.upload(rid, "figure.png", b"\x89PNG")
+    token = sandbox_v3.users[0].token
+    page = requests.get(f"{draft['links']['self_html']}?access_token={token}")
+    assert page.status_code == 200
+    assert "Sea ice trends 1979-2024" in page.text and "figure.png" in page.text
+    assert "Doe, Jane" in page.text and 'id="submit"' in page.text
+    assert requests.get(draft["links"]["self_html"]).status_code == 403
+    r = requests.post(
+        f"{sandbox_v3.url}/uploads/{rid}/submit",
+        data={"access_token": token, "community": ECAS_COMMUNITY_ID},
+    )
+    assert r.status_code == 200 and "published" in r.text
+    assert requests.get(f"{sandbox_v3.url}/api/records/{rid}").json()["status"] == "published"
+
+
+def test_json_bodies_use_default_separators(sandbox_v3: SandboxServer) -> None:
+    r = requests.get(f"{sandbox_v3.url}/api/communities/eudat")
+    assert r.text == json.dumps(r.json()) and r.headers["Content-Type"] == "application/json"
