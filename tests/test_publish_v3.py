@@ -239,3 +239,24 @@ def test_cli_json_output_has_the_v2_shape(tmp_path: Path, v3: Any) -> None:
     status = cli(["status", str(bundle.path), "--json"], v3, tmp_path)
     assert status.returncode == 0, status.stderr
     assert {f["state"] for f in json.loads(status.stdout)["files"]} == {"uploaded"}
+
+
+def test_secret_in_a_large_file_is_found_in_the_upload_pass_and_never_committed(
+    tmp_path: Path, v3: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from ecasrepro.b2share import publisher_v3
+    from ecasrepro.errors import SecretFound
+
+    monkeypatch.setattr(publisher_v3, "INFLIGHT_SCAN_MIN", 1000)  # "large" = over 1000 bytes
+    leaked = b"x" * 3000 + b"\nexport B2SHARE_TOKEN=" + v3.token.encode() + b"\n"
+    bundle = make_bundle(tmp_path, {"big.log": b"x" * len(leaked), "small.txt": b"fine"})
+    (bundle.path / "data" / "outputs" / "big.log").write_bytes(leaked)  # edited after snapshot
+    with pytest.raises(SecretFound, match="outputs/big.log"):
+        publish(bundle, v3)
+    drafts = user_drafts(v3)
+    assert len(drafts) == 1
+    listing = draft_files(v3, drafts[0]["id"])
+    assert "outputs/big.log" not in listing  # deleted before any commit
+    assert all(v["status"] == "completed" for v in listing.values())
+    receipt = (bundle.path / "receipt.json").read_text()
+    assert "big.log" not in receipt and v3.token not in receipt

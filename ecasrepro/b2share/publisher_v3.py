@@ -22,7 +22,7 @@ import logging
 import os
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -35,7 +35,6 @@ from ecasrepro.b2share.publisher import (
     DraftRecord,
     FileStatus,
     PlannedRequest,
-    Publisher,
     _test_hook,
     md5_of_file,
     open_bundle,
@@ -58,6 +57,9 @@ INIT_BATCH = 50
 #: Draft statuses after which the publisher changes nothing (API-v3.md §5.1).
 FINAL_STATES = {"in_review": "submitted", "published": "published"}
 HARMLESS_DRAFT_ERRORS = ("files.enabled",)  # "Missing uploaded files" until the upload is done
+#: Payload files at least this large are secret-scanned in the upload's own read pass (their
+#: commit waits for a clean scan); smaller ones, and every tag file, are scanned before any write.
+INFLIGHT_SCAN_MIN = 64 * 1024 * 1024
 
 
 def upload_workers() -> int:
@@ -90,6 +92,55 @@ def _pids_of(record: dict[str, Any]) -> dict[str, str]:
 
 def _remote_file(entry: V3File) -> RemoteFile:
     return RemoteFile(entry.key, int(entry.size or 0), entry.checksum or "")
+
+
+def _raise_secret(bundle: Bundle, findings: list[Any]) -> None:
+    from ecasrepro.errors import SecretFound
+
+    shown = "; ".join(str(f) for f in findings[:5])
+    more = f" and {len(findings) - 5} more" if len(findings) > 5 else ""
+    raise SecretFound(
+        f"the bundle {bundle.path} contains what looks like a secret ({shown}{more}); "
+        "remove it from the notebook or attachments and snapshot again."
+    )
+
+
+class ScannedFileBody(FileBody):
+    """A :class:`FileBody` whose bytes also go through the secret scanner, on a helper thread.
+
+    The scan shares the upload's single read of each byte; the caller commits the file only when
+    :attr:`findings` is empty after the send (an uncommitted upload is deleted, never published).
+    """
+
+    redactor: Any = None
+    name: str = ""
+
+    def __iter__(self) -> Iterator[bytes]:
+        import queue
+
+        scanner = self.redactor.scanner(self.name)
+        chunks: queue.Queue[bytes | None] = queue.Queue(maxsize=2)
+        worker = threading.Thread(target=_drain, args=(chunks, scanner),
+                                  name="ecasrepro-scan", daemon=True)
+        worker.start()
+        self._scanner = scanner
+        try:
+            for chunk in super().__iter__():
+                chunks.put(chunk)
+                yield chunk
+        finally:
+            chunks.put(None)
+            worker.join()
+
+    @property
+    def findings(self) -> list[Any]:
+        scanner = getattr(self, "_scanner", None)
+        return scanner.findings() if scanner is not None else []
+
+
+def _drain(chunks: Any, scanner: Any) -> None:
+    while (chunk := chunks.get()) is not None:
+        scanner.feed(chunk)
 
 
 class _FileProgress:
@@ -130,6 +181,8 @@ class V3Publisher:
         self._local = threading.local()
         self._sessions: list[B2ShareSession] = []
         self._lock = threading.Lock()
+        self._bundle: Any = None
+        self._deferred_scan: set[str] = set()  # payload files scanned while they are sent
 
     def close(self) -> None:
         for session in self._sessions:
@@ -159,8 +212,19 @@ class V3Publisher:
     def record_for(self, bundle: Bundle) -> V3Record:
         return to_v3_record(bundle.metadata)
 
-    def refuse_secrets(self, bundle: Bundle) -> None:
-        Publisher.refuse_secrets(self, bundle)  # type: ignore[arg-type]  # uses .config only
+    def _redactor(self) -> Any:
+        from ecasrepro.capture.secrets import Redactor
+
+        extra = [self.config.token.reveal()] if self.config.token else []
+        return Redactor.from_environment(extra=extra)
+
+    def refuse_secrets(self, bundle: Bundle, skip: tuple[str, ...] = ()) -> None:
+        """Scan the bundle (minus ``skip``, bundle-relative paths) before any write request."""
+        from ecasrepro.capture.secrets import scan_tree
+
+        findings = scan_tree(Path(bundle.path), self._redactor(), skip=("receipt.json", *skip))
+        if findings:
+            _raise_secret(bundle, findings)
 
     # --- the main flow ---------------------------------------------------------------------------
     def publish(
@@ -174,9 +238,12 @@ class V3Publisher:
     ) -> DraftRecord:
         bundle = open_bundle(bundle_or_path)
         bundle.validate(fast=True)
-        self.refuse_secrets(bundle)
         if not dry_run:
             self.config.require_token()
+        self._bundle = bundle
+        self._deferred_scan = set() if dry_run else {
+            pf.relpath for pf in bundle.payload_files() if pf.size >= INFLIGHT_SCAN_MIN}
+        self.refuse_secrets(bundle, skip=tuple("data/" + k for k in self._deferred_scan))
         receipt_path = Path(bundle.receipt_path)
         receipt = Receipt.load(receipt_path)
         warnings = list(self.config.warnings)
@@ -426,6 +493,8 @@ class V3Publisher:
             if have is not None and have.status == "completed":
                 if self._already_there(pf, have, receipt):
                     result.skipped.append(pf.relpath)
+                    if pf.relpath in self._deferred_scan:  # sent earlier: still check it now
+                        self._scan_now(pf)
                     continue
                 if dry_run:
                     plan.append(PlannedRequest("DELETE", self.api.file_url(str(draft_id),
@@ -538,8 +607,12 @@ class V3Publisher:
         key = pf.relpath
         for attempt in (1, 2):
             tracker = _FileProgress(bar, self._lock)
-            body = FileBody(Path(pf.path), pf.size, progress=tracker.update,
-                            on_restart=tracker.restart)
+            scanned = key in self._deferred_scan
+            body_class = ScannedFileBody if scanned else FileBody
+            body = body_class(Path(pf.path), pf.size, progress=tracker.update,
+                              on_restart=tracker.restart)
+            if isinstance(body, ScannedFileBody):
+                body.redactor, body.name = self._redactor(), f"{self._bundle.path.name}/data/{key}"
             answer = api.put_content(draft_id, key, body) if pf.size else \
                 self._put_empty(api, draft_id, key)
             if answer.get("errors"):  # the server dropped the file (transfer failed)
@@ -547,6 +620,12 @@ class V3Publisher:
                           f"({answer['errors']}); sending it again")
                 api.init_files(draft_id, [key])
                 continue
+            if isinstance(body, ScannedFileBody) and body.findings:
+                api.delete_file(draft_id, key)  # never committed: not part of any record
+                with self._lock:
+                    receipt.files.pop(key, None)
+                    receipt.save(receipt_path)
+                _raise_secret(self._bundle, body.findings)
             committed = self._commit(api, draft_id, key)
             local_md5 = body.md5 if pf.size else "d41d8cd98f00b204e9800998ecf8427e"
             if committed.md5 == local_md5 and committed.size == pf.size:
@@ -567,6 +646,14 @@ class V3Publisher:
             f"the server stored {key} differently from what was sent twice; the draft and receipt "
             "are kept, run the same command again to retry that file."
         )
+
+    def _scan_now(self, pf: PayloadFile) -> None:
+        from ecasrepro.capture.secrets import scan_file
+
+        findings = scan_file(Path(pf.path), self._redactor(),
+                             f"{self._bundle.path.name}/data/{pf.relpath}")
+        if findings:
+            _raise_secret(self._bundle, findings)
 
     def _put_empty(self, api: V3Api, draft_id: str, key: str) -> dict[str, Any]:
         response = api.session.put(api.file_url(draft_id, key) + "/content", data=b"",
