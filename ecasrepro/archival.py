@@ -512,7 +512,7 @@ class _ArchiveWriter:
                             on_bytes(len(chunk))
             elif self.tar is not None:
                 reader = _HashingReader(handle, digest, on_bytes)
-                self.tar.addfile(self._tar_info(name, size), reader)  # type: ignore[arg-type]
+                self.tar.addfile(self._tar_info(name, size), reader)
         return digest.hexdigest()
 
 
