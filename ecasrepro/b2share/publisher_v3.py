@@ -57,8 +57,9 @@ INIT_BATCH = 50
 #: Draft statuses after which the publisher changes nothing (API-v3.md §5.1).
 FINAL_STATES = {"in_review": "submitted", "published": "published"}
 HARMLESS_DRAFT_ERRORS = ("files.enabled",)  # "Missing uploaded files" until the upload is done
-#: Payload files at least this large are secret-scanned in the upload's own read pass (their
-#: commit waits for a clean scan); smaller ones, and every tag file, are scanned before any write.
+#: Payload files at least this large are checked in the upload's own read pass (sha256 against
+#: the snapshot's manifest, whose bytes the snapshot scanned, plus a search for the token; the
+#: commit waits for the verdict); smaller ones and every tag file are scanned before any write.
 INFLIGHT_SCAN_MIN = 64 * 1024 * 1024
 
 
@@ -105,42 +106,53 @@ def _raise_secret(bundle: Bundle, findings: list[Any]) -> None:
     )
 
 
-class ScannedFileBody(FileBody):
-    """A :class:`FileBody` whose bytes also go through the secret scanner, on a helper thread.
+class SnapshotCheckedBody(FileBody):
+    """A :class:`FileBody` that also proves, in the same read pass, that no secret is sent.
 
-    The scan shares the upload's single read of each byte; the caller commits the file only when
-    :attr:`findings` is empty after the send (an uncommitted upload is deleted, never published).
+    ``snapshot`` scanned every attachment for secrets while copying it into the bag and recorded
+    its sha256 in the manifest. This body computes the sha256 of what it sends (hashlib, on a
+    helper thread) and looks for the known secret values publishing adds (the token) with a
+    plain byte search. The caller commits only when the sha256 matches the manifest and no known
+    value was seen; otherwise it runs the full scanner over the file first (an uncommitted upload
+    is deleted, never published).
     """
 
-    redactor: Any = None
-    name: str = ""
+    known: tuple[bytes, ...] = ()
 
     def __iter__(self) -> Iterator[bytes]:
+        import hashlib
         import queue
 
-        scanner = self.redactor.scanner(self.name)
+        self.sha256 = ""
+        self.found_known = False
+        digest = hashlib.sha256()
         chunks: queue.Queue[bytes | None] = queue.Queue(maxsize=2)
-        worker = threading.Thread(target=_drain, args=(chunks, scanner),
-                                  name="ecasrepro-scan", daemon=True)
+        worker = threading.Thread(target=_drain, args=(chunks, digest.update),
+                                  name="ecasrepro-sha256", daemon=True)
         worker.start()
-        self._scanner = scanner
+        keep = max((len(k) for k in self.known), default=1) - 1
+        tail = b""
+        complete = False
         try:
             for chunk in super().__iter__():
                 chunks.put(chunk)
+                if self.known:
+                    window = tail + chunk
+                    if any(k in window for k in self.known):
+                        self.found_known = True
+                    tail = window[-keep:] if keep else b""
                 yield chunk
+            complete = True
         finally:
             chunks.put(None)
             worker.join()
-
-    @property
-    def findings(self) -> list[Any]:
-        scanner = getattr(self, "_scanner", None)
-        return scanner.findings() if scanner is not None else []
+        if complete:
+            self.sha256 = digest.hexdigest()
 
 
-def _drain(chunks: Any, scanner: Any) -> None:
+def _drain(chunks: Any, consume: Callable[[bytes], Any]) -> None:
     while (chunk := chunks.get()) is not None:
-        scanner.feed(chunk)
+        consume(chunk)
 
 
 class _FileProgress:
@@ -607,12 +619,12 @@ class V3Publisher:
         key = pf.relpath
         for attempt in (1, 2):
             tracker = _FileProgress(bar, self._lock)
-            scanned = key in self._deferred_scan
-            body_class = ScannedFileBody if scanned else FileBody
+            checked = key in self._deferred_scan
+            body_class = SnapshotCheckedBody if checked else FileBody
             body = body_class(Path(pf.path), pf.size, progress=tracker.update,
                               on_restart=tracker.restart)
-            if isinstance(body, ScannedFileBody):
-                body.redactor, body.name = self._redactor(), f"{self._bundle.path.name}/data/{key}"
+            if isinstance(body, SnapshotCheckedBody) and self.config.token:
+                body.known = (self.config.token.reveal().encode(),)
             answer = api.put_content(draft_id, key, body) if pf.size else \
                 self._put_empty(api, draft_id, key)
             if answer.get("errors"):  # the server dropped the file (transfer failed)
@@ -620,12 +632,15 @@ class V3Publisher:
                           f"({answer['errors']}); sending it again")
                 api.init_files(draft_id, [key])
                 continue
-            if isinstance(body, ScannedFileBody) and body.findings:
-                api.delete_file(draft_id, key)  # never committed: not part of any record
-                with self._lock:
-                    receipt.files.pop(key, None)
-                    receipt.save(receipt_path)
-                _raise_secret(self._bundle, body.findings)
+            if isinstance(body, SnapshotCheckedBody) and (
+                    body.found_known or body.sha256 != pf.sha256):
+                findings = self._findings(pf)  # changed since snapshot (or a token): full scan
+                if findings:
+                    api.delete_file(draft_id, key)  # never committed: not part of any record
+                    with self._lock:
+                        receipt.files.pop(key, None)
+                        receipt.save(receipt_path)
+                    _raise_secret(self._bundle, findings)
             committed = self._commit(api, draft_id, key)
             local_md5 = body.md5 if pf.size else "d41d8cd98f00b204e9800998ecf8427e"
             if committed.md5 == local_md5 and committed.size == pf.size:
@@ -647,11 +662,14 @@ class V3Publisher:
             "are kept, run the same command again to retry that file."
         )
 
-    def _scan_now(self, pf: PayloadFile) -> None:
+    def _findings(self, pf: PayloadFile) -> list[Any]:
         from ecasrepro.capture.secrets import scan_file
 
-        findings = scan_file(Path(pf.path), self._redactor(),
-                             f"{self._bundle.path.name}/data/{pf.relpath}")
+        return scan_file(Path(pf.path), self._redactor(),
+                         f"{self._bundle.path.name}/data/{pf.relpath}")
+
+    def _scan_now(self, pf: PayloadFile) -> None:
+        findings = self._findings(pf)
         if findings:
             _raise_secret(self._bundle, findings)
 
