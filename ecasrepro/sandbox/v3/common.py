@@ -151,9 +151,16 @@ def caller_for_token(token: str | None) -> Caller:
     """Unknown or malformed tokens mean anonymous: v3 never answers 401 (API-v3.md §2)."""
     if not token:
         return Caller()
+    cache: dict[str, Caller] = current_app.extensions.setdefault("ecasrepro.v3.callers", {})
+    known = cache.get(token)
+    if known is not None:
+        return known
     with storage().read() as db:
         row = db.execute("SELECT id, superuser FROM users WHERE token = ?", (token,)).fetchone()
-    return Caller() if row is None else Caller(int(row["id"]), bool(row["superuser"]))
+    if row is None:
+        return Caller()
+    cache[token] = Caller(int(row["id"]), bool(row["superuser"]))  # tokens change only at seed
+    return cache[token]
 
 
 def current_caller() -> Caller:
