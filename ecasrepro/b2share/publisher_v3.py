@@ -298,6 +298,7 @@ class V3Publisher:
         receipt.dialect = "v3"
 
         draft: dict[str, Any] | None = None
+        created_now = False  # a draft made by this run has no files and no review yet
         if receipt.draft_id:
             if new_version_of and receipt.version_of != new_version_of:
                 if receipt.state != "published":
@@ -330,6 +331,7 @@ class V3Publisher:
                                                + ", ".join(sorted(record.metadata))))
             else:
                 draft = self._create(receipt, receipt_path, record, community_id, new_version_of)
+                created_now = True
         else:
             if dry_run:
                 plan.append(PlannedRequest("PUT", self.api.draft_url(str(draft["id"])),
@@ -350,7 +352,7 @@ class V3Publisher:
 
         # -- files --------------------------------------------------------------------------------
         payload = list(bundle.payload_files())
-        remote = self.api.files(draft_id) if draft_id else {}
+        remote = self.api.files(draft_id) if draft_id and not created_now else {}
         self._sync_files(draft_id, payload, remote, receipt, receipt_path, result, plan, dry_run)
 
         # -- verify -------------------------------------------------------------------------------
@@ -380,7 +382,8 @@ class V3Publisher:
         is_new_version = bool(receipt.version_of or new_version_of) or (
             draft is not None and draft.get("status") == "new_version_draft")
         if not is_new_version and community_id:
-            self._attach(draft_id, community_id, receipt, receipt_path, plan, dry_run)
+            self._attach(draft_id, community_id, receipt, receipt_path, plan, dry_run,
+                         known_absent=created_now)
         if submit:
             self._submit(draft_id, is_new_version, receipt, receipt_path, result, plan, dry_run)
         elif not dry_run:
@@ -693,9 +696,10 @@ class V3Publisher:
 
     # --- community, review, submission -----------------------------------------------------------
     def _attach(self, draft_id: str | None, community_id: str, receipt: Receipt,
-                receipt_path: Path, plan: list[PlannedRequest], dry_run: bool) -> None:
+                receipt_path: Path, plan: list[PlannedRequest], dry_run: bool,
+                known_absent: bool = False) -> None:
         """Create (or keep) the draft's review request to the community; the draft stays a draft."""
-        if draft_id:
+        if draft_id and not known_absent:
             current = self.api.review(draft_id)
             receiver = ((current or {}).get("receiver") or {}).get("community")
             if current is not None and receiver == community_id:
