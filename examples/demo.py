@@ -119,6 +119,27 @@ def publish_to_sandbox(bundle, output_dir: Path) -> None:
     print("sandbox: stopped")
 
 
+def publish_to_v3_sandbox(bundle, output_dir: Path) -> None:
+    """The same bundle to a B2SHARE v3 (InvenioRDM) sandbox: same call, dialect detected."""
+    import ecasrepro
+    from ecasrepro.sandbox import SandboxServer
+
+    with SandboxServer(output_dir / "sandbox-v3-data", api="v3") as sandbox:
+        print(f"sandbox: B2SHARE v3 API at {sandbox.url}/api/")
+        draft = ecasrepro.publish(bundle, server=sandbox.url, token=sandbox.token,
+                                  new_draft=True, progress=False,
+                                  echo=lambda line: print(f"  {line}"))
+        print(f"draft:   {draft.id} ({draft.state}, {len(draft.files)} files, md5 verified, "
+              f"review request to community {draft.community} attached)")
+        print(f"  API:   {draft.url}")
+        print(f"  web:   {draft.html_url}")
+        done = ecasrepro.publish(bundle, server=sandbox.url, token=sandbox.token, submit=True,
+                                 progress=False, echo=lambda line: print(f"  {line}"))
+        print(f"submit:  {done.id} is {done.state}; " + ", ".join(
+            f"{k} {v}" for k, v in done.pids.items()))
+    print("sandbox: stopped")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--output", type=Path, default=Path("demo-output"),
@@ -132,6 +153,7 @@ def main(argv: list[str] | None = None) -> int:
     check_bundle(bundle)
     check_no_token(bundle)
     publish_to_sandbox(bundle, output_dir)
+    publish_to_v3_sandbox(bundle, output_dir)
     return 0
 
 
