@@ -181,6 +181,9 @@ def snapshot_command(
     show_default=True,
     help="API dialect: v2 (B2SHARE 2.x) or v3 (B2SHARE v3 / InvenioRDM).",
 )
+@click.option(
+    "--max-files", type=int, default=None, help="v3: files per record (500; upstream uses 100)."
+)
 @user_errors
 def sandbox_command(
     host: str,
@@ -194,6 +197,7 @@ def sandbox_command(
     allow_remote: bool,
     as_json: bool,
     api: str,
+    max_files: int | None,
 ) -> None:
     """Run a B2SHARE-compatible (v2 or v3 API) server on loopback for tests and practice."""
     import logging
@@ -205,6 +209,7 @@ def sandbox_command(
     server = SandboxServer(
         data, host=host, port=port, token=token, faults=faults, seed=seed,
         max_file_size=max_file_size, quota_size=quota, allow_remote=allow_remote, api=api,
+        max_files=max_files,
     )
     if not as_json:
         logging.basicConfig(level=logging.INFO, format="%(message)s")

@@ -518,3 +518,18 @@ def test_review_page_shows_draft_and_submits(sandbox_v3: SandboxServer) -> None:
 def test_json_bodies_use_default_separators(sandbox_v3: SandboxServer) -> None:
     r = requests.get(f"{sandbox_v3.url}/api/communities/eudat")
     assert r.text == json.dumps(r.json()) and r.headers["Content-Type"] == "application/json"
+
+
+def test_file_count_limit_is_configurable(sandbox_factory: Any) -> None:
+    server = sandbox_factory("limited", api="v3", max_files=3)
+    api = Client(server)
+    rid = api.create()["id"]
+    r = api("POST", f"/api/records/{rid}/draft/files", json=[{"key": f"{n}"} for n in range(4)])
+    assert r.json() == {
+        "status": 400,
+        "message": "Uploading selected files will result in exceeding the max amount per record.",
+    }
+    assert api("GET", f"/api/records/{rid}/draft/files").json()["entries"] == []
+    r = api("POST", f"/api/records/{rid}/draft/files", json=[{"key": "a"}, {"key": "a"}])
+    assert r.json()["message"] == "File with key a already exists."
+    assert api("GET", f"/api/records/{rid}/draft/files").json()["entries"] == []  # rolled back

@@ -79,6 +79,7 @@ class SandboxServer:
         quota_size: int | None = None,
         allow_remote: bool = False,
         api: str = "v2",
+        max_files: int | None = None,
     ) -> None:
         if not allow_remote and not is_loopback(host):
             raise BadInput(
@@ -90,6 +91,7 @@ class SandboxServer:
         if api not in ("v2", "v3"):
             raise BadInput(f"--api {api} is not supported; use v2 or v3.")
         self.api = api
+        self._max_files = max_files  # v3 mode: files per record (see CONTRIBUTING, v3 mode)
         self.data_dir = Path(data_dir).resolve()
         self.host = host
         self.port = port
@@ -118,7 +120,7 @@ class SandboxServer:
         if self.api == "v3":
             from ecasrepro.sandbox.v3 import create_app as create_v3_app
 
-            app = create_v3_app(self.storage, self.config)
+            app = create_v3_app(self.storage, self.config, max_files=self._max_files)
         else:
             app = create_app(self.storage, self.config)
         self._middleware = FaultMiddleware(app, FaultInjector(self._plan, self._seed))

@@ -19,8 +19,11 @@ from ecasrepro.sandbox.v3.errors import ApiError, AppError
 log = logging.getLogger("ecasrepro.sandbox.v3")
 
 
-def create_app(storage: Storage, config: Any = None) -> Flask:
-    """The v3 API over ``storage`` (its v3 tables are created here if missing)."""
+def create_app(storage: Storage, config: Any = None, *, max_files: int | None = None) -> Flask:
+    """The v3 API over ``storage`` (its v3 tables are created here if missing).
+
+    ``max_files`` is the per-record file count limit (default ``DEFAULT_MAX_FILES``).
+    """
     store.ensure_schema(storage)
     # Keep one idle connection open for the app's lifetime: closing the last connection of a WAL
     # database checkpoints and deletes the WAL (fsyncs), which tripled the cost of every request.
@@ -31,6 +34,7 @@ def create_app(storage: Storage, config: Any = None) -> Flask:
     app.extensions["ecasrepro.storage"] = storage
     app.extensions["ecasrepro.config"] = config
     app.extensions["ecasrepro.v3.keeper"] = keeper
+    app.extensions["ecasrepro.v3.max_files"] = max_files or files_api.DEFAULT_MAX_FILES
     for module in (records, files_api, communities, review_page):
         app.register_blueprint(module.blueprint)
 
