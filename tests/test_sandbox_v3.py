@@ -533,3 +533,32 @@ def test_file_count_limit_is_configurable(sandbox_factory: Any) -> None:
     r = api("POST", f"/api/records/{rid}/draft/files", json=[{"key": "a"}, {"key": "a"}])
     assert r.json()["message"] == "File with key a already exists."
     assert api("GET", f"/api/records/{rid}/draft/files").json()["entries"] == []  # rolled back
+
+
+def test_cli_serves_v3(tmp_path: Any) -> None:
+    """``ecasrepro sandbox --api v3`` as a process: one JSON line, then the v3 dialect."""
+    import signal
+    import subprocess
+    import sys
+
+    entry = [sys.executable, "-c", "from ecasrepro.cli import main; main()", "sandbox"]
+    proc = subprocess.Popen(
+        [*entry, "--api", "v3", "--json", "--data", str(tmp_path / "d"), "--token", "tok-12345678"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        info = json.loads(proc.stdout.readline())
+        r = requests.get(f"{info['url']}/api/records?size=1", allow_redirects=False)
+        assert r.status_code == 200 and r.json()["sortBy"] == "newest"
+        r = requests.get(
+            f"{info['url']}/api/user/records", headers={"Authorization": "Bearer tok-12345678"}
+        )
+        assert r.status_code == 200
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=15)
+    assert proc.returncode == 0, err
+    assert "tok-12345678" not in err
