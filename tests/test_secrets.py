@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import json
 import os
+import random
+import re
 from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from ecasrepro.capture import secrets as secrets_module
 from ecasrepro.capture.secrets import (
     REDACTED,
     ChunkScanner,
@@ -229,3 +232,145 @@ def test_scanner_agrees_however_the_bytes_are_chunked(before: bytes, after: byte
         pieces.feed(data[i : i + size])
     assert pieces.findings() == whole.findings()
     assert any(f.kind == "known secret value" for f in whole.findings())
+
+
+# --- the fast streaming scanner against a naive whole-buffer reference ---------------------------
+
+
+_REFERENCE_ANCHORS = re.compile(
+    rb"(?=(token|secret|passw|api_key|apikey|bearer|-----begin|://))"
+)
+_ANCHOR_KIND = {b"bearer": "bearer token", b"-----begin": "private key",
+                b"://": "URL credentials"}
+
+
+def reference_findings(data: bytes, known: list[bytes]) -> list[tuple[int, str]]:
+    """What a scan must report: every anchor position tried, the whole buffer at once, by regex."""
+    hits: set[tuple[int, str]] = set()
+    for value in known:
+        for match in re.finditer(b"(?=" + re.escape(value) + b")", data):
+            hits.add((match.start(), "known secret value"))
+    for match in _REFERENCE_ANCHORS.finditer(data.lower()):
+        kind = _ANCHOR_KIND.get(match.group(1), "keyword")
+        hit = secrets_module._confirm(data, match.start(), kind)
+        if hit is not None:
+            hits.add(hit)
+    return [(data.count(b"\n", 0, pos) + 1, kind) for pos, kind in sorted(hits)]
+
+
+_PLANTS = [text.encode() for text, _kind, _secret in PLANTED] + [
+    HUB.encode(), json.dumps(f'say "{TOKEN}"').encode(), b"https://carol:S3cure-pass@example.org/",
+    b"x@y.org ://no-credentials-here", b"?token=" + b"a1" * 8 + b"&apikey=ZZ99yy88xx77ww66",
+]
+_TEXT_WORDS = [b"lorem", b"ipsum", b"tokenizer", b"http://example.org/a", b"a@b.c", b"=",
+               b":", b"0.25", b"\n", b"  ", b'"key": ', b"bearer", b"Password"]
+
+
+def _corpus(rng: random.Random, size: int, binary: bool) -> tuple[bytes, list[bytes]]:
+    """Filler (random bytes or word soup) with secrets planted at random offsets."""
+    pieces: list[bytes] = []
+    planted: list[bytes] = []
+    length = 0
+    while length < size:
+        if rng.random() < 0.1:
+            plant = rng.choice(_PLANTS)
+            planted.append(plant)
+            piece = (b"\0" if binary else b" ") + plant + (b"\0\n" if binary else b" \n")
+        elif binary:
+            piece = rng.randbytes(rng.randrange(1, 5000))
+        else:
+            piece = b" ".join(rng.choice(_TEXT_WORDS) for _ in range(rng.randrange(1, 400)))
+        pieces.append(piece)
+        length += len(piece)
+    return b"".join(pieces), planted
+
+
+@pytest.mark.parametrize("binary", [False, True])
+@pytest.mark.parametrize("seed", range(6))
+def test_scanner_matches_reference_however_chunked(seed: int, binary: bool) -> None:
+    rng = random.Random(seed)
+    data, planted = _corpus(rng, 300_000, binary)
+    redactor = Redactor([TOKEN, HUB])
+    expected = reference_findings(data, list(redactor._known_bytes))
+    assert len(expected) >= len([p for p in planted if b"no-credentials" not in p]) > 0
+    for sizes in ([len(data)], [rng.randrange(1, 700) for _ in range(3)], [1 << 16, 4099]):
+        scanner = redactor.scanner("corpus")
+        pos = 0
+        while pos < len(data):
+            size = rng.choice(sizes)
+            scanner.feed(data[pos : pos + size])
+            pos += size
+        findings = scanner.findings()
+        assert [(f.line, f.kind) for f in findings] == expected
+        for finding in findings:
+            for secret in (TOKEN, HUB, "hunter22", "S3cure-pass", "ZZ99yy88xx77ww66"):
+                assert secret not in str(finding) and secret not in repr(finding)
+
+
+def test_text_scan_agrees_with_find_in_text() -> None:
+    rng = random.Random(11)
+    data, _planted = _corpus(rng, 200_000, binary=False)
+    redactor = Redactor([TOKEN, HUB])
+    scanner = redactor.scanner("t")
+    for i in range(0, len(data), 1 << 15):
+        scanner.feed(data[i : i + (1 << 15)])
+    from_text = set(redactor.find_in_text(data.decode()))
+    from_scan = {(f.line, f.kind) for f in scanner.findings()}
+    assert from_text <= from_scan
+    assert {line for line, _ in from_scan} == {line for line, _ in from_text}
+
+
+@pytest.mark.parametrize("with_memmem", [True, False])
+def test_find_all_is_exact(with_memmem: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    if not with_memmem:
+        monkeypatch.setattr(secrets_module, "_memmem", None)
+    rng = random.Random(3)
+    data = bytes(rng.choice(b"ab\0") for _ in range(200_000)) + b"aaaa"
+    for needle in (b"aab", b"ab\0a", b"aaaa", b"a" * 12, b"b"):
+        for start, end in ((0, len(data)), (5, len(data) - 3), (70_000, 140_001), (7, 7)):
+            naive = [m.start() for m in re.finditer(b"(?=" + re.escape(needle) + b")",
+                                                     data[:end])
+                     if m.start() >= start]
+            assert secrets_module._find_all(data, needle, start, end) == naive
+
+
+def test_url_credentials_among_many_at_signs() -> None:
+    mails = b"".join(b"user%d@example.org, " % i for i in range(2000))
+    userinfo = b"u" * 128 + b":" + b"p" * 128  # the longest userinfo the pattern allows
+    data = (mails + b"\nhttps://alice:hunter22@host/\n" + b"https://" + userinfo + b"@h/\n"
+            + b"a@b " * 10)
+    for text in (data, mails[:100] + data[len(mails):]):  # many "@" and few
+        scanner = Redactor().scanner("m")
+        scanner.feed(text)
+        assert [(f.line, f.kind) for f in scanner.findings()] == [
+            (2, "URL credentials"), (3, "URL credentials")]
+
+
+def test_many_findings_in_one_chunk_get_their_lines() -> None:
+    lines = [f"row {i}: token={'ab12' * 4}" if i % 3 == 0 else f"row {i}" for i in range(3000)]
+    scanner = Redactor().scanner("many")
+    scanner.feed("\n".join(lines).encode())
+    assert [f.line for f in scanner.findings()] == [i + 1 for i in range(0, 3000, 3)]
+
+
+@pytest.mark.parametrize("cut", range(1, 30))
+def test_keyword_and_value_in_different_chunks(cut: int) -> None:
+    """A keyword before a chunk boundary and its value after it (or "access_" split off)."""
+    head = b"x" * 1000 + b"\n"
+    data = head + b"url?access_token=AbC123xyz456qwe&x=1\nf(token=abc123def456(3))\n"
+    for tail_size in (1, 7, 600, 5000):
+        scanner = Redactor().scanner("s")
+        split = len(head) + cut
+        scanner.feed(data[:split])
+        rest = data[split:]
+        for i in range(0, len(rest), tail_size):
+            scanner.feed(rest[i : i + tail_size])
+        assert [(f.line, f.kind) for f in scanner.findings()] == [(2, "access_token parameter")]
+
+
+def test_findings_midway_then_more_data() -> None:
+    scanner = Redactor([TOKEN]).scanner("f")
+    scanner.feed(b"a" * 2000 + b" token=abc123def456")
+    assert [f.kind for f in scanner.findings()] == ["token parameter"]  # as if the file ended
+    scanner.feed(b"6(1)\n" + TOKEN.encode())  # it did not: the value was a call after all
+    assert [(f.line, f.kind) for f in scanner.findings()] == [(2, "known secret value")]

@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import os
 import re
-from collections.abc import Container, Iterable, Iterator, Mapping
+from collections.abc import Callable, Container, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
 from pathlib import Path
@@ -86,10 +86,11 @@ _B_BEARER = re.compile(_BEARER.encode(), _FLAGS)
 _B_URL_CREDENTIALS = re.compile(_URL_CREDENTIALS.encode(), _FLAGS)
 _B_PRIVATE_KEY = re.compile(_PRIVATE_KEY_BEGIN.encode(), _FLAGS)
 
-# Literal anchors: searched with bytes.find (fast) in the lower-cased text; the regex runs only
-# where one hits. Text chunks are searched whole; in binary chunks (with NUL bytes: images,
-# NetCDF/HDF5 arrays) only runs of at least _MIN_RUN printable ASCII characters are, because no
-# token shape is shorter and random bytes rarely form such runs.
+# Literal anchors, searched at C speed (libc memmem when available, else bytes.find) in the
+# lower-cased text; the precise regex runs only where one hits. URL credentials are anchored on
+# the rarer "@" (memchr) and the "://" before it. Text chunks are searched whole; in binary
+# chunks (with NUL bytes: images, NetCDF/HDF5 arrays) only runs of at least _MIN_RUN printable
+# ASCII characters are, because no token shape is shorter and random bytes rarely form such runs.
 _TEXT_ANCHORS: tuple[tuple[bytes, str], ...] = (
     (b"token", "keyword"),
     (b"secret", "keyword"),
@@ -97,15 +98,71 @@ _TEXT_ANCHORS: tuple[tuple[bytes, str], ...] = (
     (b"api_key", "keyword"),
     (b"apikey", "keyword"),
     (b"bearer", BEARER),
-    (b"://", URL_CREDENTIALS),
     (b"-----begin", PRIVATE_KEY),
 )
+# "://" + at most 128 + 1 + 128 userinfo characters + "@": the "://" of a match lies this far
+# before its "@" at most.
+_URL_REACH = 3 + 128 + 1 + 128
+# When "@" is common (e-mail logs), finding "://" directly is cheaper than one look-back per "@".
+_MAX_AT_HITS = 256
 _MIN_RUN = 12
+_BEFORE = len(b"access_")  # context a keyword needs before its anchor
 _PRINTABLE = bytes(
     ord("a") if (32 <= b < 127 or b in (9, 10, 13)) else 0 for b in range(256)
 )
 _RUN = b"a" * _MIN_RUN
 _CHUNK = 1 << 20
+# Below this many bytes a ctypes call costs more than bytes.find saves.
+_MEMMEM_MIN = 1 << 16
+
+
+def _load_memmem() -> Callable[[int, int, bytes, int], int | None] | None:
+    """libc's memmem (several GB/s, and ctypes releases the GIL during the call), if present."""
+    try:
+        import ctypes
+        import ctypes.util
+
+        name = ctypes.util.find_library("c")
+        if name is None:
+            return None
+        function = ctypes.CDLL(name).memmem
+    except (ImportError, OSError, AttributeError):
+        return None
+    function.restype = ctypes.c_void_p
+    function.argtypes = (ctypes.c_void_p, ctypes.c_size_t, ctypes.c_char_p, ctypes.c_size_t)
+    return function  # type: ignore[no-any-return]
+
+
+_memmem = _load_memmem()
+
+
+def _address(data: bytes) -> int:
+    import ctypes
+
+    return ctypes.cast(ctypes.c_char_p(data), ctypes.c_void_p).value or 0
+
+
+def _find_all(data: bytes, needle: bytes, start: int = 0, end: int | None = None) -> list[int]:
+    """Every position of *needle* in ``data[start:end]`` (overlapping), at C speed."""
+    end = len(data) if end is None else end
+    found: list[int] = []
+    if _memmem is None or end - start < _MEMMEM_MIN or len(needle) < 2:
+        pos = data.find(needle, start, end)
+        while pos != -1:
+            found.append(pos)
+            pos = data.find(needle, pos + 1, end)
+        return found
+    base = _address(data)  # *data* stays referenced (and immutable) while memmem reads it
+    size = len(needle)
+    pos = start
+    while end - pos >= size:
+        hit = _memmem(base + pos, end - pos, needle, size)
+        if not hit:
+            break
+        pos = hit - base
+        found.append(pos)
+        pos += 1
+    return found
 
 
 def _keyword_kind(key: str, access: bool) -> str:
@@ -270,9 +327,11 @@ def _redact_value(match: re.Match[str]) -> str:
 class ChunkScanner:
     """Scans one file fed in chunks, in constant memory, for known values and token shapes.
 
-    A tail of the previous chunk is kept so that secrets split across a chunk boundary are
-    found; findings are deduplicated by absolute offset, and lines are counted with
-    ``bytes.count(b"\\n")`` as the chunks go by.
+    Each candidate is decided once, with at least ``overlap`` bytes of context after its anchor
+    (or the true end of the file): a chunk's last ``overlap`` bytes are kept as the tail and
+    their anchors decided with the next chunk's start (or in :meth:`findings`). So secrets split
+    across a chunk boundary are found, and none is reported twice or from a cut-off view.
+    Lines are counted with ``bytes.count(b"\\n")``: once per chunk, and up to each hit.
     """
 
     def __init__(self, path: str, known: Iterable[bytes] = ()) -> None:
@@ -283,7 +342,8 @@ class ChunkScanner:
         longest = max((len(k) for k in self._known), default=0)
         # Long enough for the longest known spelling and for any anchored pattern to decide.
         self._overlap = max(512, longest)
-        self._tail = b""
+        self._tail = b""  # the last _overlap bytes fed; their anchors are not decided yet
+        self._before_tail = b""  # the _BEFORE bytes preceding the tail ("access_" of a token)
         self._tail_offset = 0  # absolute offset of self._tail[0]
         self._tail_lines = 0  # newlines before self._tail[0]
         self._offset = 0  # absolute offset of the next chunk
@@ -299,59 +359,88 @@ class ChunkScanner:
             return
         if not isinstance(chunk, bytes):
             chunk = bytes(chunk)
-        if self._tail:
-            # The boundary region: matches that start in the tail and end in this chunk.
-            boundary = self._tail + chunk[: self._overlap]
-            limit = len(self._tail)
-            for pos, kind in self._hits(boundary):
-                if pos < limit:
-                    line = self._tail_lines + boundary.count(b"\n", 0, pos) + 1
-                    self._record(self._tail_offset + pos, line, kind)
-        for pos, kind in self._hits(chunk):
-            self._record(self._offset + pos, self._lines + chunk.count(b"\n", 0, pos) + 1, kind)
+        overlap = self._overlap
+        # Anchors before this point have enough context once this chunk is here.
+        decide_to = self._offset + len(chunk) - overlap
+        if self._tail and decide_to > self._tail_offset:
+            # The tail's anchors, with the start of this chunk as context.
+            boundary = self._tail + chunk[:overlap]
+            limit = min(len(self._tail), decide_to - self._tail_offset)
+            hits = [h for h in self._hits(boundary, self._before_tail) if h[2] < limit]
+            self._record_all(self._found, boundary, hits, self._tail_offset, self._tail_lines)
+        before = (self._before_tail + self._tail)[-_BEFORE:]
+        if len(chunk) > overlap:
+            limit = len(chunk) - overlap
+            hits = [h for h in self._hits(chunk, before) if h[2] < limit]
+            self._record_all(self._found, chunk, hits, self._offset, self._lines)
         # Keep the tail for the next call; count this chunk's newlines once.
         newlines = chunk.count(b"\n")
-        if len(chunk) >= self._overlap:
-            tail = chunk[-self._overlap :]
+        if len(chunk) >= overlap:
+            tail = chunk[-overlap:]
+            cut = len(chunk) - overlap
+            self._before_tail = (before + chunk[max(0, cut - _BEFORE) : cut])[-_BEFORE:]
             self._tail_lines = self._lines + newlines - tail.count(b"\n")
-            self._tail_offset = self._offset + len(chunk) - self._overlap
+            self._tail_offset = self._offset + cut
         else:
             joined = self._tail + chunk
-            tail = joined[-self._overlap :]
+            tail = joined[-overlap:]
             dropped = len(joined) - len(tail)
+            self._before_tail = (self._before_tail + joined[:dropped])[-_BEFORE:]
             self._tail_lines += joined.count(b"\n", 0, dropped)
             self._tail_offset += dropped
         self._tail = tail
         self._lines += newlines
         self._offset += len(chunk)
 
-    def _record(self, offset: int, line: int, kind: str) -> None:
-        key = (offset, kind)
-        if key not in self._found:
-            self._found[key] = SecretFinding(self.path, line, kind)
+    def _record_all(
+        self,
+        found: dict[tuple[int, str], SecretFinding],
+        data: bytes,
+        hits: Iterable[tuple[int, str, int]],
+        offset: int,
+        lines: int,
+    ) -> None:
+        """Record *hits* in *data* (which starts at *offset* after *lines* newlines)."""
+        counted_to = 0
+        for pos, kind in sorted({(pos, kind) for pos, kind, _anchor in hits}):
+            lines += data.count(b"\n", counted_to, pos)
+            counted_to = pos
+            key = (offset + pos, kind)
+            if key not in found:
+                found[key] = SecretFinding(self.path, lines + 1, kind)
 
-    def _hits(self, data: bytes) -> Iterator[tuple[int, str]]:
-        """(position, kind) of secrets in *data*: known values, then anchored token shapes."""
+    def _hits(self, data: bytes, before: bytes = b"") -> list[tuple[int, str, int]]:
+        """(position, kind, anchor position) of secrets in *data*: known values, token shapes.
+
+        *before* holds the bytes just before *data* (so ``access_`` split off is still seen).
+        """
         if b"\0" not in data:  # text: search it whole
-            yield from _known_hits(data, 0, len(data), self._known)
-            yield from _anchored(data, 0, len(data))
-            return
+            return [
+                *_known_hits(data, 0, len(data), self._known),
+                *_anchored(data, 0, len(data), before),
+            ]
         # Binary: values that could sit outside a printable run are searched everywhere, the
         # rest (long printable tokens) and the token shapes only inside printable runs.
-        yield from _known_hits(data, 0, len(data), self._known_anywhere)
+        hits = _known_hits(data, 0, len(data), self._known_anywhere)
         printable = data.translate(_PRINTABLE)
-        pos = printable.find(_RUN)
-        while pos != -1:
+        end = -1
+        for pos in _find_all(printable, _RUN):
+            if pos < end:  # inside the run already scanned
+                continue
             start = printable.rfind(b"\0", 0, pos) + 1
             end = printable.find(b"\0", pos)
             end = len(data) if end == -1 else end
-            yield from _known_hits(data, start, end, self._known_in_runs)
-            yield from _anchored(data, start, end)
-            pos = printable.find(_RUN, end)
+            hits.extend(_known_hits(data, start, end, self._known_in_runs))
+            hits.extend(_anchored(data, start, end, before if start == 0 else b""))
+        return hits
 
     def findings(self) -> list[SecretFinding]:
-        """Everything found so far, in file order."""
-        return [self._found[key] for key in sorted(self._found)]
+        """Everything found so far, in file order (the tail decided as the end of the file)."""
+        found = dict(self._found)
+        if self._tail:
+            hits = self._hits(self._tail, self._before_tail)
+            self._record_all(found, self._tail, hits, self._tail_offset, self._tail_lines)
+        return [found[key] for key in sorted(found)]
 
 
 def _fits_run(value: bytes) -> bool:
@@ -361,35 +450,56 @@ def _fits_run(value: bytes) -> bool:
 
 def _known_hits(
     data: bytes, start: int, end: int, known: tuple[bytes, ...]
-) -> Iterator[tuple[int, str]]:
-    for value in known:
-        pos = data.find(value, start, end)
-        while pos != -1:
-            yield pos, KNOWN_VALUE
-            pos = data.find(value, pos + 1, end)
+) -> list[tuple[int, str, int]]:
+    return [
+        (pos, KNOWN_VALUE, pos) for value in known for pos in _find_all(data, value, start, end)
+    ]
 
 
-def _anchored(data: bytes, start: int, end: int) -> Iterator[tuple[int, str]]:
-    """Token shapes in ``data[start:end]``, positions relative to *data*."""
+def _anchored(
+    data: bytes, start: int, end: int, before: bytes = b""
+) -> list[tuple[int, str, int]]:
+    """Token shapes in ``data[start:end]`` (*before* precedes it), positions in *data*."""
     window = data[start:end] if (start or end != len(data)) else data
     lowered = window.lower()
+    hits: list[tuple[int, str, int]] = []
     for anchor, kind in _TEXT_ANCHORS:
-        pos = lowered.find(anchor)
-        while pos != -1:
-            hit = _confirm(window, pos, anchor, kind)
+        for pos in _find_all(lowered, anchor):
+            hit = _confirm(window, pos, kind, before)
             if hit is not None:
-                yield hit[0] + start, hit[1]
-            pos = lowered.find(anchor, pos + 1)
+                hits.append((hit[0] + start, hit[1], pos + start))
+    for pos in _url_anchors(window):
+        hit = _confirm(window, pos, URL_CREDENTIALS)
+        if hit is not None:
+            hits.append((hit[0] + start, hit[1], pos + start))
+    return hits
 
 
-def _confirm(data: bytes, pos: int, anchor: bytes, kind: str) -> tuple[int, str] | None:
-    """Run the pattern belonging to *anchor* at *pos*; the finding's position, or None."""
+def _url_anchors(window: bytes) -> list[int]:
+    """Positions of every "://" that has an "@" close enough after it to be a credential."""
+    at = window.find(b"@")
+    if at == -1:
+        return []
+    anchors: set[int] = set()
+    seen = 0
+    while at != -1:
+        seen += 1
+        if seen > _MAX_AT_HITS:  # "@" is common here: find "://" directly instead
+            return _find_all(window, b"://")
+        low = max(0, at - _URL_REACH)
+        anchors.update(_find_all(window, b"://", low, max(low, at - 1)))
+        at = window.find(b"@", at + 1)
+    return sorted(anchors)
+
+
+def _confirm(data: bytes, pos: int, kind: str, before: bytes = b"") -> tuple[int, str] | None:
+    """Run the pattern of *kind* at the anchor *pos*; the finding's position, or None."""
     if kind == "keyword":
-        start = pos
-        match = _B_KEYWORD.match(data, start)
+        match = _B_KEYWORD.match(data, pos)
         if match is None:
             return None
-        access = data[max(0, start - 7) : start].lower() == b"access_"
+        prefix = data[pos - _BEFORE : pos] if pos >= _BEFORE else (before + data[:pos])[-_BEFORE:]
+        access = prefix.lower() == b"access_"
         return match.start("value"), _keyword_kind(match.group("key").decode(), access)
     if kind == BEARER:
         match = _B_BEARER.match(data, pos)
