@@ -251,7 +251,7 @@ def test_secret_in_a_large_file_is_found_in_the_upload_pass_and_never_committed(
     leaked = b"x" * 3000 + b"\nexport B2SHARE_TOKEN=" + v3.token.encode() + b"\n"
     bundle = make_bundle(tmp_path, {"big.log": b"x" * len(leaked), "small.txt": b"fine"})
     (bundle.path / "data" / "outputs" / "big.log").write_bytes(leaked)  # edited after snapshot
-    with pytest.raises(SecretFound, match="outputs/big.log"):
+    with pytest.raises(SecretFound, match=r"outputs/big\.log"):
         publish(bundle, v3)
     drafts = user_drafts(v3)
     assert len(drafts) == 1
@@ -260,3 +260,24 @@ def test_secret_in_a_large_file_is_found_in_the_upload_pass_and_never_committed(
     assert all(v["status"] == "completed" for v in listing.values())
     receipt = (bundle.path / "receipt.json").read_text()
     assert "big.log" not in receipt and v3.token not in receipt
+
+
+def test_dropped_uploads_and_503_bursts_end_in_one_complete_draft(
+    tmp_path: Path, publish_env: dict[str, str]
+) -> None:
+    from ecasrepro.sandbox import SandboxServer
+
+    forget_detected()
+    faults = "error-503=0.2,drop-upload-first=3@PUT/api/records"
+    with SandboxServer(tmp_path / "faulty", api="v3", seed=7, faults=faults) as server:
+        bundle = make_bundle(tmp_path, {f"f{i}.bin": bytes([i]) * (20000 + i) for i in range(6)})
+        for _ in range(4):  # a run may give up (exit 4); re-running must finish the same draft
+            try:
+                record = publish(bundle, server)
+                break
+            except ecasrepro.errors.ServerUnreachable:
+                continue
+        else:
+            pytest.fail("publishing never finished")
+        assert assert_one_complete_draft(server, bundle) == record.id
+    forget_detected()
