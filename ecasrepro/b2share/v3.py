@@ -211,7 +211,7 @@ class V3Api:
         )
 
     def set_review(self, record_id: str, community_uuid: str) -> dict[str, Any]:
-        body = {"receiver": {"community": community_uuid}, "type": REVIEW_TYPE}
+        body: dict[str, Any] = {"receiver": {"community": community_uuid}, "type": REVIEW_TYPE}
         return self._json(self.session.put(self.draft_url(record_id) + "/review", json=body),
                           what=f"draft {record_id}")
 
