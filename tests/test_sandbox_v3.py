@@ -562,3 +562,55 @@ def test_cli_serves_v3(tmp_path: Any) -> None:
         _, err = proc.communicate(timeout=15)
     assert proc.returncode == 0, err
     assert "tok-12345678" not in err
+
+
+def test_eudat_example_create_body_is_accepted(sandbox_v3: SandboxServer) -> None:
+    """EUDAT's own STEP 1 payload (packaged verbatim) creates a clean draft."""
+    from importlib.resources import files
+
+    example = files("ecasrepro") / "data/b2share/v3/examples/b2share-docs-create-draft-request.json"
+    body = json.loads(example.read_text(encoding="utf-8"))
+    r = Client(sandbox_v3)("POST", "/api/records", json=body)
+    assert r.status_code == 201 and "errors" not in r.json(), r.text
+    md = r.json()["metadata"]
+    assert md["resource_types"][0]["title"]["en"] == "Journal"
+    assert md["creators"][0]["person_or_org"]["name"] == "Johansen, Kari"
+    assert r.json()["access"]["status"] == "open"
+
+
+def test_decline_and_cancel_return_the_draft_to_its_author(sandbox_v3: SandboxServer) -> None:
+    alice, curator = Client(sandbox_v3, 0), Client(sandbox_v3, 2)
+    rid = alice.create()["id"]
+    alice.upload(rid, "x.txt", b"x")
+    alice.review(rid, REVIEW_COMMUNITY_ID)
+    first = alice("POST", f"/api/records/{rid}/draft/actions/submit-review").json()
+    r = alice("POST", f"/api/records/{rid}/draft/actions/submit-review")
+    assert r.status_code == 500  # submitting twice: unmapped CannotExecuteActionError upstream
+    r = curator("POST", f"/api/requests/{first['id']}/actions/decline")
+    assert r.json()["status"] == "declined" and r.json()["is_closed"]
+    assert alice("GET", f"/api/records/{rid}/draft").json()["status"] == "declined"
+    assert alice.review(rid, REVIEW_COMMUNITY_ID).json()["status"] == "created"  # a new request
+    second = alice("POST", f"/api/records/{rid}/draft/actions/submit-review").json()
+    assert second["id"] != first["id"] and second["status"] == "submitted"
+    r = alice("POST", f"/api/requests/{second['id']}/actions/cancel")
+    assert r.json()["status"] == "cancelled"
+    assert alice("GET", f"/api/records/{rid}/draft").json()["status"] == "draft"
+    assert alice("DELETE", f"/api/records/{rid}/draft").status_code == 204
+
+
+def test_parallel_uploads_to_one_draft(sandbox_v3: SandboxServer) -> None:
+    """Four clients at once (as the publisher uploads): every file committed with its own md5."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    rid = Client(sandbox_v3).create()["id"]
+    blobs = {f"part-{n:02d}.bin": bytes([n]) * (65536 + n) for n in range(24)}
+
+    def upload(item: tuple[str, bytes]) -> dict[str, Any]:
+        return Client(sandbox_v3).upload(rid, *item)
+
+    with ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(upload, blobs.items()))
+    for (key, data), result in zip(blobs.items(), results, strict=True):
+        assert result["key"] == key and result["checksum"] == "md5:" + hashlib.md5(data).hexdigest()
+    entries = Client(sandbox_v3)("GET", f"/api/records/{rid}/draft").json()["files"]["entries"]
+    assert len(entries) == 24
