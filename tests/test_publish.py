@@ -288,3 +288,28 @@ def test_bad_token_is_caught_before_any_write_even_in_dry_run(tmp_path: Path, se
         assert "wrong-token" not in str(info.value)
     assert drafts_of(server.url, server.token) == []
     assert not (bundle.path / "receipt.json").exists()
+
+
+def _add_md5_manifest(bundle: Any) -> None:
+    """What a bundle that records md5 while it is written looks like (BagIt: two manifests)."""
+    import bagit
+
+    bag = bagit.Bag(str(bundle.path))
+    bag.algorithms = ["sha256", "md5"]
+    bag.save(manifests=True)
+
+
+def test_md5_recorded_in_the_bag_is_reused_and_enforced(tmp_path: Path, server: Any) -> None:
+    from ecasrepro.errors import BadInput
+
+    bundle = make_bundle(tmp_path, {"a.txt": b"a" * 3000})
+    _add_md5_manifest(bundle)
+    record = publish(bundle, server)
+    assert_one_complete_draft(server.url, server.token, bundle)
+    assert record.state == "draft"
+
+    changed = make_bundle(tmp_path / "changed", {"a.txt": b"a" * 3000})
+    _add_md5_manifest(changed)
+    (changed.path / "data" / "outputs" / "a.txt").write_bytes(b"b" * 3000)  # same size
+    with pytest.raises(BadInput, match=r"manifest-md5\.txt"):
+        publish(changed, server)

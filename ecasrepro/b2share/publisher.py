@@ -172,6 +172,29 @@ def open_bundle(bundle: Bundle | str | os.PathLike[str]) -> Bundle:
     return Bundle.open(Path(bundle))
 
 
+def manifest_md5s(bundle_path: Path) -> dict[str, str]:
+    """relpath -> md5 from the bag's ``manifest-md5.txt`` when the bundle has one ({} if not).
+
+    BagIt allows several manifests; a bundle that recorded md5 while it was written lets the
+    upload skip hashing (the server's checksum is then compared with the recorded digest, which
+    also proves the server holds exactly the bytes the snapshot recorded).
+    """
+    manifest = bundle_path / "manifest-md5.txt"
+    try:
+        text = manifest.read_text(encoding="utf-8")
+    except OSError:
+        return {}
+    digests = {}
+    for line in text.splitlines():
+        if not line.strip():
+            continue
+        digest, _, name = line.partition(" ")
+        name = name.strip().replace("%0D", "\r").replace("%0A", "\n")
+        relpath = name[len("data/"):] if name.startswith("data/") else name
+        digests[relpath] = digest.strip().lower()
+    return digests
+
+
 def md5_of_file(path: Path, chunk_size: int = 4 * 1024 * 1024) -> str:
     digest = hashlib.md5(usedforsecurity=False)
     with open(path, "rb", buffering=0) as handle:
@@ -423,9 +446,11 @@ class Publisher:
             payload.append(pf)
         payload_keys = {pf.relpath for pf in payload}
         self._check_limits(payload, limits)
+        recorded_md5 = manifest_md5s(Path(bundle.path))
         bucket_shown = self.api.bucket_url(bucket) if bucket else "<bucket of the new draft>"
         for pf in payload:
-            if self._already_there(pf, remote.get(pf.relpath), receipt):
+            if self._already_there(pf, remote.get(pf.relpath), receipt,
+                                   recorded_md5.get(pf.relpath)):
                 result.skipped.append(pf.relpath)
                 continue
             if dry_run:
@@ -434,7 +459,7 @@ class Publisher:
                     f"{OCTET_STREAM}: {pf.size} bytes from {pf.path}"))
                 continue
             assert bucket is not None and draft_id is not None
-            self._upload(bucket, pf, receipt, receipt_path)
+            self._upload(bucket, pf, receipt, receipt_path, recorded_md5.get(pf.relpath))
             result.uploaded.append(pf.relpath)
             _test_hook("file")
 
@@ -636,20 +661,22 @@ class Publisher:
                     status=400,
                 )
 
-    def _already_there(self, pf: Any, remote: RemoteFile | None, receipt: Receipt) -> bool:
+    def _already_there(self, pf: Any, remote: RemoteFile | None, receipt: Receipt,
+                       recorded_md5: str | None = None) -> bool:
         """True when the bucket holds this payload file already (size and md5 match)."""
         if remote is None or remote.size != pf.size:
             return False
         known = receipt.files.get(pf.relpath)
         if known and known.sha256 and known.sha256 == pf.sha256:
             return known.md5 == remote.md5
-        local_md5 = md5_of_file(Path(pf.path))  # not in the receipt: one read to decide
+        local_md5 = recorded_md5 or md5_of_file(Path(pf.path))  # else one read to decide
         if local_md5 != remote.md5:
             return False
         receipt.files[pf.relpath] = UploadedFile(pf.relpath, pf.size, local_md5, pf.sha256)
         return True
 
-    def _upload(self, bucket: str, pf: Any, receipt: Receipt, receipt_path: Path) -> None:
+    def _upload(self, bucket: str, pf: Any, receipt: Receipt, receipt_path: Path,
+                known_md5: str | None = None) -> None:
         """Stream one file; verify the server's md5; on mismatch delete and retry once."""
         from tqdm import tqdm
 
@@ -660,7 +687,8 @@ class Publisher:
                 disable=not self.progress or pf.size < PROGRESS_MIN_BYTES, leave=False,
                 file=sys.stderr, miniters=1,
             ) as bar:
-                body = FileBody(Path(pf.path), pf.size, progress=bar.update, on_restart=bar.reset)
+                body = FileBody(Path(pf.path), pf.size, progress=bar.update, on_restart=bar.reset,
+                                known_md5=known_md5)
                 answer = self.api.put_file(bucket, key, body)
             server_md5 = str(answer.get("checksum") or "").removeprefix("md5:")
             server_size = int(answer.get("size", -1))
@@ -677,6 +705,11 @@ class Publisher:
             self.api.delete_file(bucket, key)
             receipt.files.pop(key, None)
             receipt.save(receipt_path)
+        if known_md5:
+            raise BadInput(
+                f"{key} does not match the md5 recorded in the bundle's manifest-md5.txt (it "
+                "changed after the snapshot); re-create the bundle with `ecasrepro snapshot`."
+            )
         raise ServerUnreachable(
             f"the server stored {key} with a different checksum twice; the draft and receipt are "
             "kept, run the same command again to retry that file."
@@ -796,6 +829,7 @@ __all__ = [
     "FileStatus",
     "PlannedRequest",
     "Publisher",
+    "manifest_md5s",
     "md5_of_file",
     "open_bundle",
 ]
