@@ -119,6 +119,7 @@ def request_action(request_id: str, action: str) -> Response:
         elif action == "decline":
             touch_draft(db, row["id"])
         review = store.get_request(db, request_id)
+        assert review is not None
         return json_response(
             store.request_body(base_url(), review, caller), revision=review["revision_id"]
         )

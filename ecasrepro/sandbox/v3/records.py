@@ -132,7 +132,7 @@ def load_input(
     errors: list[dict[str, Any]] = []
     previous = previous or {}
     data: dict[str, Any] = {"access": _access(body.get("access"), previous.get("access"))}
-    files_in = body.get("files") if isinstance(body.get("files"), dict) else {}
+    files_in: dict[str, Any] = body["files"] if isinstance(body.get("files"), dict) else {}
     enabled = files_in.get("enabled", True)
     if not isinstance(enabled, bool):
         errors.append(field_error("files.enabled", "Not a valid boolean."))
@@ -408,10 +408,12 @@ def publish(record_id: str) -> Response:
         if not store.parent_communities(store.get_parent(db, row["parent_id"])):
             raise ApiError(400, "Cannot publish without selecting a community.")
         publish_row(db, row, None)
-        row = store.get_record(db, record_id)
-        assert row is not None
+        published = store.get_record(db, record_id)
+        assert published is not None
         return json_response(
-            store.record_body(db, base_url(), row, caller), 202, revision=row["record_revision"]
+            store.record_body(db, base_url(), published, caller),
+            202,
+            revision=published["record_revision"],
         )
 
 

@@ -12,7 +12,7 @@ import json
 from typing import Any
 from urllib.parse import urlencode
 
-from flask import Blueprint, Response, redirect, render_template, request
+from flask import Blueprint, Response, render_template, request
 
 from ecasrepro.sandbox.v3 import store
 from ecasrepro.sandbox.v3.common import COMMUNITIES, Caller, caller_for_token, storage
@@ -101,10 +101,13 @@ def submit(record_id: str) -> Response:
                     {"type": "community-submission", "receiver": {"community": community}},
                 )
                 row = store.get_record(db, record_id)
+                assert row is not None
             submit_review_in(db, caller, row, None)
     except ApiError as exc:
         detail = "; ".join(f"{e['field']}: {' '.join(e['messages'])}" for e in exc.errors)
         message = f"{exc.message}{' ' + detail if detail else ''}"
         return _render(record_id, caller, f"Submission refused: {message}", exc.status)
     query = urlencode({"access_token": _token()})
-    return redirect(f"{request.host_url}uploads/{record_id}?{query}", code=303)
+    return Response(
+        status=303, headers={"Location": f"{request.host_url}uploads/{record_id}?{query}"}
+    )
