@@ -314,6 +314,12 @@ def test_review_flow_publishes_on_submission_in_an_open_community(
     assert record["pids"]["doi"]["identifier"].endswith(rid)
     assert list(record["files"]["entries"]) == ["notebook.ipynb"]
     assert api("GET", f"/api/records/{rid}/draft/review").status_code == 404
+    r = requests.get(f"{sandbox_v3.url}/api/records/{rid}/communities").json()
+    assert [h["slug"] for h in r["hits"]["hits"]] == ["ecas"]
+    r = requests.get(f"{sandbox_v3.url}/api/communities/ecas/records").json()
+    assert [h["id"] for h in r["hits"]["hits"]] == [rid]
+    r = requests.get(f"{sandbox_v3.url}/api/communities/eudat/records").json()
+    assert r["hits"]["total"] == 0
     r = requests.get(f"{sandbox_v3.url}/api/records/{rid}/files/notebook.ipynb/content")
     assert r.content == b"{}"
 

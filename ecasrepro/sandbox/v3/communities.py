@@ -19,7 +19,13 @@ from ecasrepro.sandbox.v3.common import (
     storage,
 )
 from ecasrepro.sandbox.v3.errors import PID_DOES_NOT_EXIST, ApiError, permission_denied
-from ecasrepro.sandbox.v3.records import _envelope, _paging, publish_row, touch_draft
+from ecasrepro.sandbox.v3.records import (
+    _envelope,
+    _paging,
+    publish_row,
+    published_or_404,
+    touch_draft,
+)
 
 blueprint = Blueprint("v3_communities", __name__)
 
@@ -157,3 +163,44 @@ def get_term(vocab_type: str, term_id: str) -> Response:
     if term is None:
         raise ApiError(404, PID_DOES_NOT_EXIST)
     return json_response(vocabularies.term_body(base_url(), vocab_type, term), revision=1)
+
+
+# --- record <-> community ---------------------------------------------------------------------
+@blueprint.route("/api/records/<record_id>/communities", methods=["GET"])
+def record_communities(record_id: str) -> Response:
+    """The communities of a *published* record (search envelope)."""
+    caller = current_caller()
+    page, size, sort = _paging("newest", ("bestmatch", "newest", "oldest"))
+    with storage().read() as db:
+        row = published_or_404(db, caller, record_id)
+        ids = store.parent_communities(store.get_parent(db, row["parent_id"]))
+    found = [c for c in (community_by_id(i) for i in ids) if c is not None]
+    return _envelope(
+        _community_hits(found), f"api/records/{record_id}/communities", page, size, sort
+    )
+
+
+@blueprint.route("/api/communities/<id_or_slug>/records", methods=["GET"])
+def community_records(id_or_slug: str) -> Response:
+    """Published (latest) records of a community."""
+    community = community_by_id_or_slug(id_or_slug)
+    if community is None:
+        raise ApiError(404, PID_DOES_NOT_EXIST)
+    caller = current_caller()
+    page, size, sort = _paging("newest", ("bestmatch", "newest", "oldest"))
+    with storage().read() as db:
+        rows = db.execute(
+            "SELECT r.* FROM v3_records r JOIN v3_parents p ON p.id = r.parent_id "
+            "WHERE r.record_json IS NOT NULL ORDER BY r.record_created DESC"
+        ).fetchall()
+        hits = []
+        for row in rows:
+            body = store.record_body(db, base_url(), row, caller)
+            if (
+                community.id in body["parent"]["communities"].get("ids", [])
+                and (body["versions"]["is_latest"])
+            ):
+                hits.append(body)
+    if sort == "oldest":
+        hits.reverse()
+    return _envelope(hits, f"api/communities/{community.id}/records", page, size, sort)
