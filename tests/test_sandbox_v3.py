@@ -620,3 +620,43 @@ def test_parallel_uploads_to_one_draft(sandbox_v3: SandboxServer) -> None:
         assert result["key"] == key and result["checksum"] == "md5:" + hashlib.md5(data).hexdigest()
     entries = Client(sandbox_v3)("GET", f"/api/records/{rid}/draft").json()["files"]["entries"]
     assert len(entries) == 24
+
+
+def test_metadata_only_records_and_access_rules(sandbox_v3: SandboxServer) -> None:
+    api = Client(sandbox_v3)
+    body = {"metadata": metadata(), "files": {"enabled": False}}
+    r = api("POST", "/api/records", json=body)
+    rid = r.json()["id"]
+    assert r.json()["access"]["status"] == "metadata-only"
+    r = api("POST", f"/api/records/{rid}/draft/files", json=[{"key": "a"}])
+    assert r.json() == {"status": 403, "message": "Files are not enabled."}
+    api.review(rid, ECAS_COMMUNITY_ID)
+    r = api("POST", f"/api/records/{rid}/draft/actions/submit-review")
+    assert r.json()["status"] == "accepted"
+    assert requests.get(f"{sandbox_v3.url}/api/records/{rid}/files").json() == {
+        "enabled": False,
+        "links": {
+            "self": f"{sandbox_v3.url}/api/records/{rid}/files",
+            "archive": f"{sandbox_v3.url}/api/records/{rid}/files-archive",
+        },
+    }
+    # v2's "closed" is no v3 access level; a quoted ETag is no valid If-Match.
+    r = api("POST", "/api/records", json={"metadata": metadata(), "access": {"record": "closed"}})
+    assert r.status_code == 400 and r.json()["errors"] == [
+        {"field": "access.record", "messages": ["'record' must be either 'public' or 'restricted'"]}
+    ]
+    draft = api.create()
+    r = api("PUT", f"/api/records/{draft['id']}/draft", json=draft, headers={"If-Match": '"1"'})
+    assert r.json()["errors"] == [{"field": "if_match", "messages": ["Not a valid integer."]}]
+    # Disabling files while some exist is refused (and files stay enabled).
+    api.upload(draft["id"], "keep.txt", b"k")
+    r = api(
+        "PUT",
+        f"/api/records/{draft['id']}/draft",
+        json={"metadata": metadata(), "files": {"enabled": False}},
+    )
+    assert r.json()["files"]["enabled"] is True
+    assert {
+        "field": "files.enabled",
+        "messages": ["You must first delete all files to set the record to be metadata-only."],
+    } in r.json()["errors"]
