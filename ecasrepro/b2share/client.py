@@ -229,7 +229,7 @@ def raise_for_response(response: requests.Response, what: str | None = None) -> 
 ProgressCallback = Callable[[int], Any]
 
 
-class _BackgroundMd5:
+class BackgroundMd5:
     """md5 on a helper thread, fed in order through a short queue.
 
     hashlib releases the GIL for large updates and the socket send does too, so hashing chunk N
@@ -302,7 +302,7 @@ class FileBody:
         if self.known_md5:
             digest = _NoDigest(self.known_md5)
         elif self.size > self.chunk_size:
-            digest = _BackgroundMd5()
+            digest = BackgroundMd5()
         else:
             digest = hashlib.md5(usedforsecurity=False)
         remaining = self.size
