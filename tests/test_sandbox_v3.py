@@ -236,6 +236,16 @@ def test_transport_rules(sandbox_v3: SandboxServer) -> None:
         headers={"Authorization": "Basic eA=="},
     )
     assert r.status_code == 403
+    # A session that keeps the csrftoken cookie and has no valid token is CSRF-checked (400).
+    jar = requests.Session()
+    jar.headers["Authorization"] = "Bearer not-a-token"
+    r = jar.post(f"{sandbox_v3.url}/api/records", json={})
+    assert r.status_code == 403 and "csrftoken" in jar.cookies
+    r = jar.post(f"{sandbox_v3.url}/api/records", json={})
+    assert r.text == '{"message":"CSRF token missing or incorrect.","status":400}\n'
+    assert api("POST", "/api/records", json={}).status_code == 201  # valid token: no check
+    assert "csrftoken" in api.session.cookies
+    assert api("POST", "/api/records", json={}).status_code == 201
     r = api("GET", "/api/records/abcde-fgh12")
     assert r.json()["message"] == "The persistent identifier does not exist."
 

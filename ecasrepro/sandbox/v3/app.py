@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import secrets
 import sqlite3
 from importlib.resources import files
 from typing import Any
@@ -13,10 +14,11 @@ from werkzeug.exceptions import HTTPException
 from ecasrepro.sandbox.storage import Storage
 from ecasrepro.sandbox.v3 import communities, records, review_page, store
 from ecasrepro.sandbox.v3 import files as files_api
-from ecasrepro.sandbox.v3.common import JSON, UI_JSON
+from ecasrepro.sandbox.v3.common import JSON, UI_JSON, current_caller
 from ecasrepro.sandbox.v3.errors import ApiError, AppError
 
 log = logging.getLogger("ecasrepro.sandbox.v3")
+MUTATING = ("POST", "PUT", "PATCH", "DELETE")
 
 
 def create_app(storage: Storage, config: Any = None, *, max_files: int | None = None) -> Flask:
@@ -47,6 +49,28 @@ def create_app(storage: Storage, config: Any = None, *, max_files: int | None = 
         mimetypes = request.accept_mimetypes
         if mimetypes.quality(JSON) <= 0 and mimetypes.quality(UI_JSON) <= 0:
             raise ApiError(406, f"Invalid 'Accept' header. Expected one of: {JSON}, {UI_JSON}")
+
+    @app.before_request
+    def _csrf() -> None:
+        """invenio-rest: mutating requests with cookies but no valid token are CSRF-checked."""
+        if request.method not in MUTATING or not request.path.startswith("/api/"):
+            return
+        if not request.cookies or not current_caller().anonymous:
+            return
+        cookie = request.cookies.get("csrftoken")
+        if not cookie or request.headers.get("X-CSRFToken") != cookie:
+            raise AppError(400, "CSRF token missing or incorrect.")
+
+    @app.after_request
+    def _csrf_cookie(response: Response) -> Response:
+        """Mutating requests without a ``csrftoken`` cookie get one (clients should drop it)."""
+        if (
+            request.method in MUTATING
+            and request.path.startswith("/api/")
+            and "csrftoken" not in request.cookies
+        ):
+            response.set_cookie("csrftoken", secrets.token_urlsafe(48), samesite="Lax")
+        return response
 
     @app.errorhandler(ApiError)
     def _api_error(exc: ApiError) -> Response:
