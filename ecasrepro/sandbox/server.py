@@ -170,6 +170,7 @@ class SandboxServer:
             server.server_close()
         if thread is not None:
             thread.join(timeout=10)
+        self.storage.close()
 
     def restart(self) -> None:
         """Stop, re-open the data directory with a fresh application, listen on the same port."""

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import secrets
-import sqlite3
 from importlib.resources import files
 from typing import Any
 
@@ -27,15 +26,11 @@ def create_app(storage: Storage, config: Any = None, *, max_files: int | None = 
     ``max_files`` is the per-record file count limit (default ``DEFAULT_MAX_FILES``).
     """
     store.ensure_schema(storage)
-    # Keep one idle connection open for the app's lifetime: closing the last connection of a WAL
-    # database checkpoints and deletes the WAL (fsyncs), which tripled the cost of every request.
-    keeper = sqlite3.connect(storage.db_path, check_same_thread=False)
     template_dir = str(files("ecasrepro") / "sandbox" / "templates")
     app = Flask("ecasrepro.sandbox.v3", template_folder=template_dir)
     app.url_map.merge_slashes = False
     app.extensions["ecasrepro.storage"] = storage
     app.extensions["ecasrepro.config"] = config
-    app.extensions["ecasrepro.v3.keeper"] = keeper
     app.extensions["ecasrepro.v3.max_files"] = max_files or files_api.DEFAULT_MAX_FILES
     for module in (records, files_api, communities, review_page):
         app.register_blueprint(module.blueprint)
