@@ -9,8 +9,9 @@ Two kinds of secret are recognised:
   ``Bearer ...``, ``https://user:password@host``, PEM private keys.
 
 :class:`Redactor` rewrites text and JSON before it is written; :class:`ChunkScanner` checks bytes
-as they are copied (fast: ``bytes.find`` for literal anchors, a regex only where an anchor hit),
-and :func:`scan_tree` checks a finished bundle. Findings name path, line and kind, never the value.
+as they are copied (fast: libc ``memmem``/``bytes.find`` for literal anchors, a regex only where
+an anchor hit), and :func:`scan_tree` checks a finished bundle. Findings name path, line and
+kind, never the value.
 """
 
 from __future__ import annotations
@@ -130,7 +131,7 @@ def _load_memmem() -> Callable[[int, int, bytes, int], int | None] | None:
         return None
     function.restype = ctypes.c_void_p
     function.argtypes = (ctypes.c_void_p, ctypes.c_size_t, ctypes.c_char_p, ctypes.c_size_t)
-    return function  # type: ignore[no-any-return]
+    return function
 
 
 _memmem = _load_memmem()
