@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import bagit
@@ -142,19 +145,47 @@ def test_existing_output_needs_force(project: Path) -> None:
     assert json.loads(out)["zip"].endswith("temperature_anomaly.repro.zip")
 
 
+CAP_DAC_OVERRIDE = 1  # linux/capability.h
+PR_CAPBSET_DROP = 24  # linux/prctl.h
+
+
+def drop_dac_override() -> None:
+    """In the child before exec: remove CAP_DAC_OVERRIDE from the bounding set.
+
+    Root's capabilities after exec are its bounding set, so the CLI then runs as root that
+    must obey file mode bits (like any user), while still reading the venv under /root.
+    """
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(PR_CAPBSET_DROP, CAP_DAC_OVERRIDE, 0, 0, 0) != 0:
+        raise OSError(ctypes.get_errno(), "prctl(PR_CAPBSET_DROP, CAP_DAC_OVERRIDE) failed")
+
+
 def test_unwritable_output_directory(project: Path, tmp_path: Path) -> None:
+    """Runs the real CLI in a subprocess that cannot override permissions, even as root."""
     locked = tmp_path / "locked"
     locked.mkdir()
     locked.chmod(0o500)
+    output = locked / "x.repro"
+    as_root = os.geteuid() == 0
+    before = listing(project)
     try:
-        import os
-
-        if os.access(locked, os.W_OK):
-            pytest.skip("running as root: permissions are not enforced")
-        code, _out, err = run(str(project / "temperature_anomaly.ipynb"), "-o",
-                              str(locked / "x.repro"))
-        assert code == 2 and "is not writable" in err
+        result = subprocess.run(
+            [str(Path(sys.executable).with_name("ecasrepro")), "snapshot",
+             str(project / "temperature_anomaly.ipynb"), "-o", str(output)],
+            capture_output=True, text=True, timeout=60, cwd=project,
+            preexec_fn=drop_dac_override if as_root else None,
+        )
+        assert result.returncode == 2, result.stderr
+        assert result.stdout == ""
+        lines = result.stderr.strip().splitlines()
+        assert lines == [
+            f"error: cannot write the bundle to {output}: {locked} is not writable; "
+            "choose another --output."
+        ], result.stderr
         assert list(locked.iterdir()) == []
+        assert listing(project) == before
     finally:
         locked.chmod(0o700)
 
