@@ -56,6 +56,22 @@ def _validator_classes() -> dict[str, Any]:
     return {"submit": Draft4Validator, "draft": lenient}
 
 
+def _without_dialect_markers(node: Any) -> Any:
+    """A copy of a schema without ``"$schema": "<uri>"`` keywords (we choose the class).
+
+    jsonschema picks the validator class of every subschema (and ``$ref`` target) from its own
+    ``$schema``, so a community schema (root schema + block schema under ``allOf``, each
+    declaring Draft 4) would swap the lenient draft validator for the strict one inside
+    ``allOf``. Properties *named* ``$schema`` (their values are objects) are left alone.
+    """
+    if isinstance(node, Mapping):
+        return {key: _without_dialect_markers(value) for key, value in node.items()
+                if key != "$schema" or not isinstance(value, str)}
+    if isinstance(node, list):
+        return [_without_dialect_markers(value) for value in node]
+    return node
+
+
 def field_path(parts: Iterable[Any]) -> str:
     """``["titles", 0, "title"]`` -> ``titles[0].title`` (the way users read JSON paths)."""
     text = ""
@@ -127,7 +143,7 @@ def validate_metadata(
     if not isinstance(metadata, Mapping):
         where = f" in {source}" if source else ""
         raise MetadataInvalid(f"record metadata{where} must be a JSON object.")
-    validator = _validator_classes()[mode](dict(schema))
+    validator = _validator_classes()[mode](_without_dialect_markers(schema))
     errors = sorted(
         validator.iter_errors(dict(metadata)),
         key=lambda e: (e.validator == "required", [str(p) for p in e.absolute_path]),

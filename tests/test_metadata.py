@@ -157,3 +157,22 @@ def test_unreadable_metadata_files_are_bad_input(
 
 def test_examples_metadata_is_json_object() -> None:
     assert isinstance(json.loads((EXAMPLES / "metadata.json").read_text()), dict)
+
+
+def test_draft_mode_stays_lenient_inside_a_community_schema_all_of() -> None:
+    """A community schema nests the root schema and a block, each with its own ``$schema``."""
+    root = load_root_schema(1)
+    block = {"$schema": "http://json-schema.org/draft-04/schema#", "type": "object",
+             "properties": {"n": {"type": "integer"}, "tags": {"type": "array", "minItems": 1}},
+             "required": ["n"], "additionalProperties": False}
+    community = {"$schema": "http://json-schema.org/draft-04/schema#", "allOf": [
+        root, {"type": "object", "properties": {"community_specific": {
+            "type": "object", "properties": {"b1": block}, "required": ["b1"]}}}]}
+    draft = {"titles": [], "community_specific": {"b1": {"tags": []}}}
+    validate_metadata(draft, community, "draft")  # required/minItems ignored at every depth
+    with pytest.raises(MetadataInvalid, match=r"'community_specific\.b1\.n' must be an integer"):
+        validate_metadata({"community_specific": {"b1": {"n": "1"}}}, community, "draft")
+    with pytest.raises(MetadataInvalid, match=r"needs at least 1 item \(and 5 more problems\)"):
+        validate_metadata(draft, community, "submit")
+    assert community["allOf"][1]["properties"]["community_specific"]["properties"]["b1"][
+        "$schema"].startswith("http")  # the caller's schema is not modified

@@ -70,23 +70,6 @@ class CommunitySchema:
         )
 
 
-def _drop_dialect_markers(node: Any) -> None:
-    """Remove nested ``"$schema": "<draft uri>"`` keywords (not properties named ``$schema``).
-
-    jsonschema picks the validator class of a subschema from its ``$schema``; the root and block
-    schemas carry one each, which would swap B2SHARE's lenient draft validator for the strict
-    one inside ``allOf``. They all say Draft 4, which the caller's validator is anyway.
-    """
-    if isinstance(node, dict):
-        if isinstance(node.get("$schema"), str):
-            del node["$schema"]
-        for value in node.values():
-            _drop_dialect_markers(value)
-    elif isinstance(node, list):
-        for value in node:
-            _drop_dialect_markers(value)
-
-
 def block_schema_id(schema_document: dict[str, Any]) -> str | None:
     """The block id: ``json_schema.allOf[1].properties.community_specific.required[0]`` (§17)."""
     try:
@@ -169,7 +152,6 @@ class V2Api:
         block_id = block_schema_id(document)
         json_schema = copy.deepcopy(document["json_schema"])
         self._resolve_block_refs(json_schema)
-        _drop_dialect_markers(json_schema)
         return CommunitySchema(
             community_id=community_id,
             version=int(document.get("version", 0)),
