@@ -226,7 +226,7 @@ def sandbox_command(
             echo(f"  token ({role} {other.email}): {other.token}")
         echo(f"  data directory: {srv.data_dir}")
         review_path = "uploads" if srv.api == "v3" else "records"
-        echo(f"  review a draft at {srv.url}/{review_path}/<id>?access_token=<token>")
+        echo(f"  review a draft at {srv.url}/{review_path}/<id> (sign in with a token above)")
         echo("  press Ctrl+C to stop")
 
     serve_until_signalled(server, ready)

@@ -110,7 +110,7 @@ def publish_to_sandbox(bundle, output_dir: Path) -> None:
                                   progress=False, echo=lambda line: print(f"  {line}"))
         print(f"draft:   {draft.id} ({draft.state}, {len(draft.files)} files, md5 verified)")
         print(f"  API:   {draft.url}")
-        print(f"  web:   {draft.html_url}  (sandbox: add ?access_token=<its token> to review)")
+        print(f"  web:   {draft.html_url}  (sandbox: sign in with the sandbox token)")
         again = ecasrepro.publish(bundle, server=sandbox.url, token=sandbox.token,
                                   progress=False)
         assert again.id == draft.id and not again.uploaded

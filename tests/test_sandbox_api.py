@@ -557,3 +557,75 @@ def test_garbage_never_crashes_the_server(sandbox: SandboxServer, ops: Any, body
     ):
         assert response.status_code < 500, response.text
         assert isinstance(response.json(), dict)
+
+
+def _csrf_in(html: str) -> str:
+    match = re.search(r'name="csrf_token" value="([^"]+)"', html)
+    assert match is not None
+    return match.group(1)
+
+
+def test_review_page_session_sign_in_and_csrf(sandbox: SandboxServer) -> None:
+    """The review page signs in with a session cookie; its form needs the session's CSRF token;
+    the API ignores the cookie, so it cannot be used for cross-site writes."""
+    draft = requests.post(
+        f"{sandbox.url}/api/records/", json=minimal(), headers=auth(sandbox.token)
+    ).json()
+    page_url = draft["links"]["self_html"]
+    signin = requests.get(page_url)
+    assert signin.status_code == 401 and 'action="/signin"' in signin.text
+    assert f'name="next" value="/records/{draft["id"]}"' in signin.text
+
+    browser = requests.Session()
+    r = browser.post(
+        f"{sandbox.url}/signin", data={"token": sandbox.token, "next": f"/records/{draft['id']}"},
+        allow_redirects=False,
+    )
+    assert r.status_code == 303 and r.headers["Location"] == f"/records/{draft['id']}"
+    cookie = r.headers["Set-Cookie"]
+    assert "HttpOnly" in cookie and "SameSite=Strict" in cookie and sandbox.token not in cookie
+    page = browser.get(page_url)
+    assert page.status_code == 200 and sandbox.token not in page.text
+    csrf = _csrf_in(page.text)
+
+    # the API does not authenticate from the session cookie: anonymous, 401, nothing changed
+    r = browser.patch(
+        f"{sandbox.url}/api/records/{draft['id']}/draft",
+        data=json.dumps([{"op": "add", "path": "/publication_state", "value": "submitted"}]),
+        headers={"Content-Type": "application/json-patch+json"},
+    )
+    assert r.status_code == 401
+    # a form post from elsewhere (no CSRF token, or another session's) is refused
+    assert browser.post(f"{page_url}/submit").status_code == 403
+    other = requests.Session()
+    other.post(f"{sandbox.url}/signin", data={"token": sandbox.users[1].token, "next": "/"})
+    assert browser.post(f"{page_url}/submit", data={"csrf_token": "x" + csrf}).status_code == 403
+    state = requests.get(f"{page_url.replace('/records/', '/api/records/')}/draft",
+                         headers=auth(sandbox.token)).json()["metadata"]["publication_state"]
+    assert state == "draft"
+    # bob signed in cannot see alice's draft; alice's form with her token publishes
+    assert other.get(page_url).status_code == 403
+    r = browser.post(f"{page_url}/submit", data={"csrf_token": csrf})
+    assert r.status_code == 200 and r.url == page_url and "state-published" in r.text
+
+    # open redirects are not followed; unknown tokens show the form again
+    r = requests.post(f"{sandbox.url}/signin", data={"token": sandbox.token, "next": "//evil.test"},
+                      allow_redirects=False)
+    assert r.headers["Location"] == "/"
+    r = requests.post(f"{sandbox.url}/signin", data={"token": "nope", "next": "/"})
+    assert r.status_code == 401 and "Unknown token" in r.text and "Set-Cookie" not in r.headers
+
+
+def test_access_token_link_redirects_without_the_token(sandbox: SandboxServer) -> None:
+    draft = requests.post(
+        f"{sandbox.url}/api/records/", json=minimal(), headers=auth(sandbox.token)
+    ).json()
+    url = draft["links"]["self_html"]
+    r = requests.get(f"{url}?access_token={sandbox.token}", allow_redirects=False)
+    assert r.status_code == 303 and r.headers["Location"] == f"/records/{draft['id']}"
+    assert "b2share_session=" in r.headers["Set-Cookie"]
+    followed = requests.get(f"{url}?access_token={sandbox.token}")
+    assert followed.url == url and followed.status_code == 200
+    assert sandbox.token not in followed.text
+    bad = requests.get(f"{url}?access_token=wrong")
+    assert bad.status_code == 401 and "Unknown token" in bad.text and "wrong" not in bad.url

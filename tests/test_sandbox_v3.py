@@ -531,6 +531,22 @@ def test_review_page_shows_draft_and_submits(sandbox_v3: SandboxServer) -> None:
     assert requests.get(f"{sandbox_v3.url}/api/records/{rid}").json()["status"] == "published"
 
 
+def test_review_page_session_is_not_an_api_credential(sandbox_v3: SandboxServer) -> None:
+    """Signed in on the page, the session cookie alone neither submits (CSRF token needed) nor
+    writes through the API (invenio-rest's CSRF rule answers first)."""
+    api = Client(sandbox_v3)
+    rid = api.create()["id"]
+    browser = requests.Session()
+    page = browser.get(f"{sandbox_v3.url}/uploads/{rid}?access_token={sandbox_v3.token}")
+    assert page.url == f"{sandbox_v3.url}/uploads/{rid}" and sandbox_v3.token not in page.text
+    r = browser.put(f"{sandbox_v3.url}/api/records/{rid}/draft", json={"metadata": metadata()})
+    assert r.status_code == 400 and r.json()["message"] == "CSRF token missing or incorrect."
+    submit = f"{sandbox_v3.url}/uploads/{rid}/submit"
+    r = browser.post(submit, data={"community": ECAS_COMMUNITY_ID})
+    assert r.status_code == 403 and "expired" in r.text
+    assert api("GET", f"/api/records/{rid}/draft").json()["status"] == "draft"
+
+
 def test_json_bodies_use_default_separators(sandbox_v3: SandboxServer) -> None:
     r = requests.get(f"{sandbox_v3.url}/api/communities/eudat")
     assert r.text == json.dumps(r.json()) and r.headers["Content-Type"] == "application/json"

@@ -1,5 +1,6 @@
-"""The v3 review page (``links.self_html``) in a real headless Chromium: it shows the draft, and its
-button submits it to the chosen community (curated: waits for the curator; open: published)."""
+"""The v3 review page (``links.self_html``) in a real headless Chromium: the user signs in through
+the form, the page shows the draft, and its button submits it to the chosen community (curated:
+waits for the curator; open: published)."""
 
 from __future__ import annotations
 
@@ -78,7 +79,13 @@ def test_v3_review_page_submits_to_the_chosen_community(sandbox_v3: SandboxServe
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
             page = browser.new_page()
-            page.goto(f"{draft['links']['self_html']}?access_token={sandbox_v3.token}")
+            response = page.goto(draft["links"]["self_html"])
+            assert response is not None and response.status == 403
+            assert page.text_content("#title") == "Sign in"
+            page.fill("#token", sandbox_v3.token)
+            page.click("#signin-button")
+            page.wait_for_selector("#state")
+            assert page.url == draft["links"]["self_html"]
             assert page.text_content("#title") == "Sea surface temperature anomaly 1981-2010"
             assert page.text_content("#state") == "draft"
             assert "Bendoukha, Sofiane" in (page.text_content("#creators") or "")
@@ -92,6 +99,14 @@ def test_v3_review_page_submits_to_the_chosen_community(sandbox_v3: SandboxServe
             page.click("#submit")
             page.wait_for_selector("#state.state-in_review")
             assert page.locator("#submit").count() == 0
+            assert page.url == draft["links"]["self_html"]
+            assert sandbox_v3.token not in page.content()
+
+            token_link = browser.new_page()  # old links: signed in, then the token is dropped
+            token_link.goto(f"{draft['links']['self_html']}?access_token={sandbox_v3.token}")
+            assert token_link.url == draft["links"]["self_html"]
+            assert token_link.text_content("#state") == "in_review"
+            assert sandbox_v3.token not in token_link.content()
         finally:
             browser.close()
 

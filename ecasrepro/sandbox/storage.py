@@ -99,6 +99,12 @@ CREATE TABLE IF NOT EXISTS objects (
     seq INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS objects_bucket_key ON objects(bucket_id, key);
+CREATE TABLE IF NOT EXISTS web_sessions (
+    id_hash TEXT PRIMARY KEY,
+    user_id INTEGER NOT NULL REFERENCES users(id),
+    csrf TEXT NOT NULL,
+    created TEXT NOT NULL
+);
 """
 
 READ_CHUNK = 1 << 20  # 1 MiB: large reads keep per-chunk Python overhead negligible

@@ -9,6 +9,7 @@ from flask import Flask, Response, request
 from werkzeug.exceptions import HTTPException
 from werkzeug.routing import PathConverter, RequestRedirect
 
+from ecasrepro.sandbox import web
 from ecasrepro.sandbox.storage import Storage
 from ecasrepro.sandbox.v2 import communities, records, review
 from ecasrepro.sandbox.v2 import files as files_api
@@ -32,7 +33,7 @@ def create_app(storage: Storage, config: SandboxConfig | None = None) -> Flask:
     app.url_map.converters["anypath"] = AnyPathConverter
     app.extensions["ecasrepro.storage"] = storage
     app.extensions["ecasrepro.config"] = config or SandboxConfig()
-    for module in (communities, records, files_api, review):
+    for module in (communities, records, files_api, review, web):
         app.register_blueprint(module.blueprint)
 
     @app.before_request

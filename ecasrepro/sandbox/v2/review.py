@@ -2,9 +2,8 @@
 
 Decision: the page is rendered on the server from the same storage the API uses, and the button
 is a plain HTML form POST (no JavaScript) that runs the very same ``patch_draft`` workflow as
-``PATCH /api/records/<id>/draft`` with ``publication_state=submitted``.  The caller authenticates
-with the API token in the page URL (``?access_token=``, as everywhere in B2SHARE's docs); the form
-carries it back in a hidden field, so it never needs a cookie.
+``PATCH /api/records/<id>/draft`` with ``publication_state=submitted``.  The browser signs in
+with a session cookie and the form carries the session's CSRF token (``ecasrepro.sandbox.web``).
 """
 
 from __future__ import annotations
@@ -12,10 +11,10 @@ from __future__ import annotations
 import json
 import sqlite3
 from typing import Any
-from urllib.parse import urlencode
 
 from flask import Blueprint, Response, redirect, render_template, request
 
+from ecasrepro.sandbox import web
 from ecasrepro.sandbox.v2 import schemas
 from ecasrepro.sandbox.v2.common import (
     Caller,
@@ -48,10 +47,6 @@ _SHOWN_ELSEWHERE = {
     "$schema",
     "owners",
 }
-
-
-def _token() -> str:
-    return request.values.get("access_token", "")
 
 
 def _files(db: sqlite3.Connection, base: str, bucket: str | None) -> list[dict[str, Any]]:
@@ -113,15 +108,11 @@ def _render(
             files = (
                 _files(db, base, row["record_bucket"]) if can_read_record_files(caller, row) else []
             )
+        elif caller.anonymous:
+            return web.signin_page(401, error or "This draft is private: sign in to review it.")
         else:
-            context["error"] = error or (
-                "This draft is private: open this page with ?access_token=<your token>."
-                if caller.anonymous
-                else "You are not allowed to see this draft."
-            )
-            return Response(
-                render_template("review.html", **context), status=401 if caller.anonymous else 403
-            )
+            context["error"] = error or "You are not allowed to see this draft."
+            return Response(render_template("review.html", **context), status=403)
     titles = [t.get("title", "") for t in metadata.get("titles", []) if isinstance(t, dict)]
     can_submit = state == "draft" and (caller.superuser or is_owner(caller, row))
     context.update(
@@ -141,28 +132,28 @@ def _render(
         files=files,
         can_submit=can_submit,
         submit_url=f"{base}records/{record_id}/submit",
-        token=_token(),
+        csrf_token=web.csrf_token(),
     )
     return Response(render_template("review.html", **context), status=status)
 
 
 def _caller() -> Caller:
     with storage().read() as db:
-        return caller_for_token(db, _token() or None)
+        return caller_for_token(db, web.page_token())
 
 
 @blueprint.route("/records/<record_id>", methods=["GET"])
 def review_page(record_id: str) -> Response:
-    return _render(record_id, _caller())
+    return web.strip_url_token() or _render(record_id, _caller())
 
 
 @blueprint.route("/records/<record_id>/submit", methods=["POST"])
 def submit(record_id: str) -> Any:
     caller = _caller()
     if caller.anonymous:
-        return _render(
-            record_id, caller, "Submitting needs your API token (?access_token=...).", 401
-        )
+        return web.signin_page(401, "Sign in to submit this draft.", f"/records/{record_id}")
+    if not web.csrf_ok():
+        return _render(record_id, caller, "Submission refused: the form has expired; retry.", 403)
     try:
         with storage().transaction() as db:
             row = get_row(db, record_id)
@@ -176,8 +167,6 @@ def submit(record_id: str) -> Any:
                 db, caller, row, [{"op": "add", "path": "/publication_state", "value": "submitted"}]
             )
     except ApiError as exc:
-        detail = "; ".join(f"{e.get('field', '')}: {e['message']}" for e in exc.errors)
-        message = f"{exc.message}{' ' + detail if detail else ''}"
-        return _render(record_id, caller, f"Submission refused: {message}", exc.status)
-    query = urlencode({"access_token": _token()})
-    return redirect(f"{request.host_url}records/{record_id}?{query}", code=303)
+        details = [f"{e.get('field', '')}: {e['message']}" for e in exc.errors]
+        return _render(record_id, caller, web.refusal_message(exc.message, details), exc.status)
+    return redirect(f"{request.host_url}records/{record_id}", code=303)

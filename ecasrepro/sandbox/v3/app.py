@@ -10,6 +10,7 @@ from typing import Any
 from flask import Flask, Response, request
 from werkzeug.exceptions import HTTPException
 
+from ecasrepro.sandbox import web
 from ecasrepro.sandbox.storage import Storage
 from ecasrepro.sandbox.v3 import communities, records, review_page, store
 from ecasrepro.sandbox.v3 import files as files_api
@@ -32,7 +33,7 @@ def create_app(storage: Storage, config: Any = None, *, max_files: int | None = 
     app.extensions["ecasrepro.storage"] = storage
     app.extensions["ecasrepro.config"] = config
     app.extensions["ecasrepro.v3.max_files"] = max_files or files_api.DEFAULT_MAX_FILES
-    for module in (records, files_api, communities, review_page):
+    for module in (records, files_api, communities, review_page, web):
         app.register_blueprint(module.blueprint)
 
     @app.before_request

@@ -1,7 +1,7 @@
 """The review page of a v3 draft (``links.self_html`` = ``/uploads/<id>``) and its submit button.
 
-As in v2 mode: rendered on the server from the same storage, authenticated by the API token in
-the URL (``?access_token=``) and carried back in a hidden form field, no JavaScript.  The button
+As in v2 mode: rendered on the server from the same storage, signed in with a session cookie,
+the form carrying the session's CSRF token (``ecasrepro.sandbox.web``), no JavaScript.  The button
 attaches the review request to the chosen community if needed and submits it, i.e. it runs the
 same code as ``PUT …/draft/review`` + ``POST …/draft/actions/submit-review``.
 """
@@ -10,20 +10,16 @@ from __future__ import annotations
 
 import json
 from typing import Any
-from urllib.parse import urlencode
 
 from flask import Blueprint, Response, render_template, request
 
+from ecasrepro.sandbox import web
 from ecasrepro.sandbox.v3 import store
 from ecasrepro.sandbox.v3.common import COMMUNITIES, Caller, caller_for_token, storage
 from ecasrepro.sandbox.v3.errors import ApiError
 from ecasrepro.sandbox.v3.records import _put_review, submit_review_in
 
 blueprint = Blueprint("v3_review", __name__)
-
-
-def _token() -> str:
-    return request.values.get("access_token", "")
 
 
 def _render(
@@ -40,12 +36,10 @@ def _render(
             body = store.draft_body(db, base, row, caller)
         elif row["record_json"] is not None:
             body = store.record_body(db, base, row, caller)
+        elif caller.anonymous:
+            return web.signin_page(403, error or "This draft is private: sign in to review it.")
         else:
-            context["error"] = error or (
-                "This draft is private: open this page with ?access_token=<your token>."
-                if caller.anonymous
-                else "You are not allowed to see this draft."
-            )
+            context["error"] = error or "You are not allowed to see this draft."
             return Response(render_template("review_v3.html", **context), status=403)
         review = store.get_request(db, row["review_id"])
     metadata = body["metadata"]
@@ -67,23 +61,23 @@ def _render(
         selected=review["community_id"] if review is not None else None,
         can_submit=can_submit,
         submit_url=f"{base}uploads/{record_id}/submit",
-        token=_token(),
+        csrf_token=web.csrf_token(),
     )
     return Response(render_template("review_v3.html", **context), status=status)
 
 
 @blueprint.route("/uploads/<record_id>", methods=["GET"])
 def review(record_id: str) -> Response:
-    return _render(record_id, caller_for_token(_token() or None))
+    return web.strip_url_token() or _render(record_id, caller_for_token(web.page_token()))
 
 
 @blueprint.route("/uploads/<record_id>/submit", methods=["POST"])
 def submit(record_id: str) -> Response:
-    caller = caller_for_token(_token() or None)
+    caller = caller_for_token(web.page_token())
     if caller.anonymous:
-        return _render(
-            record_id, caller, "Submitting needs your API token (?access_token=...).", 403
-        )
+        return web.signin_page(403, "Sign in to submit this draft.", f"/uploads/{record_id}")
+    if not web.csrf_ok():
+        return _render(record_id, caller, "Submission refused: the form has expired; retry.", 403)
     try:
         with storage().transaction() as db:
             row = store.get_record(db, record_id)
@@ -104,10 +98,6 @@ def submit(record_id: str) -> Response:
                 assert row is not None
             submit_review_in(db, caller, row, None)
     except ApiError as exc:
-        detail = "; ".join(f"{e['field']}: {' '.join(e['messages'])}" for e in exc.errors)
-        message = f"{exc.message}{' ' + detail if detail else ''}"
-        return _render(record_id, caller, f"Submission refused: {message}", exc.status)
-    query = urlencode({"access_token": _token()})
-    return Response(
-        status=303, headers={"Location": f"{request.host_url}uploads/{record_id}?{query}"}
-    )
+        details = [f"{e['field']}: {' '.join(e['messages'])}" for e in exc.errors]
+        return _render(record_id, caller, web.refusal_message(exc.message, details), exc.status)
+    return Response(status=303, headers={"Location": f"{request.host_url}uploads/{record_id}"})
