@@ -1,7 +1,8 @@
 """The on-disk bundle: a BagIt bag (sha256) whose payload is an RO-Crate. The layout is a contract:
 
     <name>.repro/
-      bagit.txt  bag-info.txt  manifest-sha256.txt  tagmanifest-sha256.txt
+      bagit.txt  bag-info.txt  manifest-sha256.txt  manifest-md5.txt  tagmanifest-sha256.txt
+      ecasrepro-fixity.json             # size and mtime_ns of each payload file at snapshot time
       receipt.json                      # after publish; not in any manifest
       data/ro-crate-metadata.json  data/metadata.json
       data/notebook/<name>.ipynb  data/notebook/<name>.html
@@ -10,7 +11,10 @@
       data/outputs/...
 
 Every payload byte is hashed exactly once, while it is written (generated files) or copied
-(attachments, which are also scanned for secrets in the same pass). The bag is assembled in a
+(attachments, which are also scanned for secrets in the same pass): sha256 (the bag's primary
+manifest) and md5 (what B2SHARE reports, so publishing never re-hashes) come from the same read.
+The fixity record lets publishing tell, from a stat alone, that a file is still the one that was
+hashed and scanned (the git-index approach). The bag is assembled in a
 hidden temporary sibling and renamed into place only when complete, so a failure never leaves a
 half-written bundle behind.
 """
@@ -26,6 +30,7 @@ import shutil
 import sys
 import tempfile
 import threading
+import time
 import zipfile
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -43,6 +48,12 @@ CHUNK_SIZE = 1024 * 1024
 THREADED_MIN = 8 * 1024 * 1024  # below this a file is hashed inline (a thread costs more)
 PROGRESS_MIN = 64 * 1024 * 1024  # show a progress bar when attachments exceed this
 MANIFEST = "manifest-sha256.txt"
+MD5_MANIFEST = "manifest-md5.txt"
+FIXITY = "ecasrepro-fixity.json"
+FIXITY_VERSION = 1
+# Files modified within this long before the fixity record is written are "racy" (a same-size
+# edit in the same coarse timestamp tick would keep their mtime), so the snapshot waits this out.
+RACY_NS = 20_000_000
 TAGMANIFEST = "tagmanifest-sha256.txt"
 RECEIPT = "receipt.json"
 CRATE = "ro-crate-metadata.json"
@@ -52,15 +63,20 @@ AGENT = f"ecasrepro {__version__} <https://github.com/ecasrepro/ecasrepro>"
 
 @dataclass(frozen=True)
 class PayloadFile:
-    """One file under ``data/``: its path relative to data/ (POSIX), size and sha256."""
+    """One file under ``data/``: its path relative to data/ (POSIX), size, sha256 and md5.
+
+    ``md5`` is None for bundles written before md5 was recorded (no manifest-md5.txt).
+    """
 
     relpath: str
     path: Path
     size: int
     sha256: str
+    md5: str | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {"relpath": self.relpath, "size": self.size, "sha256": self.sha256}
+        return {"relpath": self.relpath, "size": self.size, "sha256": self.sha256,
+                "md5": self.md5}
 
 
 @dataclass(frozen=True)
@@ -179,18 +195,20 @@ class _Worker:
 
 
 class _Hasher:
-    """sha256 and the secret scan of one byte stream, in the same pass as the copy.
+    """sha256, md5 and the secret scan of one byte stream, in the same pass as the copy.
 
-    For large files each runs on its own thread: hashlib releases the GIL, so hashing, the
-    scanner and the read/write loop overlap (on two cores the copy costs little over the scan).
+    For large files each runs on its own thread: hashlib releases the GIL, so both hashes, the
+    scanner (the one GIL holder) and the read/write loop overlap.
     """
 
     def __init__(self, scanner: Any | None, threaded: bool):
-        self.digest = hashlib.sha256()
+        self.sha256 = hashlib.sha256()
+        self.md5 = hashlib.md5(usedforsecurity=False)
         self.scanner = scanner
         self._workers: list[_Worker] = []
         if threaded:
-            self._workers.append(_Worker(self.digest.update, "ecasrepro-sha256"))
+            self._workers.append(_Worker(self.sha256.update, "ecasrepro-sha256"))
+            self._workers.append(_Worker(self.md5.update, "ecasrepro-md5"))
             if scanner is not None:
                 self._workers.append(_Worker(scanner.feed, "ecasrepro-scan"))
 
@@ -199,11 +217,13 @@ class _Hasher:
             for worker in self._workers:
                 worker.put(chunk)
             return
-        self.digest.update(chunk)
+        self.sha256.update(chunk)
+        self.md5.update(chunk)
         if self.scanner is not None:
             self.scanner.feed(chunk)
 
-    def finish(self) -> str:
+    def finish(self) -> tuple[str, str]:
+        """(sha256 hex, md5 hex) once every worker has drained its queue."""
         errors = []
         for worker in self._workers:
             try:
@@ -212,7 +232,7 @@ class _Hasher:
                 errors.append(exc)
         if errors:
             raise errors[0]
-        return self.digest.hexdigest()
+        return self.sha256.hexdigest(), self.md5.hexdigest()
 
 
 def copy_hashed(
@@ -220,8 +240,8 @@ def copy_hashed(
     target: Path,
     scanner: Any | None = None,
     on_bytes: Callable[[int], None] | None = None,
-) -> tuple[int, str]:
-    """Copy ``source`` to ``target`` reading each byte once; returns (size, sha256 hex)."""
+) -> tuple[int, str, str]:
+    """Copy ``source`` to ``target`` reading each byte once; returns (size, sha256, md5) hex."""
     size = 0
     with open(source, "rb", buffering=0) as src, open(target, "wb", buffering=0) as dst:
         stat = os.fstat(src.fileno())
@@ -243,8 +263,8 @@ def copy_hashed(
                 if on_bytes is not None:
                     on_bytes(len(chunk))
         finally:
-            digest = hasher.finish()
-    return size, digest
+            sha256, md5 = hasher.finish()
+    return size, sha256, md5
 
 
 # --- the bundle being written -------------------------------------------------------------------
@@ -294,6 +314,7 @@ class _BagWriter:
         self.display_name = display_name
         self.redactor = redactor
         self.files: dict[str, PayloadFile] = {}
+        self.tag_digests: dict[str, str] = {}  # tag file name -> sha256, for the tag manifest
         self.generated: list[str] = []
         self.findings: list[Any] = []
 
@@ -308,7 +329,8 @@ class _BagWriter:
     def add_bytes(self, relpath: str, data: bytes) -> PayloadFile:
         target = self._target(relpath)
         target.write_bytes(data)
-        entry = PayloadFile(relpath, target, len(data), hashlib.sha256(data).hexdigest())
+        entry = PayloadFile(relpath, target, len(data), hashlib.sha256(data).hexdigest(),
+                            hashlib.md5(data, usedforsecurity=False).hexdigest())
         self.files[relpath] = entry
         self.generated.append(relpath)
         return entry
@@ -325,34 +347,49 @@ class _BagWriter:
         target = self._target(relpath)
         scanner = self.redactor.scanner(f"{self.display_name}/data/{relpath}")
         try:
-            size, digest = copy_hashed(source, target, scanner, on_bytes)
+            size, sha256, md5 = copy_hashed(source, target, scanner, on_bytes)
         except OSError as exc:
             raise BadInput(
                 f"--attach file {source} could not be copied ({exc.strerror or exc}); check it."
             ) from None
         self.findings.extend(scanner.findings())
-        entry = PayloadFile(relpath, target, size, digest)
+        entry = PayloadFile(relpath, target, size, sha256, md5)
         self.files[relpath] = entry
         return entry
 
     def write_tag_files(self, bag_info: list[tuple[str, str]]) -> None:
-        lines = [
-            f"{f.sha256}  data/{_encode_manifest_path(f.relpath)}\n"
-            for f in sorted(self.files.values(), key=lambda f: f.relpath)
-        ]
+        """bagit.txt, bag-info.txt and both payload manifests (the tag manifest comes last)."""
+        ordered = sorted(self.files.values(), key=lambda f: f.relpath)
+        sha_lines = [f"{f.sha256}  data/{_encode_manifest_path(f.relpath)}\n" for f in ordered]
+        md5_lines = [f"{f.md5}  data/{_encode_manifest_path(f.relpath)}\n" for f in ordered]
         payload_bytes = sum(f.size for f in self.files.values())
         info = [*bag_info, ("Payload-Oxum", f"{payload_bytes}.{len(self.files)}")]
         tags = {
             "bagit.txt": "BagIt-Version: 1.0\nTag-File-Character-Encoding: UTF-8\n",
             "bag-info.txt": "".join(f"{k}: {_one_line(v)}\n" for k, v in info),
-            MANIFEST: "".join(lines),
+            MANIFEST: "".join(sha_lines),
+            MD5_MANIFEST: "".join(md5_lines),
         }
-        tag_lines = []
         for name, text in tags.items():
-            data = text.encode("utf-8")
-            (self.root / name).write_bytes(data)
-            tag_lines.append(f"{hashlib.sha256(data).hexdigest()}  {name}\n")
-        (self.root / TAGMANIFEST).write_text("".join(tag_lines), encoding="utf-8")
+            self._write_tag(name, text.encode("utf-8"))
+
+    def _write_tag(self, name: str, data: bytes) -> None:
+        (self.root / name).write_bytes(data)
+        self.tag_digests[name] = hashlib.sha256(data).hexdigest()
+
+    def write_fixity(self) -> None:
+        """Record each payload file's size and mtime_ns, then the tag manifest (last of all).
+
+        Waits out the racy window first: a file modified in the same coarse timestamp tick as
+        its record could later change without its mtime changing.
+        """
+        newest = max((os.stat(f.path).st_mtime_ns for f in self.files.values()), default=0)
+        wait_ns = newest + RACY_NS - time.time_ns()
+        if wait_ns > 0:
+            time.sleep(min(wait_ns, RACY_NS) / 1e9)
+        self._write_tag(FIXITY, _json_bytes(_fixity_record(self.data, self.files.values())))
+        lines = "".join(f"{digest}  {name}\n" for name, digest in self.tag_digests.items())
+        (self.root / TAGMANIFEST).write_text(lines, encoding="utf-8")
 
     def scan_generated(self) -> None:
         """Scan the generated files as they are on disk (attachments were scanned while copied)."""
@@ -367,6 +404,15 @@ class _BagWriter:
 
 def _one_line(value: str) -> str:
     return " ".join(str(value).split())
+
+
+def _fixity_record(data: Path, files: Iterable[PayloadFile]) -> dict[str, Any]:
+    """``{"version": 1, "files": {relpath: {"size", "mtime_ns"}}}`` as the files are now."""
+    record = {}
+    for entry in sorted(files, key=lambda f: f.relpath):
+        stat = os.stat(data.joinpath(*PurePosixPath(entry.relpath).parts))
+        record[entry.relpath] = {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
+    return {"version": FIXITY_VERSION, "files": record}
 
 
 # --- RO-Crate ----------------------------------------------------------------------------------
@@ -553,6 +599,11 @@ def write_bundle(
         _remove(temp)
         raise
     bundle = Bundle.open(output)
+    # Renaming the directory keeps its files' mtimes; should a filesystem disagree, the record
+    # is re-taken in place so it describes the files where they now are.
+    after = _json_bytes(_fixity_record(output / "data", writer.files.values()))
+    if after != (output / FIXITY).read_bytes():
+        bundle.write_tag_file(FIXITY, after)
     bundle.warnings = list(content.warnings)
     bundle.inputs = list(content.inputs)
     return bundle
@@ -594,6 +645,7 @@ def _write_payload(writer: _BagWriter, content: BundleContent, progress: bool | 
     ]
     writer.write_tag_files(info)
     writer.scan_generated()
+    writer.write_fixity()
 
 
 def _write_zip(bag: Path, target: Path, top: str, force: bool) -> None:
@@ -661,6 +713,7 @@ class Bundle:
         self.path = path
         self.warnings: list[str] = []
         self.inputs: list[Any] = []
+        self._fixity: dict[str, tuple[int, int]] | None = None
 
     def __repr__(self) -> str:
         return f"Bundle({str(self.path)!r})"
@@ -730,20 +783,90 @@ class Bundle:
                 info.setdefault(key.strip(), []).append(value.strip())
         return info
 
-    def payload_files(self) -> list[PayloadFile]:
-        """Every payload file with the sha256 recorded at write time (nothing is re-hashed)."""
-        entries = []
-        text = (self.path / MANIFEST).read_text(encoding="utf-8")
+    def _manifest(self, name: str) -> dict[str, str]:
+        """relpath (under data/) -> lower-case hex digest from one manifest ({} if absent)."""
+        try:
+            text = (self.path / name).read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return {}
+        digests = {}
         for line in text.splitlines():
             if not line.strip():
                 continue
-            digest, name = line.split(None, 1)
-            name = _decode_manifest_path(name.strip())
-            relpath = name[len("data/"):] if name.startswith("data/") else name
+            digest, encoded = line.split(None, 1)
+            decoded = _decode_manifest_path(encoded.strip())
+            relpath = decoded[len("data/"):] if decoded.startswith("data/") else decoded
+            digests[relpath] = digest.lower()
+        return digests
+
+    def payload_files(self) -> list[PayloadFile]:
+        """Every payload file with the sha256 and md5 recorded at write time (nothing is hashed).
+
+        ``md5`` is None when the bundle predates manifest-md5.txt.
+        """
+        if not (self.path / MANIFEST).is_file():
+            raise BadInput(f"{self.path} has no {MANIFEST}; re-create it with ecasrepro snapshot.")
+        md5s = self._manifest(MD5_MANIFEST)
+        entries = []
+        for relpath, sha256 in self._manifest(MANIFEST).items():
             path = self.data_path.joinpath(*PurePosixPath(relpath).parts)
             size = path.stat().st_size if path.exists() else -1
-            entries.append(PayloadFile(relpath, path, size, digest.lower()))
+            entries.append(PayloadFile(relpath, path, size, sha256, md5s.get(relpath)))
         return entries
+
+    def fixity(self) -> dict[str, tuple[int, int]]:
+        """relpath -> (size, mtime_ns) recorded at snapshot time ({} for older bundles)."""
+        if self._fixity is None:
+            self._fixity = {}
+            try:
+                record = json.loads((self.path / FIXITY).read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                return self._fixity  # absent or unreadable: nothing is known unchanged
+            if not isinstance(record, dict) or record.get("version") != FIXITY_VERSION:
+                return self._fixity
+            files = record.get("files")
+            if isinstance(files, dict):
+                for relpath, item in files.items():
+                    with contextlib.suppress(KeyError, TypeError, ValueError):
+                        self._fixity[relpath] = (int(item["size"]), int(item["mtime_ns"]))
+        return self._fixity
+
+    def unchanged_since_snapshot(self, pf: PayloadFile) -> bool:
+        """True iff the file's size and mtime_ns are those recorded at snapshot time.
+
+        A stat, no read: then the recorded sha256/md5 and the snapshot's secret scan still
+        describe the file. False when unknown (older bundle) or changed: call verify_file.
+        """
+        recorded = self.fixity().get(pf.relpath)
+        if recorded is None:
+            return False
+        try:
+            stat = os.stat(self.data_path.joinpath(*PurePosixPath(pf.relpath).parts))
+        except OSError:
+            return False
+        return (stat.st_size, stat.st_mtime_ns) == recorded
+
+    def verify_file(self, pf: PayloadFile) -> None:
+        """Re-hash one payload file (sha256, streamed); BadInput if it is not what was bagged."""
+        path = self.data_path.joinpath(*PurePosixPath(pf.relpath).parts)
+        changed = BadInput(
+            f"data/{pf.relpath} changed after the snapshot (its sha256 no longer matches the "
+            "bag's manifest); re-run `ecasrepro snapshot` to capture it again."
+        )
+        digest = hashlib.sha256()
+        try:
+            with open(path, "rb", buffering=0) as handle:
+                while chunk := handle.read(CHUNK_SIZE):
+                    digest.update(chunk)
+        except FileNotFoundError:
+            raise changed from None
+        except OSError as exc:
+            raise BadInput(
+                f"data/{pf.relpath} cannot be read ({exc.strerror or exc}); check the bundle "
+                f"{self.path}."
+            ) from None
+        if digest.hexdigest() != pf.sha256:
+            raise changed
 
     def validate(self, fast: bool = False) -> None:
         """bagit-python's own validation (full by default: every sha256 is recomputed)."""

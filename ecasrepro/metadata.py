@@ -8,6 +8,7 @@ schema-agnostic: the publisher reuses it with a community's full schema (root + 
 from __future__ import annotations
 
 import json
+import os
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from functools import cache
@@ -166,7 +167,7 @@ def validate_metadata(
 # --- user metadata ------------------------------------------------------------------------------
 
 
-def load_user_metadata(path: str | Path) -> dict[str, Any]:
+def load_user_metadata(path: str | os.PathLike[str]) -> dict[str, Any]:
     """Read the user's metadata JSON (the seed client's format is accepted as is)."""
     path = Path(path)
     try:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
 import zipfile
 from pathlib import Path
@@ -238,10 +239,11 @@ def test_copy_hashed_matches_hashlib_for_threaded_sizes(tmp_path: Path) -> None:
             out.write(block)
         out.write(b"tail")
     seen: list[int] = []
-    size, digest = copy_hashed(source, tmp_path / "copy.bin", on_bytes=seen.append)
+    size, sha256, md5 = copy_hashed(source, tmp_path / "copy.bin", on_bytes=seen.append)
     data = source.read_bytes()
     assert size == len(data) == sum(seen)
-    assert digest == hashlib.sha256(data).hexdigest()
+    assert sha256 == hashlib.sha256(data).hexdigest()
+    assert md5 == hashlib.md5(data).hexdigest()
     assert (tmp_path / "copy.bin").read_bytes() == data
 
 
@@ -253,3 +255,112 @@ def test_zip_holds_the_whole_bundle(project: Path) -> None:
     on_disk = {f"temperature_anomaly.repro/{p.relative_to(bundle.path).as_posix()}"
                for p in bundle.path.rglob("*") if p.is_file()}
     assert names == on_disk
+
+
+def test_md5_manifest_matches_the_files_and_bagit_checks_both(project: Path) -> None:
+    big = project / "outputs" / "big.bin"
+    with big.open("wb") as out:  # above the threaded threshold: md5 on its own worker
+        for index in range(10):
+            out.write(bytes([index]) * (1024 * 1024 + 7))
+    bundle = ecasrepro.snapshot(project / "temperature_anomaly.ipynb",
+                                attach=[project / "outputs"])
+    files = bundle.payload_files()
+    assert any(f.relpath == "outputs/outputs/big.bin" for f in files)
+    md5_lines = (bundle.path / "manifest-md5.txt").read_text().splitlines()
+    assert len(md5_lines) == len(files)
+    for entry in files:
+        data = entry.path.read_bytes()
+        assert entry.md5 == hashlib.md5(data).hexdigest()
+        assert entry.sha256 == hashlib.sha256(data).hexdigest()
+        assert f"{entry.md5}  data/{entry.relpath}" in md5_lines
+    tags = (bundle.path / "tagmanifest-sha256.txt").read_text()
+    for name in ("manifest-sha256.txt", "manifest-md5.txt", "ecasrepro-fixity.json"):
+        digest = hashlib.sha256((bundle.path / name).read_bytes()).hexdigest()
+        assert f"{digest}  {name}" in tags
+    bag = bagit.Bag(str(bundle.path))
+    assert set(bag.algorithms) == {"sha256", "md5"}
+    bag.validate()
+    summary = {f["relpath"]: f["md5"] for f in bundle.summary()["files"]}
+    assert summary == {f.relpath: f.md5 for f in files}
+
+
+def test_tampering_fails_bagit_on_md5_alone_and_verify_file(project: Path) -> None:
+    bundle = ecasrepro.snapshot(project / "temperature_anomaly.ipynb")
+    files = {f.relpath: f for f in bundle.payload_files()}
+    state = files["git/state.json"]
+    bundle.verify_file(state)  # untouched: no error
+    # Corrupt only the md5 manifest: bagit must check it (not just the sha256 one).
+    md5_manifest = bundle.path / "manifest-md5.txt"
+    original = md5_manifest.read_text()
+    md5_manifest.write_text(original.replace(state.md5 or "?", "0" * 32))
+    tags = bundle.path / "tagmanifest-sha256.txt"
+    tags.write_text("".join(
+        f"{hashlib.sha256((bundle.path / line.split()[1]).read_bytes()).hexdigest()}  "
+        f"{line.split()[1]}\n" for line in tags.read_text().splitlines()))
+    with pytest.raises(bagit.BagValidationError):
+        bagit.Bag(str(bundle.path)).validate()
+    md5_manifest.write_text(original)
+    tags.write_text("".join(
+        f"{hashlib.sha256((bundle.path / line.split()[1]).read_bytes()).hexdigest()}  "
+        f"{line.split()[1]}\n" for line in tags.read_text().splitlines()))
+    bagit.Bag(str(bundle.path)).validate()
+    # Now change the payload itself, keeping its size.
+    data = state.path.read_bytes()
+    state.path.write_bytes(data[:-2] + (b"X" if data[-2:-1] != b"X" else b"Y") + data[-1:])
+    with pytest.raises(bagit.BagValidationError):
+        bagit.Bag(str(bundle.path)).validate()
+    with pytest.raises(BadInput) as info:
+        bundle.verify_file(state)
+    assert str(info.value) == (
+        "data/git/state.json changed after the snapshot (its sha256 no longer matches the "
+        "bag's manifest); re-run `ecasrepro snapshot` to capture it again."
+    )
+    state.path.unlink()
+    with pytest.raises(BadInput, match="changed after the snapshot"):
+        bundle.verify_file(state)
+
+
+def test_unchanged_since_snapshot_follows_size_and_mtime(project: Path) -> None:
+    bundle = ecasrepro.snapshot(project / "temperature_anomaly.ipynb",
+                                attach=[project / "outputs"], zip=True)
+    record = json.loads((bundle.path / "ecasrepro-fixity.json").read_text())
+    assert record["version"] == 1
+    files = {f.relpath: f for f in bundle.payload_files()}
+    assert set(record["files"]) == set(files)
+    for relpath, entry in files.items():  # right after the snapshot (and its final rename)
+        stat = entry.path.stat()
+        assert record["files"][relpath] == {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
+        assert Bundle.open(bundle.path).unchanged_since_snapshot(entry), relpath
+    csv = files["outputs/outputs/anomaly.csv"]
+    touched = os.stat(csv.path)
+    os.utime(csv.path, ns=(touched.st_atime_ns, touched.st_mtime_ns + 1_000_000))
+    assert not Bundle.open(bundle.path).unchanged_since_snapshot(csv)
+    bundle.verify_file(csv)  # only touched: the content is still what was bagged
+    state = files["git/state.json"]
+    with state.path.open("a") as out:
+        out.write("\n")
+    os.utime(state.path, ns=(touched.st_atime_ns, record["files"]["git/state.json"]["mtime_ns"]))
+    assert not Bundle.open(bundle.path).unchanged_since_snapshot(state)  # size differs
+    with pytest.raises(BadInput, match=r"data/git/state\.json changed after the snapshot"):
+        bundle.verify_file(state)
+    assert Bundle.open(bundle.path).unchanged_since_snapshot(files["metadata.json"])
+
+
+def test_bundles_without_md5_or_fixity_still_open(project: Path) -> None:
+    bundle = ecasrepro.snapshot(project / "temperature_anomaly.ipynb")
+    # Make it look like a bundle written before md5 and fixity were recorded.
+    (bundle.path / "manifest-md5.txt").unlink()
+    (bundle.path / "ecasrepro-fixity.json").unlink()
+    tags = bundle.path / "tagmanifest-sha256.txt"
+    tags.write_text("".join(line + "\n" for line in tags.read_text().splitlines()
+                            if line.split()[1] not in ("manifest-md5.txt",
+                                                       "ecasrepro-fixity.json")))
+    old = Bundle.open(bundle.path)
+    old.validate()
+    files = old.payload_files()
+    assert files and all(f.md5 is None for f in files)
+    assert not any(old.unchanged_since_snapshot(f) for f in files)
+    for entry in files:
+        old.verify_file(entry)
+        assert entry.sha256 == hashlib.sha256(entry.path.read_bytes()).hexdigest()
+    assert old.summary()["files"][0]["md5"] is None
