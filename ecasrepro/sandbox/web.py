@@ -24,19 +24,15 @@ import sqlite3
 from typing import Any
 from urllib.parse import urlencode
 
-from flask import Blueprint, Response, current_app, g, render_template, request
+from flask import Blueprint, Response, g, render_template, request
 
-from ecasrepro.sandbox.storage import Storage, utcnow_iso
+from ecasrepro.sandbox.common import storage
+from ecasrepro.sandbox.storage import utcnow_iso
 
 SESSION_COOKIE = "b2share_session"
 CSRF_FIELD = "csrf_token"
 
 blueprint = Blueprint("sandbox_web", __name__)
-
-
-def _storage() -> Storage:
-    result: Storage = current_app.extensions["ecasrepro.storage"]
-    return result
 
 
 def _hash(session_id: str) -> str:
@@ -54,7 +50,7 @@ def _session_row() -> sqlite3.Row | None:
         session_id = request.cookies.get(SESSION_COOKIE)
         row = None
         if session_id:
-            with _storage().read() as db:
+            with storage().read() as db:
                 row = db.execute(
                     "SELECT s.csrf, u.token FROM web_sessions s JOIN users u ON u.id = s.user_id "
                     "WHERE s.id_hash = ?",
@@ -68,7 +64,7 @@ def _session_row() -> sqlite3.Row | None:
 def _start_session(token: str, response: Response) -> bool:
     """Sign in with ``token``: store a new session and set its cookie; False if unknown."""
     session_id = secrets.token_urlsafe(32)
-    with _storage().transaction() as db:
+    with storage().transaction() as db:
         user_id = _user_id_for_token(db, token)
         if user_id is None:
             return False

@@ -12,7 +12,9 @@ from typing import Any
 
 from flask import current_app, g, request
 
-from ecasrepro.sandbox.storage import Storage
+from ecasrepro.sandbox.common import base_url, storage
+
+__all__ = ["base_url", "storage"]  # shared helpers, re-exported for the v2 views
 
 UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 GIB = 1 << 30
@@ -50,19 +52,9 @@ class Caller:
         return (community_id, "member") in self.roles or self.is_admin(community_id)
 
 
-def storage() -> Storage:
-    result: Storage = current_app.extensions["ecasrepro.storage"]
-    return result
-
-
 def config() -> SandboxConfig:
     result: SandboxConfig = current_app.extensions["ecasrepro.config"]
     return result
-
-
-def base_url() -> str:
-    """Absolute base of this server, ending in '/' (links are absolute, like the real server's)."""
-    return request.host_url
 
 
 def request_token() -> str | None:

@@ -8,16 +8,13 @@ as on the real server.
 from __future__ import annotations
 
 import contextlib
-import socket
 import sqlite3
-import struct
-from collections.abc import Iterator
 from typing import Any
 
 from flask import Blueprint, Response, request
 
-from ecasrepro.sandbox.faults import DROP_ENV_KEY
-from ecasrepro.sandbox.storage import READ_CHUNK, IncompleteUpload, new_uuid, utcnow_iso
+from ecasrepro.sandbox.common import receive_upload, stream_file
+from ecasrepro.sandbox.storage import IncompleteUpload, new_uuid, utcnow_iso
 from ecasrepro.sandbox.v2.common import UUID_RE, Caller, config, current_caller, storage
 from ecasrepro.sandbox.v2.errors import (
     BUCKET_DOES_NOT_EXIST,
@@ -175,15 +172,6 @@ def _limit_for(bucket_size: int) -> tuple[int, str]:
     return cfg.max_file_size, "Maximum file size exceeded."
 
 
-def _drop_connection() -> None:
-    """Fault injection: cut the TCP connection mid-upload (the client sees a reset)."""
-    sock = request.environ.get("werkzeug.socket")
-    if isinstance(sock, socket.socket):
-        with contextlib.suppress(OSError):
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-            sock.shutdown(socket.SHUT_RDWR)
-
-
 @blueprint.route("/api/files/<bucket_id>/<anypath:key>", methods=["PUT"])
 def upload(bucket_id: str, key: str) -> Response:
     caller = current_caller()
@@ -210,12 +198,8 @@ def upload(bucket_id: str, key: str) -> Response:
     if length > limit:
         raise ApiError(400, message)
 
-    fraction = request.environ.get(DROP_ENV_KEY)
-    stop_at = int(length * float(fraction)) if fraction is not None else None
     try:
-        written = storage().write_blob(
-            request.environ["wsgi.input"], length, stop_at=stop_at, on_stop=_drop_connection
-        )
+        written = receive_upload(length)
     except IncompleteUpload:
         raise ApiError(400) from None
 
@@ -262,12 +246,6 @@ def upload(bucket_id: str, key: str) -> Response:
     return json_response(object_body(base, obj), headers={"ETag": f'"{obj["checksum"]}"'})
 
 
-def _stream(path: str) -> Iterator[bytes]:
-    with open(path, "rb") as handle:
-        while chunk := handle.read(READ_CHUNK):
-            yield chunk
-
-
 @blueprint.route("/api/files/<bucket_id>/<anypath:key>", methods=["GET"])
 def download(bucket_id: str, key: str) -> Response:
     caller = current_caller()
@@ -299,7 +277,11 @@ def download(bucket_id: str, key: str) -> Response:
     if request.method == "HEAD":
         return Response(status=200, headers=headers, mimetype=mimetype)
     return Response(
-        _stream(str(path)), status=200, headers=headers, mimetype=mimetype, direct_passthrough=True
+        stream_file(str(path)),
+        status=200,
+        headers=headers,
+        mimetype=mimetype,
+        direct_passthrough=True,
     )
 
 

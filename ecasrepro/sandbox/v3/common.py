@@ -8,14 +8,16 @@ from typing import Any
 
 from flask import Response, current_app, g, request
 
+from ecasrepro.sandbox.common import base_url, storage
 from ecasrepro.sandbox.seed import (
     ECAS_COMMUNITY_ID,
     EUDAT_COMMUNITY_ID,
     RESTRICTED_COMMUNITY_ID,
     REVIEW_COMMUNITY_ID,
 )
-from ecasrepro.sandbox.storage import Storage
 from ecasrepro.sandbox.v3.errors import INVALID_JSON, ApiError
+
+__all__ = ["base_url", "storage"]  # shared helpers, re-exported for the v3 views
 
 JSON = "application/json"
 UI_JSON = "application/vnd.inveniordm.v1+json"
@@ -124,16 +126,6 @@ def community_by_id(community_id: str) -> Community | None:
 
 def community_by_id_or_slug(value: str) -> Community | None:
     return next((c for c in COMMUNITIES if value in (c.id, c.slug)), None)
-
-
-def storage() -> Storage:
-    result: Storage = current_app.extensions["ecasrepro.storage"]
-    return result
-
-
-def base_url() -> str:
-    """Absolute base ending in '/', as the real server's links are absolute."""
-    return request.host_url
 
 
 def request_token() -> str | None:

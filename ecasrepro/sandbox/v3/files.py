@@ -9,16 +9,13 @@ from __future__ import annotations
 import contextlib
 import json
 import mimetypes
-import socket
 import sqlite3
-import struct
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 from flask import Blueprint, Response, current_app, request
 
-from ecasrepro.sandbox.faults import DROP_ENV_KEY
+from ecasrepro.sandbox.common import receive_upload, stream_file
 from ecasrepro.sandbox.storage import READ_CHUNK, IncompleteUpload
 from ecasrepro.sandbox.v3 import store
 from ecasrepro.sandbox.v3.common import (
@@ -227,15 +224,6 @@ def delete_file(record_id: str, key: str) -> Response:
 
 
 # --- step 2: content --------------------------------------------------------------------------
-def _drop_connection() -> None:
-    """Fault injection: reset the TCP connection mid-upload, as a broken network would."""
-    sock = request.environ.get("werkzeug.socket")
-    if isinstance(sock, socket.socket):
-        with contextlib.suppress(OSError):
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-            sock.shutdown(socket.SHUT_RDWR)
-
-
 def _drain(length: int) -> None:
     stream = request.environ["wsgi.input"]
     left = length
@@ -293,12 +281,8 @@ def upload_content(record_id: str, key: str) -> Response:
         raise ApiError(400, "Maximum file size exceeded.")
     if int(used) + length > quota:
         raise ApiError(400, "Bucket quota exceeded.")
-    fraction = request.environ.get(DROP_ENV_KEY)
-    stop_at = int(length * float(fraction)) if fraction is not None else None
     try:
-        written = storage().write_blob(
-            request.environ["wsgi.input"], length, stop_at=stop_at, on_stop=_drop_connection
-        )
+        written = receive_upload(length)
     except IncompleteUpload:
         # The entry stays ``pending`` with its previous content (if any); see CONTRIBUTING.
         raise ApiError(400, "File is smaller than expected.") from None
@@ -341,12 +325,6 @@ def commit_file(record_id: str, key: str) -> Response:
 
 
 # --- downloads --------------------------------------------------------------------------------
-def _stream(path: str) -> Iterator[bytes]:
-    with open(path, "rb") as handle:
-        while chunk := handle.read(READ_CHUNK):
-            yield chunk
-
-
 def _download(f: sqlite3.Row) -> Response:
     if not f["blob"] or f["status"] != "completed":
         raise _no_file(f["record_id"], f["key"])
@@ -358,7 +336,7 @@ def _download(f: sqlite3.Row) -> Response:
         "Content-MD5": f["md5"],
     }
     return Response(
-        _stream(str(storage().blob_path(f["blob"]))),
+        stream_file(str(storage().blob_path(f["blob"]))),
         status=200,
         headers=headers,
         mimetype=f["mimetype"] or OCTET,
