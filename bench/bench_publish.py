@@ -9,9 +9,10 @@ as a child process whose wall time and peak RSS (``ru_maxrss`` from ``os.wait4``
 * ``ecasrepro upload``: our client's upload step alone (FileBody streaming + md5 in the same
   pass + checksum comparison) into a fresh draft's bucket;
 * ``ecasrepro publish``: the whole ``ecasrepro publish BUNDLE --new-draft`` command on a bundle
-  holding the file (secret scan, bag check, community/schema, draft, upload, verification);
-* ``(secret scan only)``: the pre-upload secret scan of the bundle alone, to show where the
-  difference between "upload" and "publish" goes (publishing refuses to send before it is done);
+  holding the file (bag check, stat check against the snapshot's fixity record, community/schema,
+  draft, upload with the snapshot's md5, verification);
+* ``(secret scan only)``: what a full re-scan of the bundle would cost (publish no longer does it
+  for files the snapshot scanned and that did not change since; CONTRIBUTING.md says why);
 * ``ecasb2share``: the predecessor's ``add_file_to_draft_record`` (multipart, whole file in RAM).
 
 Each is repeated; medians are printed with the speed ratio (curl time / our time; >= 0.9 wanted).
@@ -149,17 +150,6 @@ def main() -> None:
         size = args.size_mib * 1024 * 1024
         make_file(big, size)
         bundle = make_bundle(work, big)
-        # The same bundle with md5 recorded in the bag (manifest-md5.txt), as a snapshot that
-        # hashes md5 alongside sha256 would write it: the upload then hashes nothing.
-        import shutil
-
-        import bagit
-
-        md5_bundle = work / "bench-md5.repro"
-        shutil.copytree(bundle, md5_bundle)
-        bag = bagit.Bag(str(md5_bundle))
-        bag.algorithms = ["sha256", "md5"]
-        bag.save(manifests=True)
         print(f"file: {args.size_mib} MiB; sandbox {url}; {args.repeat} runs each, medians",
               flush=True)
 
@@ -175,8 +165,6 @@ def main() -> None:
             "ecasrepro publish": lambda bucket: [*CLI, "publish",
                                                  str(bundle), "--new-draft"],
         }
-        methods["publish (bag has md5)"] = lambda bucket: [*CLI, "publish", str(md5_bundle),
-                                                           "--new-draft"]
         methods["(secret scan only)"] = lambda bucket: [PY, "-c", SCAN_ONLY, str(bundle)]
         if not args.skip_predecessor:
             methods["ecasb2share"] = lambda bucket: [PY, "-c", PREDECESSOR_UPLOAD, url,
@@ -191,9 +179,8 @@ def main() -> None:
                     print(f"{name}: exit code {code}", flush=True)
                 results[name].append((seconds, rss))
                 delete_draft(url, token, draft_id)
-                if name.startswith(("ecasrepro publish", "publish (")):
-                    published = bundle if name == "ecasrepro publish" else md5_bundle
-                    receipt = json.loads((published / "receipt.json").read_text())
+                if name == "ecasrepro publish":
+                    receipt = json.loads((bundle / "receipt.json").read_text())
                     delete_draft(url, token, receipt["draft_id"])
         reference = statistics.median(s for s, _ in results["curl -T"])
         best_reference = min(s for s, _ in results["curl -T"])

@@ -314,16 +314,7 @@ def communities_command(server: str | None, as_json: bool) -> None:
 
     config = _publish_config(server, None, None)
     with open_publisher(config, echo=echo) as publisher:
-        items = publisher.api.communities()
-    if getattr(publisher, "dialect", "v2") == "v3":  # InvenioRDM communities: slug, access
-        items = [
-            {"id": c.get("id"), "name": c.get("slug"),
-             "publication_workflow": (c.get("access") or {}).get("review_policy"),
-             "restricted_submission":
-                 (c.get("access") or {}).get("record_submission_policy") == "closed",
-             "description": (c.get("metadata") or {}).get("title")}
-            for c in items
-        ]
+        items = publisher.dialect.communities()
     rows = [
         {"id": c.get("id"), "name": c.get("name"),
          "publication_workflow": c.get("publication_workflow"),
@@ -345,11 +336,13 @@ def communities_command(server: str | None, as_json: bool) -> None:
 @user_errors
 def schema_command(community: str, server: str | None) -> None:
     """Print COMMUNITY's full JSON schema (root + block) to help fill data/metadata.json."""
-    from ecasrepro.b2share.publisher import Publisher
+    from ecasrepro.b2share.client import B2ShareSession
+    from ecasrepro.b2share.v2 import V2Dialect
 
     config = _publish_config(server, None, None)
-    with Publisher(config, echo=echo) as publisher:
-        schema = publisher.schema_for(publisher.community(community))
+    with B2ShareSession(config) as session:
+        v2 = V2Dialect(session)
+        schema = v2.schema_for(v2.community(community))
     if schema.block_schema_id:
         echo(f"community-specific fields go under community_specific/{schema.block_schema_id}")
     click.echo(json.dumps(schema.json_schema, indent=2))

@@ -22,7 +22,7 @@ from typing import Any
 import requests
 
 from ecasrepro.b2share.client import B2ShareSession, FileBody, raise_for_response
-from ecasrepro.b2share.v2 import V2Api, bucket_id_of
+from ecasrepro.b2share.v2 import SERVER_MANAGED, V2Api, V2Dialect, bucket_id_of
 from ecasrepro.config import PublishConfig, resolve_config
 from ecasrepro.errors import BadInput, ServerUnreachable
 
@@ -128,13 +128,10 @@ class EcasShare:
         return self._create(metadata)
 
     def _create(self, metadata: dict[str, Any]) -> tuple[str, str]:
-        from ecasrepro.b2share.publisher import Publisher
-
-        publisher = Publisher(self.config, session=self._session, progress=False)
-        community = publisher.community(str(metadata["community"]))
-        schema = publisher.schema_for(community)
-        record = publisher.record_metadata(metadata, schema)
-        publisher.validate(record, schema, "draft", "the metadata passed to EcasShare")
+        v2 = V2Dialect(self._session)
+        schema = v2.schema_for(v2.community(str(metadata["community"])))
+        record = v2.record_metadata(metadata, schema)
+        v2.validate(record, schema, "draft", "the metadata passed to EcasShare")
         body = self._api.create_draft(record)
         bucket = bucket_id_of(body)
         if not bucket:
@@ -146,12 +143,10 @@ class EcasShare:
         """Submit (the predecessor built a broken URL); returns the HTTP status code (200)."""
         draft = self._api.draft(record_id)
         community = self._api.community(str(draft["metadata"]["community"]))
-        from ecasrepro.b2share.publisher import SERVER_MANAGED, Publisher
-
-        publisher = Publisher(self.config, session=self._session, progress=False)
-        schema = publisher.schema_for(community)
+        v2 = V2Dialect(self._session)
+        schema = v2.schema_for(community)
         current = {k: v for k, v in draft["metadata"].items() if k not in SERVER_MANAGED}
-        publisher.validate(current, schema, "submit", f"draft {record_id}")
+        v2.validate(current, schema, "submit", f"draft {record_id}")
         response = self._session.patch(
             self._api.draft_url(record_id),
             data=b'[{"op": "add", "path": "/publication_state", "value": "submitted"}]',

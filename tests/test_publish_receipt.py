@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from ecasrepro.b2share.publisher import Publisher
+from ecasrepro.b2share.client import B2ShareSession
 from ecasrepro.b2share.receipt import RECEIPT_FORMAT, Receipt, UploadedFile
-from ecasrepro.b2share.v2 import CommunitySchema, block_schema_id
+from ecasrepro.b2share.v2 import CommunitySchema, V2Dialect, block_schema_id
 from ecasrepro.config import PublishConfig, Secret
 from ecasrepro.errors import BadInput
 
@@ -56,7 +56,8 @@ def _schema(block: str | None) -> CommunitySchema:
 
 
 def test_record_metadata_builds_community_specific_with_the_block_id() -> None:
-    publisher = Publisher(PublishConfig(server="http://127.0.0.1:9", token=Secret("t")))
+    publisher = V2Dialect(B2ShareSession(PublishConfig(server="http://127.0.0.1:9",
+                                                       token=Secret("t"))))
     meta = {"titles": [{"title": "x"}], "community": "other", "publication_state": "draft",
             "$schema": "s", "owners": [1], "community_specific": {"old-key": {"a": 1}}}
     record = publisher.record_metadata(meta, _schema(BLOCK))

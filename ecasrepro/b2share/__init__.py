@@ -1,4 +1,4 @@
-"""B2SHARE publishing: one HTTP client, the v2 dialect, the publisher engine and its receipt."""
+"""B2SHARE publishing: one HTTP client, the publishing engine, its v2/v3 dialects and receipt."""
 
 from __future__ import annotations
 
@@ -9,12 +9,12 @@ _LAZY = {
     "raise_for_response": "ecasrepro.b2share.client",
     "redact_url": "ecasrepro.b2share.client",
     "V2Api": "ecasrepro.b2share.v2",
-    "RemoteFile": "ecasrepro.b2share.v2",
+    "RemoteFile": "ecasrepro.b2share.dialect",
     "CommunitySchema": "ecasrepro.b2share.v2",
     "Publisher": "ecasrepro.b2share.publisher",
     "DraftRecord": "ecasrepro.b2share.publisher",
     "BundleStatus": "ecasrepro.b2share.publisher",
-    "PlannedRequest": "ecasrepro.b2share.publisher",
+    "PlannedRequest": "ecasrepro.b2share.dialect",
     "Receipt": "ecasrepro.b2share.receipt",
 }
 
@@ -34,9 +34,10 @@ __all__ = [
 
 if TYPE_CHECKING:  # pragma: no cover
     from ecasrepro.b2share.client import B2ShareSession, raise_for_response, redact_url
-    from ecasrepro.b2share.publisher import BundleStatus, DraftRecord, PlannedRequest, Publisher
+    from ecasrepro.b2share.dialect import PlannedRequest, RemoteFile
+    from ecasrepro.b2share.publisher import BundleStatus, DraftRecord, Publisher
     from ecasrepro.b2share.receipt import Receipt
-    from ecasrepro.b2share.v2 import CommunitySchema, RemoteFile, V2Api
+    from ecasrepro.b2share.v2 import CommunitySchema, V2Api
 
 
 def __getattr__(name: str) -> Any:

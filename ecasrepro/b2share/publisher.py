@@ -1,46 +1,45 @@
 """The publishing engine: a bundle becomes a B2SHARE draft, verified, resumable, idempotent.
 
-Order of work (each write only after every check that can be done without writing):
-1. open the bundle, check it (sizes), refuse it if the secret scan finds anything;
-2. read the receipt (``<bundle>/receipt.json``) to continue an earlier run;
-3. fetch the community and its full schema (cached on disk per server/community/version), build
-   ``community_specific`` with the block id, validate locally (draft mode; submit mode too when
-   ``submit``) -- so no write request carries metadata the server would reject;
-4. create the draft (or continue the recorded one, or adopt the draft a crashed run created),
-   recording it in the receipt at once;
-5. upload each payload file that the bucket lacks or holds differently, streamed, md5 computed in
-   the same pass and compared with the server's checksum (mismatch: delete, retry once, fail);
-6. verify the whole bucket against the receipt; optionally submit.
+One flow for both API dialects (the :class:`~ecasrepro.b2share.dialect.Dialect` adapters turn
+each step into v2 or v3 requests). Every write comes only after every check that can be done
+without writing:
+
+1. open the bundle, check it (sizes), make sure no secret can leave (see :meth:`check_payload`:
+   files the snapshot scanned and that did not change are trusted, the rest is scanned or
+   re-hashed), read the receipt (``<bundle>/receipt.json``) to continue an earlier run;
+2. map and validate the metadata locally (draft mode; submit mode too with ``submit``);
+3. continue the recorded draft, adopt the one a killed run created, or create it -- recording it
+   in the receipt at once -- and bring its metadata up to the bundle's;
+4. upload what the draft lacks or holds differently, 4 files at a time, each streamed and its md5
+   compared with the server's (mismatch: discard, retry once, fail);
+5. verify every file against the receipt; attach to the community (v3); optionally submit.
 """
 
 from __future__ import annotations
 
-import contextlib
-import copy
-import hashlib
-import json
+import datetime as dt
 import logging
 import os
 import signal
 import sys
-import tempfile
+import threading
 from collections.abc import Callable
+from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ecasrepro.b2share.client import B2ShareSession, FileBody
-from ecasrepro.b2share.receipt import Receipt, UploadedFile, now_iso
-from ecasrepro.b2share.v2 import (
-    JSON_PATCH,
-    OCTET_STREAM,
-    CommunitySchema,
+from ecasrepro.b2share.dialect import (
+    EMPTY_MD5,
+    Dialect,
+    Outcome,
+    PlannedRequest,
+    PreparedRecord,
     RemoteFile,
-    V2Api,
-    bucket_id_of,
-    is_not_found,
-    links_of,
+    dialect_for,
 )
+from ecasrepro.b2share.receipt import Receipt, UploadedFile, now_iso
 from ecasrepro.config import PublishConfig
 from ecasrepro.errors import (
     BadInput,
@@ -51,34 +50,17 @@ from ecasrepro.errors import (
 )
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ecasrepro.bundle import Bundle
+    from ecasrepro.bundle import Bundle, PayloadFile
 
 log = logging.getLogger("ecasrepro.b2share")
 
 Echo = Callable[[str], None]
-
-# Fields the server manages; never sent in a create body or a metadata patch (API-v2.md §8.3).
-SERVER_MANAGED = frozenset(
-    {"$schema", "owners", "publication_state", "ePIC_PID", "DOI", "$future_doi", "external_pids",
-     "_deposit", "_pid", "_oai", "_files", "_internal", "files"}
-)
 PROGRESS_MIN_BYTES = 4 * 1024 * 1024
 ORPHAN_CLOCK_SLACK_SECONDS = 300
-
-
-@dataclass(frozen=True)
-class PlannedRequest:
-    """A write request that ``--dry-run`` would have sent (URL without any credential)."""
-
-    method: str
-    url: str
-    summary: str
-
-    def __str__(self) -> str:
-        return f"{self.method} {self.url}  {self.summary}"
-
-    def to_json(self) -> dict[str, str]:
-        return {"method": self.method, "url": self.url, "summary": self.summary}
+DEFAULT_UPLOAD_WORKERS = 4
+#: Payload files smaller than this are always scanned again (cheap; covers metadata.json and the
+#: RO-Crate); larger ones the snapshot scanned are trusted while their stat is unchanged.
+TRUST_SNAPSHOT_MIN = 1024 * 1024
 
 
 @dataclass
@@ -105,23 +87,13 @@ class DraftRecord:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "id": self.id,
-            "url": self.url,
-            "html_url": self.html_url,
-            "state": self.state,
-            "bucket": self.bucket,
-            "files": [f.to_json() for f in self.files],
-            "pids": dict(self.pids),
-            "server": self.server,
-            "community": self.community,
-            "uploaded": list(self.uploaded),
-            "skipped": list(self.skipped),
-            "removed": list(self.removed),
-            "extra": list(self.extra),
-            "warnings": list(self.warnings),
-            "dry_run": self.dry_run,
-            "requests": [r.to_json() for r in self.requests],
-            "receipt": self.receipt,
+            "id": self.id, "url": self.url, "html_url": self.html_url, "state": self.state,
+            "bucket": self.bucket, "files": [f.to_json() for f in self.files],
+            "pids": dict(self.pids), "server": self.server, "community": self.community,
+            "uploaded": list(self.uploaded), "skipped": list(self.skipped),
+            "removed": list(self.removed), "extra": list(self.extra),
+            "warnings": list(self.warnings), "dry_run": self.dry_run,
+            "requests": [r.to_json() for r in self.requests], "receipt": self.receipt,
         }
 
 
@@ -129,7 +101,7 @@ class DraftRecord:
 class FileStatus:
     key: str
     size: int
-    state: str  # uploaded | missing | different | not uploaded
+    state: str  # uploaded | missing | different | pending | empty | not uploaded
     remote_checksum: str | None = None
 
     def to_json(self) -> dict[str, Any]:
@@ -167,72 +139,97 @@ def _test_hook(point: str) -> None:
 def open_bundle(bundle: Bundle | str | os.PathLike[str]) -> Bundle:
     from ecasrepro.bundle import Bundle
 
-    if isinstance(bundle, Bundle):
-        return bundle
-    return Bundle.open(Path(bundle))
+    return bundle if isinstance(bundle, Bundle) else Bundle.open(Path(bundle))
 
 
-def manifest_md5s(bundle_path: Path) -> dict[str, str]:
-    """relpath -> md5 from the bag's ``manifest-md5.txt`` when the bundle has one ({} if not).
-
-    BagIt allows several manifests; a bundle that recorded md5 while it was written lets the
-    upload skip hashing (the server's checksum is then compared with the recorded digest, which
-    also proves the server holds exactly the bytes the snapshot recorded).
-    """
-    manifest = bundle_path / "manifest-md5.txt"
+def upload_workers() -> int:
+    """Parallel uploads: ``ECASREPRO_UPLOAD_WORKERS`` (default 4, at least 1)."""
+    raw = os.environ.get("ECASREPRO_UPLOAD_WORKERS", "")
     try:
-        text = manifest.read_text(encoding="utf-8")
-    except OSError:
-        return {}
-    digests = {}
-    for line in text.splitlines():
-        if not line.strip():
-            continue
-        digest, _, name = line.partition(" ")
-        name = name.strip().replace("%0D", "\r").replace("%0A", "\n")
-        relpath = name[len("data/"):] if name.startswith("data/") else name
-        digests[relpath] = digest.strip().lower()
-    return digests
+        return max(1, int(raw)) if raw else DEFAULT_UPLOAD_WORKERS
+    except ValueError:
+        raise ConfigurationError(
+            f"ECASREPRO_UPLOAD_WORKERS={raw!r} is not a whole number; unset it or use e.g. 4."
+        ) from None
 
 
-def md5_of_file(path: Path, chunk_size: int = 4 * 1024 * 1024) -> str:
-    digest = hashlib.md5(usedforsecurity=False)
-    with open(path, "rb", buffering=0) as handle:
-        while chunk := handle.read(chunk_size):
-            digest.update(chunk)
-    return digest.hexdigest()
+def _secret_error(bundle: Bundle, findings: list[Any]) -> SecretFound:
+    shown = "; ".join(str(f) for f in findings[:5])
+    more = f" and {len(findings) - 5} more" if len(findings) > 5 else ""
+    return SecretFound(
+        f"the bundle {bundle.path} contains what looks like a secret ({shown}{more}); "
+        "remove it from the notebook or attachments and snapshot again."
+    )
 
 
-def _title_of(metadata: dict[str, Any]) -> str | None:
-    titles = metadata.get("titles") or []
-    if titles and isinstance(titles[0], dict):
-        return str(titles[0].get("title"))
-    return None
+class _FileProgress:
+    """Feeds one file's bytes into the shared progress bar; a restarted send takes them back."""
+
+    def __init__(self, bar: Any, lock: threading.Lock) -> None:
+        self.bar, self.lock, self.sent = bar, lock, 0
+
+    def update(self, count: int) -> None:
+        self.sent += count
+        with self.lock:
+            self.bar.update(count)
+
+    def restart(self) -> None:
+        with self.lock:
+            self.bar.update(-self.sent)
+        self.sent = 0
 
 
-def _summarize_metadata(metadata: dict[str, Any]) -> str:
-    fields = ", ".join(sorted(metadata))
-    return f"application/json: title={_title_of(metadata)!r}; fields: {fields}"
+@dataclass
+class _Run:
+    """One ``publish`` call's state shared by its steps."""
+
+    bundle: Bundle
+    receipt: Receipt
+    receipt_path: Path
+    result: DraftRecord
+    plan: list[PlannedRequest] | None  # None unless --dry-run
+    known_md5: dict[str, str]  # relpath -> md5 recorded by the snapshot (no hashing needed)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def save(self) -> None:
+        if self.plan is None:
+            with self.lock:
+                self.receipt.save(self.receipt_path)
 
 
 class Publisher:
-    """Publishes bundles to one B2SHARE v2 server (one session, one schema cache)."""
+    """Publishes bundles to one B2SHARE server in its dialect (one session, one schema cache).
+
+    ``dialect`` is ``"v2"`` or ``"v3"``; by default the configured one, else v2 (use
+    :func:`~ecasrepro.b2share.dialect.open_publisher` to detect it from the server).
+    """
 
     def __init__(
         self,
         config: PublishConfig,
         *,
+        dialect: str | None = None,
         progress: bool | None = None,
         echo: Echo | None = None,
         session: B2ShareSession | None = None,
     ) -> None:
         self.config = config
         self.session = session or B2ShareSession(config)
-        self.api = V2Api(self.session)
+        name = dialect or (config.api if config.api in ("v2", "v3") else "v2")
+        self.dialect: Dialect = dialect_for(name, self.session)
         self.progress = sys.stderr.isatty() if progress is None else progress
         self.echo: Echo = echo or (lambda message: log.info("%s", message))
+        self._local = threading.local()
+        self._workers: list[Dialect] = []
+        self._lock = threading.Lock()
+
+    @property
+    def api(self) -> Any:
+        return self.dialect.api
 
     def close(self) -> None:
+        for worker in self._workers:
+            worker.session.close()
         self.session.close()
 
     def __enter__(self) -> Publisher:
@@ -241,101 +238,55 @@ class Publisher:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def check_token(self) -> dict[str, Any]:
-        """``GET /api/user/``: a token the server does not know yields ``{}`` (anonymous), §2."""
-        user = self.api.user()
-        if not user or not user.get("id"):
-            raise ServerRefused(
-                message=(
-                    f"{self.config.server} does not recognise the configured token (it answers "
-                    "as to an anonymous user); check that the token is valid for this server "
-                    "(tokens are per instance) and not revoked."
-                ),
-                status=401,
-            )
-        return user
+    def _thread_dialect(self) -> Dialect:
+        """One session per upload thread: requests sessions are not shared across threads."""
+        worker = getattr(self._local, "dialect", None)
+        if worker is None:
+            worker = self._local.dialect = self.dialect.for_thread()
+            with self._lock:
+                self._workers.append(worker)
+        return worker
 
-    # --- community and schema ------------------------------------------------------------------
-    def community(self, community_id: str) -> dict[str, Any]:
-        return self.api.community(community_id)
+    # --- secrets and fixity ------------------------------------------------------------------
+    def check_payload(self, bundle: Bundle) -> dict[str, str]:
+        """Make sure no byte the snapshot did not scan can be sent; relpath -> recorded md5.
 
-    def schema_for(self, community: dict[str, Any]) -> CommunitySchema:
-        """The community's full schema, from the disk cache when server+community+version match."""
-        community_id = str(community["id"])
-        raw_info = community.get("schema")
-        info: dict[str, Any] = raw_info if isinstance(raw_info, dict) else {}
-        version = info.get("version")
-        root = info.get("root_schema")
-        cache_file = self._schema_cache_file(community_id, version)
-        if cache_file is not None:
-            with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
-                cached = CommunitySchema.from_json(json.loads(cache_file.read_text("utf-8")))
-                if cached.version == int(str(version)):
-                    return cached
-        schema = self.api.community_schema(community_id, "last", root_schema=root)
-        cache_file = self._schema_cache_file(community_id, schema.version)
-        if cache_file is not None:
-            with contextlib.suppress(OSError):
-                cache_file.parent.mkdir(parents=True, exist_ok=True)
-                fd, tmp = tempfile.mkstemp(dir=cache_file.parent, suffix=".tmp")
-                with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                    json.dump(schema.to_json(), handle)
-                os.replace(tmp, cache_file)
-        return schema
-
-    def _schema_cache_file(self, community_id: str, version: Any) -> Path | None:
-        if self.config.cache_dir is None or version is None:
-            return None
-        server_key = hashlib.sha256(self.config.server.encode()).hexdigest()[:16]
-        safe_id = "".join(c for c in community_id if c.isalnum() or c == "-")
-        return self.config.cache_dir / "b2share-schemas" / server_key / f"{safe_id}-v{version}.json"
-
-    # --- metadata --------------------------------------------------------------------------------
-    def record_metadata(self, metadata: dict[str, Any], schema: CommunitySchema) -> dict[str, Any]:
-        """The create body: bundle metadata + community + ``community_specific`` keyed by block."""
-        record = {k: copy.deepcopy(v) for k, v in metadata.items() if k not in SERVER_MANAGED}
-        record["community"] = schema.community_id
-        given = record.get("community_specific")
-        given = given if isinstance(given, dict) else {}
-        if schema.block_schema_id:
-            block = given.get(schema.block_schema_id, {})
-            if not block and len(given) == 1 and isinstance(next(iter(given.values())), dict):
-                block = next(iter(given.values()))  # a block written under another (old) key
-            record["community_specific"] = {schema.block_schema_id: block}
-        else:
-            record["community_specific"] = {}
-        return record
-
-    def validate(
-        self, record: dict[str, Any], schema: CommunitySchema, mode: str, source: str
-    ) -> None:
-        from ecasrepro.metadata import validate_metadata
-
-        if mode == "submit":  # the server validates the record as it will be: submitted
-            record = {**record, "publication_state": "submitted"}
-        validate_metadata(record, schema.json_schema, mode, source=source)  # type: ignore[arg-type]
-
-    # --- secrets ---------------------------------------------------------------------------------
-    def refuse_secrets(self, bundle: Bundle) -> None:
-        """Scan the whole bundle (the configured token added to the known secrets).
-
-        A separate pass before any write: a secret found half-way through an upload would
-        already have left. (Fusing md5 into this pass was measured slower on a busy 2-core box:
-        the scanner holds the GIL, so md5 did not overlap; during the upload it overlaps with
-        the socket send instead. See CONTRIBUTING.md.)
+        A payload file whose sha256 and md5 the snapshot recorded (it scanned the same bytes in
+        the same pass) is trusted while its size and mtime are what the snapshot recorded, like
+        git's index; one whose stat changed is re-hashed against the manifest before anything is
+        sent, and a change refuses the bundle. Everything else -- tag files, files under
+        :data:`TRUST_SNAPSHOT_MIN`, bundles without md5 or fixity data -- is scanned here, with
+        the configured token added to the known secrets; their md5 is computed while sending.
         """
         from ecasrepro.capture.secrets import Redactor, scan_tree
 
+        known: dict[str, str] = {}
+        skip = ["receipt.json"]
+        changed = []
+        fixity = bundle.fixity()
+        for pf in bundle.payload_files():
+            if not pf.md5 or pf.relpath not in fixity:
+                continue
+            known[pf.relpath] = pf.md5
+            if not bundle.unchanged_since_snapshot(pf):
+                changed.append(pf)
+            if pf.size >= TRUST_SNAPSHOT_MIN:
+                skip.append("data/" + pf.relpath)
         extra = [self.config.token.reveal()] if self.config.token else []
-        redactor = Redactor.from_environment(extra=extra)
-        findings = scan_tree(Path(bundle.path), redactor, skip=("receipt.json",))
+        findings = scan_tree(Path(bundle.path), Redactor.from_environment(extra=extra),
+                             skip=frozenset(skip))
         if findings:
-            shown = "; ".join(str(f) for f in findings[:5])
-            more = f" and {len(findings) - 5} more" if len(findings) > 5 else ""
-            raise SecretFound(
-                f"the bundle {bundle.path} contains what looks like a secret ({shown}{more}); "
-                "remove it from the notebook or attachments and snapshot again."
-            )
+            raise _secret_error(bundle, findings)
+        for pf in changed:  # the same bytes as at snapshot time, or refused before any write
+            try:
+                bundle.verify_file(pf)
+            except BadInput:
+                raise BadInput(
+                    f"{bundle.path}/data/{pf.relpath} changed after the snapshot (it no longer "
+                    "matches the bag's manifest-sha256.txt and manifest-md5.txt); re-run "
+                    "`ecasrepro snapshot` to capture it again."
+                ) from None
+        return known
 
     # --- the main flow ---------------------------------------------------------------------------
     def publish(
@@ -347,9 +298,10 @@ class Publisher:
         new_draft: bool = False,
         dry_run: bool = False,
     ) -> DraftRecord:
+        dialect = self.dialect
         bundle = open_bundle(bundle_or_path)
         bundle.validate(fast=True)
-        self.refuse_secrets(bundle)
+        known_md5 = self.check_payload(bundle)
         if not dry_run:
             self.config.require_token()
         receipt_path = Path(bundle.receipt_path)
@@ -363,34 +315,25 @@ class Publisher:
                 "re-run with --new-draft to publish this bundle there too (the old draft stays "
                 "listed in the receipt)."
             )
-
-        metadata = dict(bundle.metadata)
-        community_id = self.config.community or metadata.get("community")
-        if receipt and receipt.draft_id and not new_draft and receipt.community:
-            community_id = self.config.community or receipt.community
-        if not community_id:
-            raise ConfigurationError(
-                "no B2SHARE community is given; pass --community ID, set B2SHARE_COMMUNITY, or "
-                "put \"community\" in data/metadata.json (`ecasrepro communities` lists them)."
+        if receipt and receipt.draft_id and receipt.dialect != dialect.name and not new_draft:
+            raise BadInput(
+                f"{receipt_path} records a B2SHARE {receipt.dialect} draft but "
+                f"{self.config.server} speaks {dialect.name}; re-run with --new-draft to start "
+                f"a {dialect.name} draft."
             )
-        if self.config.token:
-            self.check_token()
-        community = self.community(str(community_id))
-        schema = self.schema_for(community)
-        record_md = self.record_metadata(metadata, schema)
-        source = f"{bundle.path}/data/metadata.json"
-        self.validate(record_md, schema, "draft", source)
-        if submit:
-            self.validate(record_md, schema, "submit", source)
+        continuing = bool(receipt and receipt.draft_id and not new_draft)
+        record = dialect.prepare(bundle, receipt.community if continuing and receipt else None,
+                                 submit, new_version_of)
+        warnings.extend(record.warnings)
 
         # -- which draft -------------------------------------------------------------------------
-        if receipt is None or new_draft or (receipt.server != self.config.server):
+        if receipt is None or new_draft:
             if receipt is not None:
                 receipt.archive_current()
                 receipt.server = self.config.server
             else:
                 receipt = Receipt(server=self.config.server)
-        draft_body: dict[str, Any] | None = None
+        draft: dict[str, Any] | None = None
         if receipt.draft_id:
             if new_version_of and receipt.version_of != new_version_of:
                 if receipt.state != "published":
@@ -400,86 +343,64 @@ class Publisher:
                     )
                 receipt.archive_current()
             else:
-                draft_body = self._existing_draft(receipt, receipt_path)
+                draft = self._recorded_draft(receipt, receipt_path)
         elif receipt.create_started:
-            draft_body = self._find_orphan(receipt, record_md)
-            if draft_body is not None:
-                self.echo(f"continuing draft {draft_body['id']} that an interrupted run created")
+            draft = self._find_orphan(receipt, record)
+            if draft is not None:
+                self.echo(f"continuing draft {draft['id']} that an interrupted run created")
+        receipt.dialect = dialect.name
+        run = _Run(bundle, receipt, receipt_path, DraftRecord(
+            id=None, url=None, html_url=None, state="planned", bucket=None,
+            server=self.config.server, community=record.community_id, warnings=warnings,
+            dry_run=dry_run, requests=plan, receipt=str(receipt_path),
+        ), plan if dry_run else None, known_md5)
 
-        if draft_body is not None:
-            state = str(draft_body.get("metadata", {}).get("publication_state", "draft"))
-            if state in ("submitted", "published"):
-                return self._finished(bundle, receipt, receipt_path, draft_body, warnings,
-                                      dry_run, plan)
-
-        if draft_body is None:
+        if draft is not None and dialect.describe(draft).state in ("submitted", "published"):
+            return self._finished(run, draft)
+        created_now = False
+        if draft is None:
             if dry_run:
-                url = self.api.records_url() + (f"?version_of={new_version_of}"
-                                                 if new_version_of else "")
-                plan.append(PlannedRequest("POST", url, _summarize_metadata(record_md)))
+                plan.extend(dialect.plan_create(record, new_version_of))
             else:
-                draft_body = self._create(receipt, receipt_path, record_md, new_version_of)
+                draft = self._create(run, record, new_version_of)
+                created_now = True
         else:
-            self._sync_metadata(draft_body, record_md, plan, dry_run)
+            draft = dialect.sync_metadata(draft, record, run.plan, warnings)
 
-        draft_id = draft_body["id"] if draft_body else None
-        bucket = bucket_id_of(draft_body) if draft_body else None
-        links = links_of(draft_body) if draft_body else {}
-        remote: dict[str, RemoteFile] = {}
-        limits: dict[str, Any] = {}
-        if bucket:
-            remote, limits = self.api.bucket_listing(bucket)
+        info = dialect.describe(draft) if draft else None
+        result = run.result
+        if info:
+            result.id, result.url, result.html_url = info.id, info.url, info.html_url
+            result.state, result.bucket = "draft", info.bucket
 
         # -- files --------------------------------------------------------------------------------
-        result = DraftRecord(
-            id=draft_id,
-            url=links.get("self") or (self.api.draft_url(draft_id) if draft_id else None),
-            html_url=self.api.html_url(draft_id, links) if draft_id else None,
-            state="planned" if draft_id is None else "draft",
-            bucket=bucket,
-            server=self.config.server,
-            community=schema.community_id,
-            warnings=warnings,
-            dry_run=dry_run,
-            requests=plan,
-            receipt=str(receipt_path),
-        )
+        remote: dict[str, RemoteFile] = {}
+        limits: dict[str, Any] = {}
+        if info:
+            remote, limits = dialect.list_files(info.files_at)
         payload = []
         for pf in bundle.payload_files():
-            if pf.size == 0:  # B2SHARE refuses empty bodies (FILES_REST_MIN_FILE_SIZE = 1)
+            if pf.size == 0 and not dialect.accepts_empty_files:
                 warnings.append(f"{pf.relpath} is empty and B2SHARE does not store empty files; "
                                 "it stays in the bundle but was not uploaded.")
                 continue
             payload.append(pf)
         payload_keys = {pf.relpath for pf in payload}
         self._check_limits(payload, limits)
-        recorded_md5 = manifest_md5s(Path(bundle.path))  # from the bag, if it records md5
-        bucket_shown = self.api.bucket_url(bucket) if bucket else "<bucket of the new draft>"
-        for pf in payload:
-            if self._already_there(pf, remote.get(pf.relpath), receipt,
-                                   recorded_md5.get(pf.relpath)):
-                result.skipped.append(pf.relpath)
-                continue
-            if dry_run:
-                plan.append(PlannedRequest(
-                    "PUT", f"{bucket_shown}/{pf.relpath}",
-                    f"{OCTET_STREAM}: {pf.size} bytes from {pf.path}"))
-                continue
-            assert bucket is not None and draft_id is not None
-            self._upload(bucket, pf, receipt, receipt_path, recorded_md5.get(pf.relpath))
-            result.uploaded.append(pf.relpath)
-            _test_hook("file")
+        self._sync_files(run, info.files_at if info else None, payload, remote)
 
+        is_new_version = bool(receipt.version_of or new_version_of) or bool(
+            draft and dialect.is_version_draft(draft))
         extras = sorted(set(remote) - payload_keys)
-        if extras and (receipt.version_of or new_version_of):
+        if extras and is_new_version:
             # A new version starts with the previous version's files: the bundle defines the set.
             for key in extras:
                 if dry_run:
-                    plan.append(PlannedRequest("DELETE", f"{bucket_shown}/{key}",
-                                               "file of the previous version not in the bundle"))
-                else:
-                    assert bucket is not None
-                    self.api.delete_file(bucket, key)
+                    plan.append(PlannedRequest("DELETE", dialect.file_url(
+                        info.files_at if info else "<new>", key),
+                        "file of the previous version not in the bundle"))
+                elif info:
+                    dialect.delete_file(info.files_at, key)
                 result.removed.append(key)
         else:
             result.extra = extras
@@ -488,74 +409,71 @@ class Publisher:
                                 "left in place.")
 
         # -- verify -------------------------------------------------------------------------------
-        if bucket and not dry_run:
-            final = self.api.bucket(bucket)
-            bad = [
-                key for key in sorted(payload_keys)
-                if key not in final or key not in receipt.files
-                or final[key].md5 != receipt.files[key].md5
-                or final[key].size != receipt.files[key].size
-            ]
+        if info and not dry_run:
+            final = dialect.list_files(info.files_at)[0]
+            files = receipt.files
+            bad = [key for key in sorted(payload_keys)
+                   if key not in final or final[key].status != "completed" or key not in files
+                   or final[key].md5 != files[key].md5 or final[key].size != files[key].size]
             if bad:
                 raise ServerUnreachable(
                     f"after uploading, the server lists {', '.join(bad[:3])} differently from what "
                     "was sent; the receipt is kept, run the same command again to repair it."
                 )
             result.files = [final[key] for key in sorted(final)]
-        elif not dry_run:
-            result.files = []
         else:
             result.files = [remote[k] for k in sorted(remote)]
 
-        # -- submit -------------------------------------------------------------------------------
+        # -- community and submission -------------------------------------------------------------
+        if not is_new_version and record.community_id:
+            request = dialect.attach(result.id, record.community_id, created_now, run.plan)
+            if request and request != receipt.request:
+                receipt.request = request
+                run.save()
         if submit:
             if dry_run:
-                plan.append(PlannedRequest(
-                    "PATCH", self.api.draft_url(draft_id) if draft_id else
-                    self.api.records_url() + "<new id>/draft",
-                    f'{JSON_PATCH}: [{{"op": "add", "path": "/publication_state", '
-                    '"value": "submitted"}]'))
+                plan.append(dialect.plan_submit(result.id, is_new_version))
             else:
-                assert draft_id is not None
-                self._submit(draft_id, receipt, receipt_path, result)
+                assert result.id
+                self._apply(run, dialect.submit(result.id, is_new_version))
+                run.save()
+                if result.state == "published":
+                    self.echo(f"published {result.id}: " + ", ".join(
+                        f"{k} {v}" for k, v in result.pids.items()))
+                else:
+                    self.echo(f"submitted {result.id} for review by the community")
+        elif not dry_run:
+            receipt.state = result.state
+            run.save()
         if dry_run:
-            for request in plan:
-                self.echo(f"would send {request}")
+            for planned in plan:
+                self.echo(f"would send {planned}")
         return result
 
-    # --- steps -----------------------------------------------------------------------------------
-    def _existing_draft(self, receipt: Receipt, receipt_path: Path) -> dict[str, Any]:
+    # --- draft steps -----------------------------------------------------------------------------
+    def _recorded_draft(self, receipt: Receipt, receipt_path: Path) -> dict[str, Any]:
         assert receipt.draft_id
         try:
-            return self.api.draft(receipt.draft_id)
+            return self.dialect.draft(receipt.draft_id)
         except ServerRefused as exc:
-            if is_not_found(exc):
-                raise ServerRefused(
-                    message=(
-                        f"the draft {receipt.draft_id} recorded in {receipt_path} no longer "
-                        f"exists on {self.config.server}; run again with --new-draft to create "
-                        "a new draft."
-                    ),
-                    status=exc.status,
-                ) from None
-            raise
+            if exc.status not in (404, 410):
+                raise
+            raise ServerRefused(
+                message=(
+                    f"the draft {receipt.draft_id} recorded in {receipt_path} no longer "
+                    f"exists on {self.config.server}; run again with --new-draft to create "
+                    "a new draft."
+                ),
+                status=exc.status,
+            ) from None
 
-    def _find_orphan(self, receipt: Receipt, record_md: dict[str, Any]) -> dict[str, Any] | None:
+    def _find_orphan(self, receipt: Receipt, record: PreparedRecord) -> dict[str, Any] | None:
         """A draft that a run killed between POST and receipt created: adopt it, never duplicate."""
-        import datetime as dt
-
         assert receipt.create_started
         started = dt.datetime.fromisoformat(receipt.create_started)
         earliest = started - dt.timedelta(seconds=ORPHAN_CLOCK_SLACK_SECONDS)
         candidates = []
-        for hit in self.api.iter_drafts():
-            meta = hit.get("metadata", {})
-            if meta.get("publication_state", "draft") != "draft":
-                continue
-            if meta.get("community") != record_md.get("community"):
-                continue
-            if meta.get("titles") != record_md.get("titles"):
-                continue
+        for hit in self.dialect.orphan_candidates(record, receipt):
             try:
                 created = dt.datetime.fromisoformat(str(hit.get("created")))
             except ValueError:
@@ -564,87 +482,73 @@ class Publisher:
                 created = created.replace(tzinfo=dt.timezone.utc)
             if created >= earliest:
                 candidates.append((created, hit))
+            if len(candidates) > 20:
+                break
         if not candidates:
             return None
         candidates.sort(key=lambda pair: pair[0])
-        hit = candidates[0][1]
-        body = self.api.draft(hit["id"])  # the search hit has no files link
+        body = self.dialect.draft(str(candidates[0][1]["id"]))  # search hits lack some links
         self._record_draft(receipt, body)
         return body
 
-    def _create(
-        self,
-        receipt: Receipt,
-        receipt_path: Path,
-        record_md: dict[str, Any],
-        version_of: str | None,
-    ) -> dict[str, Any]:
-        receipt.community = record_md["community"]
-        receipt.title = _title_of(record_md)
+    def _create(self, run: _Run, record: PreparedRecord,
+                version_of: str | None) -> dict[str, Any]:
+        receipt = run.receipt
+        receipt.community = record.community_id
+        receipt.title = record.title
         receipt.version_of = version_of
         receipt.create_started = now_iso()
-        receipt.save(receipt_path)
+        run.save()
         try:
-            body = self.api.create_draft(record_md, version_of=version_of)
+            body = self.dialect.create_draft(record, version_of)
         except ServerRefused:  # a 4xx answer: certainly no draft was made, nothing to adopt
             receipt.create_started = None
             receipt.version_of = None
-            receipt.save(receipt_path)
+            run.save()
             raise
         _test_hook("post")
         self._record_draft(receipt, body)
-        receipt.save(receipt_path)
+        run.save()
         self.echo(f"created draft {body['id']} on {self.config.server}")
         _test_hook("draft")
-        return body
+        return self.dialect.after_create(body, record, version_of, run.result.warnings)
 
     def _record_draft(self, receipt: Receipt, body: dict[str, Any]) -> None:
-        links = links_of(body)
-        receipt.draft_id = str(body["id"])
-        receipt.bucket = bucket_id_of(body)
-        receipt.url = links.get("self") or self.api.draft_url(receipt.draft_id)
-        receipt.html_url = self.api.html_url(receipt.draft_id, links)
-        receipt.state = str(body.get("metadata", {}).get("publication_state", "draft"))
+        info = self.dialect.describe(body)
+        receipt.draft_id, receipt.bucket = info.id, info.bucket
+        receipt.url, receipt.html_url, receipt.state = info.url, info.html_url, info.state
         receipt.create_started = None
 
-    def _sync_metadata(
-        self,
-        draft_body: dict[str, Any],
-        record_md: dict[str, Any],
-        plan: list[PlannedRequest],
-        dry_run: bool,
-    ) -> None:
-        """Bring a continued draft's metadata up to the bundle's (add/replace only, JSON Patch)."""
-        current = draft_body.get("metadata", {})
-        patch: list[dict[str, Any]] = []
-        for key, value in record_md.items():
-            if key in ("community", *SERVER_MANAGED):
-                continue
-            if key == "community_specific":
-                for block_id, block in value.items():
-                    have = (current.get("community_specific") or {}).get(block_id)
-                    if have is None:
-                        patch.append({"op": "add", "path": f"/community_specific/{block_id}",
-                                      "value": block})
-                        continue
-                    for name, field_value in block.items():
-                        if have.get(name) != field_value:
-                            patch.append({"op": "add",
-                                          "path": f"/community_specific/{block_id}/{name}",
-                                          "value": field_value})
-                continue
-            if current.get(key) != value:
-                patch.append({"op": "add", "path": f"/{key}", "value": value})
-        if not patch:
-            return
-        if dry_run:
-            paths = ", ".join(op["path"] for op in patch)
-            plan.append(PlannedRequest("PATCH", self.api.draft_url(draft_body["id"]),
-                                       f"{JSON_PATCH}: update {paths}"))
-            return
-        updated = self.api.patch_draft(draft_body["id"], patch)
-        draft_body["metadata"] = updated.get("metadata", current)
+    def _apply(self, run: _Run, outcome: Outcome) -> None:
+        result, receipt = run.result, run.receipt
+        result.state = receipt.state = outcome.state
+        if outcome.pids or outcome.state == "published":
+            result.pids = receipt.pids = dict(outcome.pids)
+        if outcome.url:
+            result.url = receipt.url = outcome.url
+        if outcome.html_url:
+            result.html_url = receipt.html_url = outcome.html_url
+        if outcome.files:
+            result.files = list(outcome.files)
+        if outcome.request:
+            receipt.request = outcome.request
 
+    def _finished(self, run: _Run, body: dict[str, Any]) -> DraftRecord:
+        """The recorded draft was already submitted or published: report it, change nothing."""
+        info = self.dialect.describe(body)
+        result = run.result
+        result.id, result.url, result.html_url = info.id, info.url, info.html_url
+        result.state, result.bucket, result.community = "draft", info.bucket, run.receipt.community
+        self._apply(run, self.dialect.outcome(body))
+        run.save()
+        result.warnings.append(
+            f"draft {info.id} is already {result.state}; nothing was changed (use "
+            "--new-version-of RECORD_ID for a new version, or --new-draft for a separate record)."
+        )
+        self.echo(result.warnings[-1])
+        return result
+
+    # --- files -----------------------------------------------------------------------------------
     @staticmethod
     def _check_limits(payload: list[Any], limits: dict[str, Any]) -> None:
         """Refuse before sending gigabytes when the bucket announces a smaller limit."""
@@ -668,122 +572,119 @@ class Publisher:
                     status=400,
                 )
 
-    def _already_there(self, pf: Any, remote: RemoteFile | None, receipt: Receipt,
-                       recorded_md5: str | None = None) -> bool:
-        """True when the bucket holds this payload file already (size and md5 match)."""
-        if remote is None or remote.size != pf.size:
+    def _already_there(self, run: _Run, pf: PayloadFile, remote: RemoteFile) -> bool:
+        """True when the draft holds this payload file already (size and md5 match)."""
+        if remote.size != pf.size or remote.status != "completed":
             return False
-        known = receipt.files.get(pf.relpath)
-        if known and known.sha256 and known.sha256 == pf.sha256:
+        known = run.receipt.files.get(pf.relpath)
+        if known and known.status == "completed" and known.sha256 == pf.sha256 and known.md5:
             return known.md5 == remote.md5
-        local_md5 = recorded_md5 or md5_of_file(Path(pf.path))  # else one read to decide
+        local_md5 = run.known_md5.get(pf.relpath) or _md5_of_file(Path(pf.path))
         if local_md5 != remote.md5:
             return False
-        receipt.files[pf.relpath] = UploadedFile(pf.relpath, pf.size, local_md5, pf.sha256)
+        run.receipt.files[pf.relpath] = UploadedFile(pf.relpath, pf.size, local_md5, pf.sha256)
         return True
 
-    def _upload(self, bucket: str, pf: Any, receipt: Receipt, receipt_path: Path,
-                known_md5: str | None = None) -> None:
-        """Stream one file; verify the server's md5; on mismatch delete and retry once."""
+    def _sync_files(self, run: _Run, files_at: str | None, payload: list[PayloadFile],
+                    remote: dict[str, RemoteFile]) -> None:
+        """Upload what is missing or different; a ``pending`` (v3) file is sent again."""
+        uploads: list[PayloadFile] = []
+        new: list[str] = []
+        stale: list[str] = []
+        for pf in payload:
+            have = remote.get(pf.relpath)
+            if have is not None and self._already_there(run, pf, have):
+                run.result.skipped.append(pf.relpath)
+                continue
+            uploads.append(pf)
+            if have is None:
+                new.append(pf.relpath)
+            elif have.status != "pending":
+                stale.append(pf.relpath)
+        if run.plan is not None:
+            run.plan.extend(self.dialect.plan_uploads(files_at, uploads, stale, new))
+            return
+        if not uploads:
+            return
+        assert files_at is not None
+        for key in stale:
+            run.receipt.files.pop(key, None)
+        initialised = self.dialect.begin_uploads(files_at, new, stale)
+        sizes = {pf.relpath: pf for pf in payload}
+        for key in initialised:
+            pf = sizes[key]
+            run.receipt.files[key] = UploadedFile(key, pf.size, "", pf.sha256, status="pending")
+        if initialised:
+            run.save()
+            _test_hook("init")
+        self._upload_all(run, files_at, uploads)
+
+    def _upload_all(self, run: _Run, files_at: str, files: list[PayloadFile]) -> None:
+        """Upload several files at a time; the first failure stops the rest and is raised."""
         from tqdm import tqdm
 
-        key = pf.relpath
+        total = sum(pf.size for pf in files)
+        bar = tqdm(total=total, unit="B", unit_scale=True, unit_divisor=1024,
+                   desc=f"uploading {len(files)} file(s)", leave=False, file=sys.stderr,
+                   disable=not self.progress or total < PROGRESS_MIN_BYTES)
+        workers = min(upload_workers(), len(files))
+        try:
+            if workers == 1:
+                for pf in files:
+                    self._upload_one(self.dialect, run, files_at, pf, bar)
+                return
+            with ThreadPoolExecutor(max_workers=workers,
+                                    thread_name_prefix="ecasrepro-upload") as pool:
+                futures = [pool.submit(lambda pf: self._upload_one(
+                    self._thread_dialect(), run, files_at, pf, bar), pf) for pf in files]
+                done, pending = wait(futures, return_when=FIRST_EXCEPTION)
+                for future in pending:
+                    future.cancel()
+                failed = [f for f in futures if f in done and f.exception() is not None]
+                if failed:
+                    wait(pending)
+                    raise failed[0].exception()  # type: ignore[misc]
+        finally:
+            bar.close()
+            order = [pf.relpath for pf in files]
+            run.result.uploaded.sort(key=order.index)
+
+    def _upload_one(self, dialect: Dialect, run: _Run, files_at: str, pf: PayloadFile,
+                    bar: Any) -> None:
+        """Stream one file; compare the server's md5; on mismatch discard it and retry once."""
+        key, known = pf.relpath, run.known_md5.get(pf.relpath)
         for attempt in (1, 2):
-            with tqdm(
-                total=pf.size, unit="B", unit_scale=True, unit_divisor=1024, desc=key,
-                disable=not self.progress or pf.size < PROGRESS_MIN_BYTES, leave=False,
-                file=sys.stderr, miniters=1,
-            ) as bar:
-                body = FileBody(Path(pf.path), pf.size, progress=bar.update, on_restart=bar.reset,
-                                known_md5=known_md5)
-                answer = self.api.put_file(bucket, key, body)
-            server_md5 = str(answer.get("checksum") or "").removeprefix("md5:")
-            server_size = int(answer.get("size", -1))
-            if body.md5 and server_md5 == body.md5 and server_size == pf.size:
-                receipt.files[key] = UploadedFile(key, pf.size, body.md5, pf.sha256)
-                receipt.save(receipt_path)
-                self.echo(f"uploaded {key} ({pf.size} bytes, md5 {body.md5})")
+            tracker = _FileProgress(bar, self._lock)
+            body = FileBody(Path(pf.path), pf.size, progress=tracker.update,
+                            on_restart=tracker.restart, known_md5=known)
+            stored = dialect.upload(files_at, key, body)
+            if stored is None:
+                self.echo(f"the server dropped {key} during the transfer; sending it again")
+                continue
+            sent = body.md5 if pf.size else EMPTY_MD5
+            if stored.md5 == sent and stored.size == pf.size:
+                with run.lock:
+                    run.receipt.files[key] = UploadedFile(key, pf.size, str(sent), pf.sha256)
+                    run.result.uploaded.append(key)
+                run.save()
+                self.echo(f"uploaded {key} ({pf.size} bytes, md5 {sent})")
+                _test_hook("file")
                 return
             self.echo(
-                f"checksum mismatch for {key}: sent md5 {body.md5}, {pf.size} bytes; server has "
-                f"{server_md5 or 'none'}, {server_size} bytes; deleting it"
+                f"checksum mismatch for {key}: sent md5 {sent}, {pf.size} bytes; server has "
+                f"{stored.md5 or 'none'}, {stored.size} bytes; discarding it"
                 + (" and retrying once" if attempt == 1 else "")
             )
-            self.api.delete_file(bucket, key)
-            receipt.files.pop(key, None)
-            receipt.save(receipt_path)
-        if known_md5:
-            raise BadInput(
-                f"{key} does not match the md5 recorded in the bundle's manifest-md5.txt (it "
-                "changed after the snapshot); re-create the bundle with `ecasrepro snapshot`."
-            )
+            dialect.discard(files_at, key)
+            with run.lock:
+                run.receipt.files.pop(key, None)
+            run.save()
+        if known:
+            run.bundle.verify_file(pf)  # the file changed while it was sent: BadInput
         raise ServerUnreachable(
-            f"the server stored {key} with a different checksum twice; the draft and receipt are "
-            "kept, run the same command again to retry that file."
+            f"the server stored {key} differently from what was sent twice; the draft and "
+            "receipt are kept, run the same command again to retry that file."
         )
-
-    def _submit(self, draft_id: str, receipt: Receipt, receipt_path: Path,
-                result: DraftRecord) -> None:
-        try:
-            body = self.api.submit(draft_id)
-        except ServerUnreachable:
-            body = self.api.draft(draft_id)  # did the submission land before the failure?
-            if body.get("metadata", {}).get("publication_state") == "draft":
-                raise
-        self._apply_state(body, receipt, result)
-        receipt.save(receipt_path)
-        if result.state == "published":
-            self.echo(f"published {draft_id}: " + ", ".join(
-                f"{k} {v}" for k, v in result.pids.items()))
-        else:
-            self.echo(f"submitted {draft_id} for review by the community")
-
-    def _apply_state(self, body: dict[str, Any], receipt: Receipt, result: DraftRecord) -> None:
-        meta = body.get("metadata", {})
-        state = str(meta.get("publication_state", "draft"))
-        result.state = receipt.state = state
-        pids = {k: str(meta[k]) for k in ("ePIC_PID", "DOI") if meta.get(k)}
-        if state == "published":
-            record = self.api.record(str(body["id"]))
-            record_meta = record.get("metadata", {})
-            pids.update({k: str(record_meta[k]) for k in ("ePIC_PID", "DOI") if record_meta.get(k)})
-            result.html_url = receipt.html_url = self.api.html_url(
-                str(body["id"]), {"self_html": links_of(record).get("self_html")}, draft=False)
-            result.files = [
-                RemoteFile(str(f["key"]), int(f["size"]), str(f.get("checksum") or ""))
-                for f in record.get("files") or []
-            ] or result.files
-        result.pids = receipt.pids = pids
-
-    def _finished(
-        self,
-        bundle: Bundle,
-        receipt: Receipt,
-        receipt_path: Path,
-        draft_body: dict[str, Any],
-        warnings: list[str],
-        dry_run: bool,
-        plan: list[PlannedRequest],
-    ) -> DraftRecord:
-        """The recorded draft was already submitted or published: report it, change nothing."""
-        draft_id = str(draft_body["id"])
-        links = links_of(draft_body)
-        result = DraftRecord(
-            id=draft_id, url=links.get("self") or self.api.draft_url(draft_id),
-            html_url=self.api.html_url(draft_id, links), state="draft",
-            bucket=bucket_id_of(draft_body), server=self.config.server,
-            community=receipt.community, warnings=warnings, dry_run=dry_run, requests=plan,
-            receipt=str(receipt_path),
-        )
-        self._apply_state(draft_body, receipt, result)
-        if not dry_run:
-            receipt.save(receipt_path)
-        warnings.append(
-            f"draft {draft_id} is already {result.state}; nothing was changed (use "
-            "--new-version-of RECORD_ID for a new version, or --new-draft for a separate record)."
-        )
-        self.echo(warnings[-1])
-        return result
 
     # --- status ----------------------------------------------------------------------------------
     def status(self, bundle_or_path: Bundle | str | os.PathLike[str]) -> BundleStatus:
@@ -798,45 +699,43 @@ class Publisher:
                               receipt.state or "draft", receipt.url, receipt.html_url,
                               pids=dict(receipt.pids))
         try:
-            body = self.api.draft(receipt.draft_id)
+            view = self.dialect.remote_view(receipt.draft_id)
         except ServerRefused as exc:
-            if not is_not_found(exc):
+            if exc.status not in (404, 410):
                 raise
             result.state = "deleted"
             result.files = [FileStatus(pf.relpath, pf.size, "missing") for pf in payload]
             return result
-        result.state = str(body.get("metadata", {}).get("publication_state", "draft"))
-        bucket = bucket_id_of(body)
-        remote = self.api.bucket(bucket) if bucket else {}
-        if result.state == "published" and not remote:
-            record = self.api.record(receipt.draft_id)
-            remote = {f["key"]: RemoteFile(f["key"], int(f["size"]), str(f.get("checksum")))
-                      for f in record.get("files") or []}
+        result.state, result.pids = view.state, view.pids or result.pids
         for pf in payload:
-            have = remote.get(pf.relpath)
+            have = view.files.get(pf.relpath)
             known = receipt.files.get(pf.relpath)
-            if pf.size == 0:
-                state = "empty"  # never uploaded: B2SHARE refuses empty files
+            if pf.size == 0 and not self.dialect.accepts_empty_files:
+                state = "empty"  # never uploaded: B2SHARE v2 refuses empty files
             elif have is None:
                 state = "missing"
-            elif (known and known.md5 == have.md5 and known.size == pf.size
-                  and (not known.sha256 or known.sha256 == pf.sha256)):
+            elif have.status != "completed":
+                state = "pending"
+            elif (known and known.status == "completed" and known.md5 == have.md5
+                  and known.size == pf.size and (not known.sha256 or known.sha256 == pf.sha256)):
                 state = "uploaded"
             else:
                 state = "different"
             result.files.append(FileStatus(pf.relpath, pf.size, state,
                                            have.checksum if have else None))
-        result.extra = sorted(set(remote) - {pf.relpath for pf in payload})
+        result.extra = sorted(set(view.files) - {pf.relpath for pf in payload})
         return result
 
 
-__all__ = [
-    "BundleStatus",
-    "DraftRecord",
-    "FileStatus",
-    "PlannedRequest",
-    "Publisher",
-    "manifest_md5s",
-    "md5_of_file",
-    "open_bundle",
-]
+def _md5_of_file(path: Path, chunk_size: int = 1024 * 1024) -> str:
+    import hashlib
+
+    digest = hashlib.md5(usedforsecurity=False)
+    with open(path, "rb", buffering=0) as handle:
+        while chunk := handle.read(chunk_size):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+__all__ = ["BundleStatus", "DraftRecord", "FileStatus", "PlannedRequest", "Publisher",
+           "open_bundle", "upload_workers"]

@@ -9,35 +9,36 @@ with an explicit ``Content-Length``; item routes without a trailing slash.
 
 from __future__ import annotations
 
+import contextlib
 import copy
+import hashlib
 import json
+import os
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlsplit
 
 from ecasrepro.b2share.client import B2ShareSession, FileBody, raise_for_response
-from ecasrepro.errors import ServerRefused
+from ecasrepro.b2share.dialect import (
+    DraftInfo,
+    Outcome,
+    PlannedRequest,
+    PreparedRecord,
+    RemoteFile,
+    RemoteView,
+)
+from ecasrepro.errors import ConfigurationError, ServerRefused, ServerUnreachable
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ecasrepro.b2share.receipt import Receipt
+    from ecasrepro.bundle import Bundle
 
 JSON = "application/json"
 JSON_PATCH = "application/json-patch+json"
 OCTET_STREAM = "application/octet-stream"
-
-
-@dataclass(frozen=True)
-class RemoteFile:
-    """One object in a bucket, as the server reports it."""
-
-    key: str
-    size: int
-    checksum: str  # "md5:<hex>"
-
-    @property
-    def md5(self) -> str:
-        return self.checksum.split(":", 1)[1] if ":" in self.checksum else self.checksum
-
-    def to_json(self) -> dict[str, Any]:
-        return {"key": self.key, "size": self.size, "checksum": self.checksum}
 
 
 @dataclass(frozen=True)
@@ -275,13 +276,285 @@ def is_not_found(exc: ServerRefused) -> bool:
     return exc.status in (404, 410)
 
 
+# Fields the server manages; never sent in a create body or a metadata patch (API-v2.md §8.3).
+SERVER_MANAGED = frozenset(
+    {"$schema", "owners", "publication_state", "ePIC_PID", "DOI", "$future_doi", "external_pids",
+     "_deposit", "_pid", "_oai", "_files", "_internal", "files"}
+)
+
+
+def _title_of(metadata: dict[str, Any]) -> str | None:
+    titles = metadata.get("titles") or []
+    if titles and isinstance(titles[0], dict):
+        return str(titles[0].get("title"))
+    return None
+
+
+class V2Dialect:
+    """The publishing steps in v2 requests: records with a file bucket, PUT per file, PATCH."""
+
+    name = "v2"
+    accepts_empty_files = False  # FILES_REST_MIN_FILE_SIZE = 1
+
+    def __init__(self, session: B2ShareSession) -> None:
+        self.session = session
+        self.config = session.config
+        self.api = V2Api(session)
+
+    def for_thread(self) -> V2Dialect:
+        return V2Dialect(B2ShareSession(self.config))
+
+    def communities(self) -> list[dict[str, Any]]:
+        return self.api.communities()
+
+    # --- community, schema and metadata --------------------------------------------------------
+    def check_token(self) -> dict[str, Any]:
+        """``GET /api/user/``: a token the server does not know yields ``{}`` (anonymous), §2."""
+        user = self.api.user()
+        if not user or not user.get("id"):
+            raise ServerRefused(
+                message=(
+                    f"{self.config.server} does not recognise the configured token (it answers "
+                    "as to an anonymous user); check that the token is valid for this server "
+                    "(tokens are per instance) and not revoked."
+                ),
+                status=401,
+            )
+        return user
+
+    def community(self, community_id: str) -> dict[str, Any]:
+        return self.api.community(community_id)
+
+    def schema_for(self, community: dict[str, Any]) -> CommunitySchema:
+        """The community's full schema, from the disk cache when server+community+version match."""
+        community_id = str(community["id"])
+        raw_info = community.get("schema")
+        info: dict[str, Any] = raw_info if isinstance(raw_info, dict) else {}
+        version = info.get("version")
+        cache_file = self._schema_cache_file(community_id, version)
+        if cache_file is not None:
+            with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
+                cached = CommunitySchema.from_json(json.loads(cache_file.read_text("utf-8")))
+                if cached.version == int(str(version)):
+                    return cached
+        schema = self.api.community_schema(community_id, "last",
+                                           root_schema=info.get("root_schema"))
+        cache_file = self._schema_cache_file(community_id, schema.version)
+        if cache_file is not None:
+            with contextlib.suppress(OSError):
+                cache_file.parent.mkdir(parents=True, exist_ok=True)
+                fd, tmp = tempfile.mkstemp(dir=cache_file.parent, suffix=".tmp")
+                with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                    json.dump(schema.to_json(), handle)
+                os.replace(tmp, cache_file)
+        return schema
+
+    def _schema_cache_file(self, community_id: str, version: Any) -> Path | None:
+        if self.config.cache_dir is None or version is None:
+            return None
+        server_key = hashlib.sha256(self.config.server.encode()).hexdigest()[:16]
+        safe_id = "".join(c for c in community_id if c.isalnum() or c == "-")
+        return self.config.cache_dir / "b2share-schemas" / server_key / f"{safe_id}-v{version}.json"
+
+    def record_metadata(self, metadata: dict[str, Any], schema: CommunitySchema) -> dict[str, Any]:
+        """The create body: bundle metadata + community + ``community_specific`` keyed by block."""
+        record = {k: copy.deepcopy(v) for k, v in metadata.items() if k not in SERVER_MANAGED}
+        record["community"] = schema.community_id
+        given = record.get("community_specific")
+        given = given if isinstance(given, dict) else {}
+        if schema.block_schema_id:
+            block = given.get(schema.block_schema_id, {})
+            if not block and len(given) == 1 and isinstance(next(iter(given.values())), dict):
+                block = next(iter(given.values()))  # a block written under another (old) key
+            record["community_specific"] = {schema.block_schema_id: block}
+        else:
+            record["community_specific"] = {}
+        return record
+
+    def validate(
+        self, record: dict[str, Any], schema: CommunitySchema, mode: str, source: str
+    ) -> None:
+        from ecasrepro.metadata import validate_metadata
+
+        if mode == "submit":  # the server validates the record as it will be: submitted
+            record = {**record, "publication_state": "submitted"}
+        validate_metadata(record, schema.json_schema, mode, source=source)  # type: ignore[arg-type]
+
+    def prepare(self, bundle: Bundle, recorded_community: str | None, submit: bool,
+                new_version_of: str | None) -> PreparedRecord:
+        metadata = dict(bundle.metadata)
+        community_id = self.config.community or recorded_community or metadata.get("community")
+        if not community_id:
+            raise ConfigurationError(
+                "no B2SHARE community is given; pass --community ID, set B2SHARE_COMMUNITY, or "
+                "put \"community\" in data/metadata.json (`ecasrepro communities` lists them)."
+            )
+        if self.config.token:
+            self.check_token()
+        schema = self.schema_for(self.community(str(community_id)))
+        record = self.record_metadata(metadata, schema)
+        source = f"{bundle.path}/data/metadata.json"
+        self.validate(record, schema, "draft", source)
+        if submit:
+            self.validate(record, schema, "submit", source)
+        return PreparedRecord(record, _title_of(record), schema.community_id)
+
+    # --- drafts ----------------------------------------------------------------------------------
+    def draft(self, draft_id: str) -> dict[str, Any]:
+        return self.api.draft(draft_id)
+
+    def orphan_candidates(self, record: PreparedRecord,
+                          receipt: Receipt) -> Iterator[dict[str, Any]]:
+        for hit in self.api.iter_drafts():
+            meta = hit.get("metadata", {})
+            if (meta.get("publication_state", "draft") == "draft"
+                    and meta.get("community") == record.body.get("community")
+                    and meta.get("titles") == record.body.get("titles")):
+                yield hit
+
+    def plan_create(self, record: PreparedRecord,
+                    version_of: str | None) -> list[PlannedRequest]:
+        url = self.api.records_url() + (f"?version_of={version_of}" if version_of else "")
+        fields = ", ".join(sorted(record.body))
+        return [PlannedRequest("POST", url,
+                               f"{JSON}: title={record.title!r}; fields: {fields}")]
+
+    def create_draft(self, record: PreparedRecord, version_of: str | None) -> dict[str, Any]:
+        return self.api.create_draft(record.body, version_of=version_of)
+
+    def after_create(self, body: dict[str, Any], record: PreparedRecord,
+                     version_of: str | None, warnings: list[str]) -> dict[str, Any]:
+        return body
+
+    def sync_metadata(self, body: dict[str, Any], record: PreparedRecord,
+                      plan: list[PlannedRequest] | None, warnings: list[str]) -> dict[str, Any]:
+        """Bring a continued draft's metadata up to the bundle's (add/replace only, JSON Patch)."""
+        current = body.get("metadata", {})
+        patch: list[dict[str, Any]] = []
+        for key, value in record.body.items():
+            if key in ("community", *SERVER_MANAGED):
+                continue
+            if key == "community_specific":
+                for block_id, block in value.items():
+                    have = (current.get("community_specific") or {}).get(block_id)
+                    if have is None:
+                        patch.append({"op": "add", "path": f"/community_specific/{block_id}",
+                                      "value": block})
+                        continue
+                    patch.extend({"op": "add", "path": f"/community_specific/{block_id}/{name}",
+                                  "value": field_value}
+                                 for name, field_value in block.items()
+                                 if have.get(name) != field_value)
+                continue
+            if current.get(key) != value:
+                patch.append({"op": "add", "path": f"/{key}", "value": value})
+        if not patch:
+            return body
+        if plan is not None:
+            paths = ", ".join(op["path"] for op in patch)
+            plan.append(PlannedRequest("PATCH", self.api.draft_url(body["id"]),
+                                       f"{JSON_PATCH}: update {paths}"))
+            return body
+        updated = self.api.patch_draft(body["id"], patch)
+        body["metadata"] = updated.get("metadata", current)
+        return body
+
+    def describe(self, body: dict[str, Any]) -> DraftInfo:
+        draft_id, links = str(body["id"]), links_of(body)
+        bucket = bucket_id_of(body)
+        return DraftInfo(draft_id, links.get("self") or self.api.draft_url(draft_id),
+                         self.api.html_url(draft_id, links), bucket, bucket or "",
+                         str(body.get("metadata", {}).get("publication_state", "draft")))
+
+    def is_version_draft(self, body: dict[str, Any]) -> bool:
+        return False  # v2 says so only through ?version_of=, which the receipt records
+
+    def outcome(self, body: dict[str, Any]) -> Outcome:
+        meta = body.get("metadata", {})
+        outcome = Outcome(str(meta.get("publication_state", "draft")),
+                          {k: str(meta[k]) for k in ("ePIC_PID", "DOI") if meta.get(k)})
+        if outcome.state == "published":
+            record = self.api.record(str(body["id"]))
+            record_meta = record.get("metadata", {})
+            outcome.pids.update(
+                {k: str(record_meta[k]) for k in ("ePIC_PID", "DOI") if record_meta.get(k)})
+            outcome.html_url = self.api.html_url(
+                str(body["id"]), {"self_html": links_of(record).get("self_html")}, draft=False)
+            outcome.files = [
+                RemoteFile(str(f["key"]), int(f["size"]), str(f.get("checksum") or ""))
+                for f in record.get("files") or []
+            ]
+        return outcome
+
+    # --- files -----------------------------------------------------------------------------------
+    def list_files(self, files_at: str) -> tuple[dict[str, RemoteFile], dict[str, Any]]:
+        return self.api.bucket_listing(files_at)
+
+    def begin_uploads(self, files_at: str, new: list[str], stale: list[str]) -> list[str]:
+        return []  # a PUT creates or replaces the object
+
+    def plan_uploads(self, files_at: str | None, uploads: list[Any], stale: list[str],
+                     new: list[str]) -> list[PlannedRequest]:
+        shown = self.api.bucket_url(files_at) if files_at else "<bucket of the new draft>"
+        return [PlannedRequest("PUT", f"{shown}/{pf.relpath}",
+                               f"{OCTET_STREAM}: {pf.size} bytes from {pf.path}")
+                for pf in uploads]
+
+    def upload(self, files_at: str, key: str, body: FileBody) -> RemoteFile | None:
+        answer = self.api.put_file(files_at, key, body)
+        return RemoteFile(key, int(answer.get("size", -1)), str(answer.get("checksum") or ""))
+
+    def discard(self, files_at: str, key: str) -> None:
+        self.api.delete_file(files_at, key)
+
+    def delete_file(self, files_at: str, key: str) -> None:
+        self.api.delete_file(files_at, key)
+
+    def file_url(self, files_at: str, key: str) -> str:
+        return self.api.file_url(files_at, key)
+
+    # --- submission ------------------------------------------------------------------------------
+    def attach(self, draft_id: str | None, community_id: str, created_now: bool,
+               plan: list[PlannedRequest] | None) -> str | None:
+        return None  # the community is part of the v2 record itself
+
+    def plan_submit(self, draft_id: str | None, is_new_version: bool) -> PlannedRequest:
+        return PlannedRequest(
+            "PATCH", self.api.draft_url(draft_id) if draft_id else
+            self.api.records_url() + "<new id>/draft",
+            f'{JSON_PATCH}: [{{"op": "add", "path": "/publication_state", '
+            '"value": "submitted"}]')
+
+    def submit(self, draft_id: str, is_new_version: bool) -> Outcome:
+        try:
+            body = self.api.submit(draft_id)
+        except ServerUnreachable:
+            body = self.api.draft(draft_id)  # did the submission land before the failure?
+            if body.get("metadata", {}).get("publication_state") == "draft":
+                raise
+        return self.outcome(body)
+
+    def remote_view(self, draft_id: str) -> RemoteView:
+        body = self.api.draft(draft_id)
+        state = str(body.get("metadata", {}).get("publication_state", "draft"))
+        bucket = bucket_id_of(body)
+        remote = self.api.bucket(bucket) if bucket else {}
+        if state == "published" and not remote:
+            record = self.api.record(draft_id)
+            remote = {f["key"]: RemoteFile(f["key"], int(f["size"]), str(f.get("checksum")))
+                      for f in record.get("files") or []}
+        return RemoteView(state, {}, remote)
+
+
 __all__ = [
     "JSON",
     "JSON_PATCH",
     "OCTET_STREAM",
+    "SERVER_MANAGED",
     "CommunitySchema",
     "RemoteFile",
     "V2Api",
+    "V2Dialect",
     "block_schema_id",
     "bucket_id_of",
     "is_not_found",
