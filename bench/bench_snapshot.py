@@ -1,5 +1,8 @@
 """Benchmark: `ecasrepro snapshot --attach` of large outputs against `sha256sum` of the same files.
 
+The snapshot does more than sha256sum in its one read of each attachment: it copies it, computes
+sha256 and md5 (for manifest-sha256.txt and manifest-md5.txt) and scans it for secrets.
+
     .venv/bin/python bench/bench_snapshot.py [--sizes 256,1024] [--repeats 3] [--dir /tmp]
 
 For each total size, writes files of 256 MiB (fast: repeated random blocks with a counter), warms
