@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 import click
 
 from ecasrepro import __version__
-from ecasrepro.errors import EcasReproError, ExitCode
+from ecasrepro.errors import ConfigurationError, EcasReproError, ExitCode
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -203,7 +203,13 @@ def sandbox_command(
     import logging
     from pathlib import Path
 
-    from ecasrepro.sandbox.server import SandboxServer, serve_until_signalled
+    try:
+        from ecasrepro.sandbox.server import SandboxServer, serve_until_signalled
+    except ImportError as exc:
+        raise ConfigurationError(
+            f"the sandbox needs the optional package {exc.name!r}; install it with "
+            "pip install 'ecasrepro[sandbox]'"
+        ) from None
 
     data = Path(data_dir) if data_dir else Path.home() / ".local/share/ecasrepro/sandbox"
     server = SandboxServer(

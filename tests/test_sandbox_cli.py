@@ -82,3 +82,19 @@ def test_refuses_remote_host_and_bad_faults(tmp_path: Path) -> None:
         timeout=30,
     )
     assert faults.returncode == 2 and "unknown fault 'explode'" in faults.stderr
+
+
+def test_missing_sandbox_extra_is_one_sentence(tmp_path: Path) -> None:
+    """Without Flask (a plain `pip install ecasrepro`), the command says which extra to install."""
+    code = (
+        "import sys; sys.modules['flask'] = None\n"
+        "from ecasrepro.cli import main\n"
+        f"main(['sandbox', '--port', '0', '--data', {str(tmp_path / 'd')!r}])\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.strip().count("\n") == 0
+    assert "pip install 'ecasrepro[sandbox]'" in result.stderr
+    assert "Traceback" not in result.stderr
