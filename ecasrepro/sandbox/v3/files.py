@@ -28,8 +28,8 @@ from ecasrepro.sandbox.v3.common import (
 )
 from ecasrepro.sandbox.v3.errors import ApiError, AppError, field_error, validation_error
 from ecasrepro.sandbox.v3.records import (
-    draft_for_owner,
     draft_for_reader,
+    owned_record,
     published_or_404,
     touch_draft,
 )
@@ -109,7 +109,7 @@ def init_files(record_id: str) -> Response:
     caller = current_caller()
     body = json_body()
     with storage().transaction() as db:
-        row = draft_for_owner(db, caller, record_id)
+        row = owned_record(db, caller, record_id, published=False)
         if not _files_enabled(row):
             raise ApiError(403, "Files are not enabled.")
         if row["files_locked"]:
@@ -163,7 +163,7 @@ def list_files(record_id: str) -> Response:
 def delete_all_files(record_id: str) -> Response:
     caller = current_caller()
     with storage().transaction() as db:
-        row = draft_for_owner(db, caller, record_id)
+        row = owned_record(db, caller, record_id, published=False)
         if row["files_locked"]:
             raise ApiError(403, "Bucket is locked for modifications.")
         blobs = [r["blob"] for r in store.file_rows(db, record_id, "draft")]
@@ -188,7 +188,7 @@ def update_file(record_id: str, key: str) -> Response:
     caller = current_caller()
     body = json_body()
     with storage().transaction() as db:
-        draft_for_owner(db, caller, record_id)
+        owned_record(db, caller, record_id, published=False)
         _file_row(db, record_id, "draft", key)
         if isinstance(body, dict):
             if isinstance(body.get("metadata"), dict):
@@ -210,7 +210,7 @@ def update_file(record_id: str, key: str) -> Response:
 def delete_file(record_id: str, key: str) -> Response:
     caller = current_caller()
     with storage().transaction() as db:
-        row = draft_for_owner(db, caller, record_id)
+        row = owned_record(db, caller, record_id, published=False)
         if row["files_locked"]:
             raise ApiError(403, "Bucket is locked for modifications.")
         f = _file_row(db, record_id, "draft", key)
@@ -237,7 +237,7 @@ def _drain(length: int) -> None:
 def _check_writable(
     db: sqlite3.Connection, caller: Caller, record_id: str, key: str
 ) -> sqlite3.Row:
-    row = draft_for_owner(db, caller, record_id)
+    row = owned_record(db, caller, record_id, published=False)
     if row["files_locked"]:
         raise ApiError(403, "Bucket is locked for modifications.")
     return _file_row(db, record_id, "draft", key)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import uuid
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlencode
 
@@ -54,33 +55,55 @@ def record_or_404(db: sqlite3.Connection, record_id: str) -> sqlite3.Row:
     return row
 
 
-def draft_for_owner(db: sqlite3.Connection, caller: Caller, record_id: str) -> sqlite3.Row:
-    """The row of an existing draft the caller may edit (403 before 404 for anonymous)."""
+def _row_in_state(db: sqlite3.Connection, record_id: str, *, published: bool) -> sqlite3.Row:
+    """The record's published side (404 "not registered") or its draft (404 "does not exist")."""
+    row = record_or_404(db, record_id)
+    if published and row["record_json"] is None:
+        raise ApiError(404, PID_NOT_REGISTERED)
+    if not published and row["draft_json"] is None:
+        raise ApiError(404, PID_DOES_NOT_EXIST)
+    return row
+
+
+def _signed_in_row(
+    db: sqlite3.Connection,
+    caller: Caller,
+    record_id: str,
+    *,
+    published: bool,
+    allowed: Callable[[sqlite3.Row], bool],
+) -> sqlite3.Row:
+    """The guard of every signed-in endpoint: anonymous 403 before any 404, then ``allowed``."""
     if caller.anonymous:
         raise permission_denied()
-    row = record_or_404(db, record_id)
-    if row["draft_json"] is None:
-        raise ApiError(404, PID_DOES_NOT_EXIST)
-    if not store.is_owner(caller, row):
+    row = _row_in_state(db, record_id, published=published)
+    if not allowed(row):
         raise permission_denied()
     return row
+
+
+def owned_record(
+    db: sqlite3.Connection, caller: Caller, record_id: str, *, published: bool
+) -> sqlite3.Row:
+    """The caller's own draft (``published=False``, to edit) or published record."""
+    return _signed_in_row(
+        db, caller, record_id, published=published, allowed=lambda row: store.is_owner(caller, row)
+    )
 
 
 def draft_for_reader(db: sqlite3.Connection, caller: Caller, record_id: str) -> sqlite3.Row:
-    if caller.anonymous:
-        raise permission_denied()
-    row = record_or_404(db, record_id)
-    if row["draft_json"] is None:
-        raise ApiError(404, PID_DOES_NOT_EXIST)
-    if not store.can_read_draft(db, caller, row):
-        raise permission_denied()
-    return row
+    """A draft the caller may see: its owner or a curator reviewing it."""
+    return _signed_in_row(
+        db,
+        caller,
+        record_id,
+        published=False,
+        allowed=lambda row: store.can_read_draft(db, caller, row),
+    )
 
 
 def published_or_404(db: sqlite3.Connection, caller: Caller, record_id: str) -> sqlite3.Row:
-    row = record_or_404(db, record_id)
-    if row["record_json"] is None:
-        raise ApiError(404, PID_NOT_REGISTERED)
+    row = _row_in_state(db, record_id, published=True)
     data = json.loads(row["record_json"])
     if data.get("access", {}).get("record") == "restricted" and not store.is_owner(caller, row):
         raise permission_denied()
@@ -298,7 +321,7 @@ def update_draft(record_id: str) -> Response:
     caller = current_caller()
     body = json_body()
     with storage().transaction() as db:
-        row = draft_for_owner(db, caller, record_id)
+        row = owned_record(db, caller, record_id, published=False)
         _check_if_match(row)
         count = file_count(db, record_id)
         data, errors = load_input(body, json.loads(row["draft_json"]), count)
@@ -315,7 +338,7 @@ def update_draft(record_id: str) -> Response:
 def delete_draft(record_id: str) -> Response:
     caller = current_caller()
     with storage().transaction() as db:
-        row = draft_for_owner(db, caller, record_id)
+        row = owned_record(db, caller, record_id, published=False)
         _check_if_match(row)
         review = store.get_request(db, row["review_id"])
         if review is not None and review["status"] == "submitted":
@@ -349,14 +372,8 @@ def delete_draft(record_id: str) -> Response:
 def edit_record(record_id: str) -> Response:
     """Edit a published record: a draft with the same id, its files copied and locked."""
     caller = current_caller()
-    if caller.anonymous:
-        raise permission_denied()
     with storage().transaction() as db:
-        row = record_or_404(db, record_id)
-        if row["record_json"] is None:
-            raise ApiError(404, PID_NOT_REGISTERED)
-        if not store.is_owner(caller, row):
-            raise permission_denied()
+        row = owned_record(db, caller, record_id, published=True)
         if row["draft_json"] is None:
             now = store.now()
             db.execute(
@@ -397,7 +414,7 @@ def _copy_file(db: sqlite3.Connection, f: sqlite3.Row, to_record: str) -> None:
 def publish(record_id: str) -> Response:
     caller = current_caller()
     with storage().transaction() as db:
-        row = draft_for_owner(db, caller, record_id)
+        row = owned_record(db, caller, record_id, published=False)
         review = store.get_request(db, row["review_id"])
         if review is not None and review["status"] in store.OPEN_REQUEST_STATES:
             raise ApiError(
@@ -460,7 +477,7 @@ def put_review(record_id: str) -> Response:
     caller = current_caller()
     body = json_body()
     with storage().transaction() as db:
-        row = draft_for_owner(db, caller, record_id)
+        row = owned_record(db, caller, record_id, published=False)
         review = _put_review(db, caller, row, body)
         return json_response(
             store.request_body(base_url(), review, caller), revision=review["revision_id"]
@@ -489,7 +506,7 @@ def get_review(record_id: str) -> Response:
 def delete_review(record_id: str) -> Response:
     caller = current_caller()
     with storage().transaction() as db:
-        row = draft_for_owner(db, caller, record_id)
+        row = owned_record(db, caller, record_id, published=False)
         review = _review_or_404(db, row)
         if review["status"] == "submitted":
             raise ApiError(400, "An open review cannot be deleted.")
@@ -543,7 +560,7 @@ def submit_review(record_id: str) -> Response:
     caller = current_caller()
     body = json_body()
     with storage().transaction() as db:
-        row = draft_for_owner(db, caller, record_id)
+        row = owned_record(db, caller, record_id, published=False)
         review = submit_review_in(db, caller, row, body)
         result = store.request_body(base_url(), review, caller)
         result["links"]["next_html"] = (
@@ -558,14 +575,8 @@ def submit_review(record_id: str) -> Response:
 @blueprint.route("/api/records/<record_id>/versions", methods=["POST"])
 def new_version(record_id: str) -> Response:
     caller = current_caller()
-    if caller.anonymous:
-        raise permission_denied()
     with storage().transaction() as db:
-        row = record_or_404(db, record_id)
-        if row["record_json"] is None:
-            raise ApiError(404, PID_NOT_REGISTERED)
-        if not store.is_owner(caller, row):
-            raise permission_denied()
+        row = owned_record(db, caller, record_id, published=True)
         pending = db.execute(
             "SELECT id FROM v3_records WHERE parent_id = ? AND record_json IS NULL",
             (row["parent_id"],),
@@ -612,7 +623,7 @@ def new_version(record_id: str) -> Response:
 def import_files(record_id: str) -> Response:
     caller = current_caller()
     with storage().transaction() as db:
-        row = draft_for_owner(db, caller, record_id)
+        row = owned_record(db, caller, record_id, published=False)
         data = json.loads(row["draft_json"])
         if not data.get("files", {}).get("enabled", True):
             raise ApiError(400, "Files are not enabled for this draft.")
