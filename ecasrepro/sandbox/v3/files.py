@@ -26,9 +26,16 @@ from ecasrepro.sandbox.v3.common import (
     json_response,
     storage,
 )
-from ecasrepro.sandbox.v3.errors import ApiError, AppError, field_error, validation_error
+from ecasrepro.sandbox.v3.errors import (
+    ApiError,
+    AppError,
+    field_error,
+    permission_denied,
+    validation_error,
+)
 from ecasrepro.sandbox.v3.records import (
-    draft_for_reader,
+    as_draft_reader,
+    as_owner,
     owned_record,
     published_or_404,
     touch_draft,
@@ -77,6 +84,12 @@ def _files_enabled(row: sqlite3.Row) -> bool:
     return bool(json.loads(row["draft_json"]).get("files", {}).get("enabled", True))
 
 
+def _check_unlocked(row: sqlite3.Row) -> None:
+    """The edit draft of a published record keeps its files: none added, changed or removed."""
+    if row["files_locked"]:
+        raise ApiError(403, "Bucket is locked for modifications.")
+
+
 def _list_response(db: sqlite3.Connection, row: sqlite3.Row, status: int = 200) -> Response:
     data = json.loads(row["draft_json"])
     rows = store.file_rows(db, row["id"], "draft")
@@ -106,14 +119,11 @@ def _init_items(body: Any) -> list[dict[str, Any]]:
 
 @blueprint.route("/api/records/<record_id>/draft/files", methods=["POST"])
 def init_files(record_id: str) -> Response:
-    caller = current_caller()
     body = json_body()
-    with storage().transaction() as db:
-        row = owned_record(db, caller, record_id, published=False)
+    with as_owner(record_id) as (db, _caller, row):
         if not _files_enabled(row):
             raise ApiError(403, "Files are not enabled.")
-        if row["files_locked"]:
-            raise ApiError(403, "Bucket is locked for modifications.")
+        _check_unlocked(row)
         items = _init_items(body)
         existing = {r["key"] for r in store.file_rows(db, record_id, "draft")}
         limit = MAX_FILES or current_app.extensions["ecasrepro.v3.max_files"]
@@ -153,19 +163,14 @@ def init_files(record_id: str) -> Response:
 
 @blueprint.route("/api/records/<record_id>/draft/files", methods=["GET"])
 def list_files(record_id: str) -> Response:
-    caller = current_caller()
-    with storage().read() as db:
-        row = draft_for_reader(db, caller, record_id)
+    with as_draft_reader(record_id) as (db, _caller, row):
         return _list_response(db, row)
 
 
 @blueprint.route("/api/records/<record_id>/draft/files", methods=["DELETE"])
 def delete_all_files(record_id: str) -> Response:
-    caller = current_caller()
-    with storage().transaction() as db:
-        row = owned_record(db, caller, record_id, published=False)
-        if row["files_locked"]:
-            raise ApiError(403, "Bucket is locked for modifications.")
+    with as_owner(record_id) as (db, _caller, row):
+        _check_unlocked(row)
         blobs = [r["blob"] for r in store.file_rows(db, record_id, "draft")]
         db.execute("DELETE FROM v3_files WHERE record_id = ? AND kind = 'draft'", (record_id,))
         for blob in blobs:
@@ -176,19 +181,13 @@ def delete_all_files(record_id: str) -> Response:
 
 @blueprint.route("/api/records/<record_id>/draft/files/<path:key>", methods=["GET"])
 def get_file(record_id: str, key: str) -> Response:
-    caller = current_caller()
-    with storage().read() as db:
-        draft_for_reader(db, caller, record_id)
-        f = _file_row(db, record_id, "draft", key)
-        return json_response(store.file_item(base_url(), f))
+    return json_response(store.file_item(base_url(), _readable_file(record_id, "draft", key)))
 
 
 @blueprint.route("/api/records/<record_id>/draft/files/<path:key>", methods=["PUT"])
 def update_file(record_id: str, key: str) -> Response:
-    caller = current_caller()
     body = json_body()
-    with storage().transaction() as db:
-        owned_record(db, caller, record_id, published=False)
+    with as_owner(record_id) as (db, _caller, _row):
         _file_row(db, record_id, "draft", key)
         if isinstance(body, dict):
             if isinstance(body.get("metadata"), dict):
@@ -208,11 +207,8 @@ def update_file(record_id: str, key: str) -> Response:
 
 @blueprint.route("/api/records/<record_id>/draft/files/<path:key>", methods=["DELETE"])
 def delete_file(record_id: str, key: str) -> Response:
-    caller = current_caller()
-    with storage().transaction() as db:
-        row = owned_record(db, caller, record_id, published=False)
-        if row["files_locked"]:
-            raise ApiError(403, "Bucket is locked for modifications.")
+    with as_owner(record_id) as (db, _caller, row):
+        _check_unlocked(row)
         f = _file_row(db, record_id, "draft", key)
         db.execute(
             "DELETE FROM v3_files WHERE record_id = ? AND kind = 'draft' AND key = ?",
@@ -237,9 +233,7 @@ def _drain(length: int) -> None:
 def _check_writable(
     db: sqlite3.Connection, caller: Caller, record_id: str, key: str
 ) -> sqlite3.Row:
-    row = owned_record(db, caller, record_id, published=False)
-    if row["files_locked"]:
-        raise ApiError(403, "Bucket is locked for modifications.")
+    _check_unlocked(owned_record(db, caller, record_id, published=False))
     return _file_row(db, record_id, "draft", key)
 
 
@@ -346,19 +340,26 @@ def _download(f: sqlite3.Row) -> Response:
 
 @blueprint.route("/api/records/<record_id>/draft/files/<path:key>/content", methods=["GET"])
 def download_draft_file(record_id: str, key: str) -> Response:
-    caller = current_caller()
-    with storage().read() as db:
-        draft_for_reader(db, caller, record_id)
-        f = _file_row(db, record_id, "draft", key)
-    return _download(f)
+    return _download(_readable_file(record_id, "draft", key))
 
 
 def _published_files(db: sqlite3.Connection, caller: Caller, record_id: str) -> sqlite3.Row:
     row = published_or_404(db, caller, record_id)
     data = json.loads(row["record_json"])
     if data.get("access", {}).get("files") == "restricted" and not store.is_owner(caller, row):
-        raise ApiError(403, "Permission denied.")
+        raise permission_denied()
     return row
+
+
+def _readable_file(record_id: str, kind: str, key: str) -> sqlite3.Row:
+    """A file of the draft (``kind`` "draft") or the published record, behind that side's guard."""
+    if kind == "draft":
+        with as_draft_reader(record_id) as (db, _caller, _row):
+            return _file_row(db, record_id, kind, key)
+    caller = current_caller()
+    with storage().read() as db:
+        _published_files(db, caller, record_id)
+        return _file_row(db, record_id, kind, key)
 
 
 @blueprint.route("/api/records/<record_id>/files", methods=["GET"])
@@ -373,17 +374,9 @@ def list_record_files(record_id: str) -> Response:
 
 @blueprint.route("/api/records/<record_id>/files/<path:key>", methods=["GET"])
 def get_record_file(record_id: str, key: str) -> Response:
-    caller = current_caller()
-    with storage().read() as db:
-        _published_files(db, caller, record_id)
-        f = _file_row(db, record_id, "record", key)
-        return json_response(store.file_item(base_url(), f))
+    return json_response(store.file_item(base_url(), _readable_file(record_id, "record", key)))
 
 
 @blueprint.route("/api/records/<record_id>/files/<path:key>/content", methods=["GET"])
 def download_record_file(record_id: str, key: str) -> Response:
-    caller = current_caller()
-    with storage().read() as db:
-        _published_files(db, caller, record_id)
-        f = _file_row(db, record_id, "record", key)
-    return _download(f)
+    return _download(_readable_file(record_id, "record", key))

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 from urllib.parse import urlencode
 
@@ -108,6 +109,24 @@ def published_or_404(db: sqlite3.Connection, caller: Caller, record_id: str) -> 
     if data.get("access", {}).get("record") == "restricted" and not store.is_owner(caller, row):
         raise permission_denied()
     return row
+
+
+@contextlib.contextmanager
+def as_owner(
+    record_id: str, *, published: bool = False
+) -> Iterator[tuple[sqlite3.Connection, Caller, sqlite3.Row]]:
+    """A write transaction on the caller's own draft (or published record), guard passed."""
+    caller = current_caller()
+    with storage().transaction() as db:
+        yield db, caller, owned_record(db, caller, record_id, published=published)
+
+
+@contextlib.contextmanager
+def as_draft_reader(record_id: str) -> Iterator[tuple[sqlite3.Connection, Caller, sqlite3.Row]]:
+    """A read transaction on a draft the caller may see, guard passed."""
+    caller = current_caller()
+    with storage().read() as db:
+        yield db, caller, draft_for_reader(db, caller, record_id)
 
 
 def file_count(db: sqlite3.Connection, record_id: str) -> int:
@@ -308,9 +327,7 @@ def create_draft() -> Response:
 
 @blueprint.route("/api/records/<record_id>/draft", methods=["GET"])
 def read_draft(record_id: str) -> Response:
-    caller = current_caller()
-    with storage().read() as db:
-        row = draft_for_reader(db, caller, record_id)
+    with as_draft_reader(record_id) as (db, caller, row):
         return json_response(
             store.draft_body(db, base_url(), row, caller), revision=row["draft_revision"], ui=True
         )
@@ -318,10 +335,8 @@ def read_draft(record_id: str) -> Response:
 
 @blueprint.route("/api/records/<record_id>/draft", methods=["PUT"])
 def update_draft(record_id: str) -> Response:
-    caller = current_caller()
     body = json_body()
-    with storage().transaction() as db:
-        row = owned_record(db, caller, record_id, published=False)
+    with as_owner(record_id) as (db, caller, row):
         _check_if_match(row)
         count = file_count(db, record_id)
         data, errors = load_input(body, json.loads(row["draft_json"]), count)
@@ -336,9 +351,7 @@ def update_draft(record_id: str) -> Response:
 
 @blueprint.route("/api/records/<record_id>/draft", methods=["DELETE"])
 def delete_draft(record_id: str) -> Response:
-    caller = current_caller()
-    with storage().transaction() as db:
-        row = owned_record(db, caller, record_id, published=False)
+    with as_owner(record_id) as (db, _caller, row):
         _check_if_match(row)
         review = store.get_request(db, row["review_id"])
         if review is not None and review["status"] == "submitted":
@@ -371,9 +384,7 @@ def delete_draft(record_id: str) -> Response:
 @blueprint.route("/api/records/<record_id>/draft", methods=["POST"])
 def edit_record(record_id: str) -> Response:
     """Edit a published record: a draft with the same id, its files copied and locked."""
-    caller = current_caller()
-    with storage().transaction() as db:
-        row = owned_record(db, caller, record_id, published=True)
+    with as_owner(record_id, published=True) as (db, caller, row):
         if row["draft_json"] is None:
             now = store.now()
             db.execute(
@@ -412,9 +423,7 @@ def _copy_file(db: sqlite3.Connection, f: sqlite3.Row, to_record: str) -> None:
 
 @blueprint.route("/api/records/<record_id>/draft/actions/publish", methods=["POST"])
 def publish(record_id: str) -> Response:
-    caller = current_caller()
-    with storage().transaction() as db:
-        row = owned_record(db, caller, record_id, published=False)
+    with as_owner(record_id) as (db, caller, row):
         review = store.get_request(db, row["review_id"])
         if review is not None and review["status"] in store.OPEN_REQUEST_STATES:
             raise ApiError(
@@ -474,10 +483,8 @@ def _put_review(db: sqlite3.Connection, caller: Caller, row: sqlite3.Row, body: 
 
 @blueprint.route("/api/records/<record_id>/draft/review", methods=["PUT"])
 def put_review(record_id: str) -> Response:
-    caller = current_caller()
     body = json_body()
-    with storage().transaction() as db:
-        row = owned_record(db, caller, record_id, published=False)
+    with as_owner(record_id) as (db, caller, row):
         review = _put_review(db, caller, row, body)
         return json_response(
             store.request_body(base_url(), review, caller), revision=review["revision_id"]
@@ -493,9 +500,7 @@ def _review_or_404(db: sqlite3.Connection, row: sqlite3.Row) -> sqlite3.Row:
 
 @blueprint.route("/api/records/<record_id>/draft/review", methods=["GET"])
 def get_review(record_id: str) -> Response:
-    caller = current_caller()
-    with storage().read() as db:
-        row = draft_for_reader(db, caller, record_id)
+    with as_draft_reader(record_id) as (db, caller, row):
         review = _review_or_404(db, row)
         return json_response(
             store.request_body(base_url(), review, caller), revision=review["revision_id"]
@@ -504,9 +509,7 @@ def get_review(record_id: str) -> Response:
 
 @blueprint.route("/api/records/<record_id>/draft/review", methods=["DELETE"])
 def delete_review(record_id: str) -> Response:
-    caller = current_caller()
-    with storage().transaction() as db:
-        row = owned_record(db, caller, record_id, published=False)
+    with as_owner(record_id) as (db, _caller, row):
         review = _review_or_404(db, row)
         if review["status"] == "submitted":
             raise ApiError(400, "An open review cannot be deleted.")
@@ -557,10 +560,8 @@ def submit_review_in(
 
 @blueprint.route("/api/records/<record_id>/draft/actions/submit-review", methods=["POST"])
 def submit_review(record_id: str) -> Response:
-    caller = current_caller()
     body = json_body()
-    with storage().transaction() as db:
-        row = owned_record(db, caller, record_id, published=False)
+    with as_owner(record_id) as (db, caller, row):
         review = submit_review_in(db, caller, row, body)
         result = store.request_body(base_url(), review, caller)
         result["links"]["next_html"] = (
@@ -574,9 +575,7 @@ def submit_review(record_id: str) -> Response:
 # --- versions ---------------------------------------------------------------------------------
 @blueprint.route("/api/records/<record_id>/versions", methods=["POST"])
 def new_version(record_id: str) -> Response:
-    caller = current_caller()
-    with storage().transaction() as db:
-        row = owned_record(db, caller, record_id, published=True)
+    with as_owner(record_id, published=True) as (db, caller, row):
         pending = db.execute(
             "SELECT id FROM v3_records WHERE parent_id = ? AND record_json IS NULL",
             (row["parent_id"],),
@@ -621,9 +620,7 @@ def new_version(record_id: str) -> Response:
 
 @blueprint.route("/api/records/<record_id>/draft/actions/files-import", methods=["POST"])
 def import_files(record_id: str) -> Response:
-    caller = current_caller()
-    with storage().transaction() as db:
-        row = owned_record(db, caller, record_id, published=False)
+    with as_owner(record_id) as (db, _caller, row):
         data = json.loads(row["draft_json"])
         if not data.get("files", {}).get("enabled", True):
             raise ApiError(400, "Files are not enabled for this draft.")
