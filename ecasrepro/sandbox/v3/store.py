@@ -423,14 +423,21 @@ def draft_body(
         "is_published": row["record_json"] is not None,
         "is_draft": True,
         "expires_at": row["draft_created"].replace("T", " ").split("+")[0],
+        **_content_fields(base, data, files),
+        "status": draft_status(db, row),
+        "deletion_status": {"is_deleted": False, "status": "P"},
+    }
+
+
+def _content_fields(base: str, data: dict[str, Any], files: list[sqlite3.Row]) -> dict[str, Any]:
+    """What a draft and a record show alike of their content, in upstream's key order."""
+    return {
         "pids": data.get("pids", {}),
         "metadata": expand_metadata(data.get("metadata", {})),
         "custom_fields": data.get("custom_fields", {}),
         "access": access_body(data, files),
         "files": _files_section(base, data, files),
         "media_files": {"enabled": False, "order": [], "count": 0, "total_bytes": 0, "entries": {}},
-        "status": draft_status(db, row),
-        "deletion_status": {"is_deleted": False, "status": "P"},
     }
 
 
@@ -493,12 +500,7 @@ def record_body(
         "versions": _versions(db, row),
         "is_published": True,
         "is_draft": False,
-        "pids": data.get("pids", {}),
-        "metadata": expand_metadata(data.get("metadata", {})),
-        "custom_fields": data.get("custom_fields", {}),
-        "access": access_body(data, files),
-        "files": _files_section(base, data, files),
-        "media_files": {"enabled": False, "order": [], "count": 0, "total_bytes": 0, "entries": {}},
+        **_content_fields(base, data, files),
         "status": "published",
         "deletion_status": {"is_deleted": False, "status": "P"},
         "stats": {"this_version": {"views": 0, "downloads": 0}},
