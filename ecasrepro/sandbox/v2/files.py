@@ -74,6 +74,16 @@ def can_write(caller: Caller, bucket: sqlite3.Row, record: sqlite3.Row) -> bool:
     )
 
 
+def bucket_for(
+    db: sqlite3.Connection, caller: Caller, bucket_id: str, *, write: bool
+) -> tuple[sqlite3.Row, sqlite3.Row]:
+    """The bucket and its record if the caller may read (or write) it; else a bare 404."""
+    bucket, record = bucket_or_error(db, bucket_id)
+    if not (can_write if write else can_read)(caller, bucket, record):
+        raise ApiError(404)
+    return bucket, record
+
+
 def valid_key(key: str) -> bool:
     if not key or key.startswith("/") or "\\" in key:
         return False
@@ -157,9 +167,7 @@ def head_object(
 def list_bucket(bucket_id: str) -> Response:
     caller = current_caller()
     with storage().read() as db:
-        bucket, record = bucket_or_error(db, bucket_id)
-        if not can_read(caller, bucket, record):
-            raise ApiError(404)
+        bucket, _record = bucket_for(db, caller, bucket_id, write=False)
         body = bucket_body(db, request.host_url, bucket, "versions" in request.args)
     return json_response(body)
 
@@ -176,9 +184,7 @@ def _limit_for(bucket_size: int) -> tuple[int, str]:
 def upload(bucket_id: str, key: str) -> Response:
     caller = current_caller()
     with storage().read() as db:
-        bucket, record = bucket_or_error(db, bucket_id)
-        if not can_write(caller, bucket, record):
-            raise ApiError(404)
+        bucket, _record = bucket_for(db, caller, bucket_id, write=True)
     if len(key) > MAX_KEY_LENGTH:
         raise ApiError(400, "Filename is too long.")
     if not valid_key(key):
@@ -206,9 +212,7 @@ def upload(bucket_id: str, key: str) -> Response:
     base = request.host_url
     try:
         with storage().transaction() as db:
-            bucket, record = bucket_or_error(db, bucket_id)
-            if not can_write(caller, bucket, record):
-                raise ApiError(404)
+            bucket, _record = bucket_for(db, caller, bucket_id, write=True)
             limit, message = _limit_for(int(bucket["size"]))
             if written.size > limit:
                 raise ApiError(400, message)
@@ -250,9 +254,7 @@ def upload(bucket_id: str, key: str) -> Response:
 def download(bucket_id: str, key: str) -> Response:
     caller = current_caller()
     with storage().read() as db:
-        bucket, record = bucket_or_error(db, bucket_id)
-        if not can_read(caller, bucket, record):
-            raise ApiError(404)
+        bucket_for(db, caller, bucket_id, write=False)
         obj = head_object(db, bucket_id, key, request.args.get("versionId"))
     if obj["delete_marker"]:
         raise ApiError(404, OBJECT_DOES_NOT_EXIST)
@@ -290,9 +292,7 @@ def delete_object(bucket_id: str, key: str) -> Response:
     caller = current_caller()
     version_id = request.args.get("versionId")
     with storage().transaction() as db:
-        bucket, record = bucket_or_error(db, bucket_id)
-        if not can_read(caller, bucket, record):
-            raise ApiError(404)
+        bucket, record = bucket_for(db, caller, bucket_id, write=False)
         obj = head_object(db, bucket_id, key, version_id)
         if not can_write(caller, bucket, record):
             if caller.anonymous:

@@ -584,6 +584,15 @@ def _patch_content_type(exact: bool) -> None:
         raise ApiError(400)
 
 
+def _draft_response(row: sqlite3.Row, status: int = 200, *, location: bool = False) -> Response:
+    """A draft's body with its ETag and Link headers; ``location`` for a just-created draft."""
+    base = request.host_url
+    headers = draft_headers(base, row)
+    if location:
+        headers = {"Location": f"{base}api/records/{row['id']}/draft", **headers}
+    return json_response(draft_body(base, row), status, headers=headers)
+
+
 # --- views ------------------------------------------------------------------------------------
 @blueprint.route("/api/records/", methods=["POST"])
 def create_record() -> Response:
@@ -596,9 +605,7 @@ def create_record() -> Response:
     body = _json_body(allow_empty=version_of is not None)
     with storage().transaction() as db:
         row = create_draft(db, caller, body, version_of)
-    base = request.host_url
-    headers = {"Location": f"{base}api/records/{row['id']}/draft", **draft_headers(base, row)}
-    return json_response(draft_body(base, row), 201, headers=headers)
+    return _draft_response(row, 201, location=True)
 
 
 @blueprint.route("/api/records/<record_id>/draft", methods=["GET"])
@@ -608,10 +615,9 @@ def get_draft(record_id: str) -> Response:
         row = draft_row_or_error(db, record_id)
     if not can_read_draft(caller, row):
         raise deny(caller)
-    base = request.host_url
     if not_modified(row["draft_revision"]):
-        return Response(status=304, headers=draft_headers(base, row))
-    return json_response(draft_body(base, row), headers=draft_headers(base, row))
+        return Response(status=304, headers=draft_headers(request.host_url, row))
+    return _draft_response(row)
 
 
 @blueprint.route("/api/records/<record_id>/draft", methods=["PATCH"])
@@ -619,15 +625,13 @@ def patch_draft_view(record_id: str) -> Response:
     caller = current_caller()
     with storage().read() as db:
         row = draft_row_or_error(db, record_id)
-    if caller.anonymous:
-        raise ApiError(401)
     allowed = (
         caller.superuser
         or is_owner(caller, row)
         or (row["draft_state"] == "submitted" and caller.is_admin(row["community"]))
     )
     if not allowed:
-        raise ApiError(403)
+        raise deny(caller)
     if row["draft_state"] == "published":
         raise ApiError(403, INVALID_ACTION)
     _patch_content_type(exact=True)
@@ -638,8 +642,7 @@ def patch_draft_view(record_id: str) -> Response:
             raise ApiError(403, INVALID_ACTION)
         check_preconditions(row["draft_revision"])
         row = patch_draft(db, caller, row, ops)
-    base = request.host_url
-    return json_response(draft_body(base, row), headers=draft_headers(base, row))
+    return _draft_response(row)
 
 
 @blueprint.route("/api/records/<record_id>/draft", methods=["DELETE"])
@@ -647,11 +650,9 @@ def delete_draft(record_id: str) -> Response:
     caller = current_caller()
     with storage().transaction() as db:
         row = draft_row_or_error(db, record_id)
-        if caller.anonymous:
-            raise ApiError(401)
         never_published = row["record_state"] is None
         if not (caller.superuser or (is_owner(caller, row) and never_published)):
-            raise ApiError(403)
+            raise deny(caller)
         check_preconditions(row["draft_revision"])
         db.execute(
             "UPDATE records SET draft_state = 'deleted', draft_updated = ? WHERE id = ?",
