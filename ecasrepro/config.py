@@ -278,20 +278,22 @@ def resolve_config(
     sources: dict[str, str] = {}
     warnings: list[str] = []
 
-    def from_files(key: str) -> tuple[Any, str] | None:
+    def first_of(flag: str | None, flag_name: str, env_key: str, file_key: str) -> str | None:
+        """The precedence rule, in one place: a flag, else the environment, else config files."""
+        if flag:
+            sources[file_key] = flag_name
+            return flag
+        if env.get(env_key):
+            sources[file_key] = env_key
+            return env[env_key]
         for name, table in layers:
-            if table.get(key) not in (None, ""):
-                return table[key], name
+            if table.get(file_key) not in (None, ""):
+                sources[file_key] = name
+                return str(table[file_key])
         return None
 
     # server
-    server_value: str | None = None
-    if server:
-        server_value, sources["server"] = server, "--server"
-    elif env.get("B2SHARE_URL"):
-        server_value, sources["server"] = env["B2SHARE_URL"], "B2SHARE_URL"
-    elif hit := from_files("server"):
-        server_value, sources["server"] = str(hit[0]), hit[1]
+    server_value = first_of(server, "--server", "B2SHARE_URL", "server")
     if not server_value:
         raise ConfigurationError(
             "no B2SHARE server is configured; " + HOW_TO_CONFIGURE.format(user_config=user_path)
@@ -324,23 +326,11 @@ def resolve_config(
                 break
 
     # community
-    community_value: str | None = None
-    if community:
-        community_value, sources["community"] = community, "--community"
-    elif env.get("B2SHARE_COMMUNITY"):
-        community_value, sources["community"] = env["B2SHARE_COMMUNITY"], "B2SHARE_COMMUNITY"
-    elif hit := from_files("community"):
-        community_value, sources["community"] = str(hit[0]), hit[1]
+    community_value = first_of(community, "--community", "B2SHARE_COMMUNITY", "community")
 
     # API dialect: --api > B2SHARE_API > config files > auto (detected from the server)
-    api_value, sources["api"] = "auto", "default"
-    if api:
-        api_value, sources["api"] = api, "--api"
-    elif env.get("B2SHARE_API"):
-        api_value, sources["api"] = env["B2SHARE_API"], "B2SHARE_API"
-    elif hit := from_files("api"):
-        api_value, sources["api"] = str(hit[0]), hit[1]
-    api_value = api_value.strip().lower()
+    api_value = (first_of(api, "--api", "B2SHARE_API", "api") or "auto").strip().lower()
+    sources.setdefault("api", "default")
     if api_value not in API_DIALECTS:
         raise ConfigurationError(
             f"the B2SHARE API dialect {api_value!r} from {sources['api']} is unknown; use auto, "
