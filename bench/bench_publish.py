@@ -27,10 +27,10 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import requests
+from _harness import make_file, run_child
 
 ECAS = "d2c6e694-0c0a-4884-ad15-ddf498008320"
 PY = sys.executable
@@ -66,23 +66,6 @@ EcasShare(url=url, token_file=token_file).add_file_to_draft_record(path, bucket)
 """
 
 
-def run_child(argv: list[str], env: dict[str, str], work: Path) -> tuple[float, float, int]:
-    """(seconds, peak RSS MiB, exit code) of one child process.
-
-    Peak RSS comes from GNU time (``%M``): Linux carries a parent's high-water mark into a child
-    across fork+exec, so ``wait4`` from this (large) Python process would overstate small
-    clients; /usr/bin/time is a tiny parent, and its own child's figure is clean.
-    """
-    report = work / "time.txt"
-    start = time.perf_counter()
-    done = subprocess.run(["/usr/bin/time", "-f", "%M", "-o", str(report), *argv], env=env,
-                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    elapsed = time.perf_counter() - start
-    if done.returncode != 0:
-        sys.stderr.write(done.stderr.decode(errors="replace")[-2000:])
-    peak_kib = int(report.read_text().split()[-1])
-    return elapsed, peak_kib / 1024, done.returncode
-
 
 def new_bucket(url: str, token: str) -> tuple[str, str]:
     headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
@@ -99,15 +82,6 @@ def delete_draft(url: str, token: str, draft_id: str) -> None:
     requests.delete(f"{url}/api/records/{draft_id}/draft",
                     headers={"Authorization": f"Bearer {token}"}, timeout=60)
 
-
-def make_file(path: Path, size: int) -> None:
-    block = os.urandom(8 * 1024 * 1024)
-    with open(path, "wb") as handle:
-        written = 0
-        while written < size:
-            chunk = block[: min(len(block), size - written)]
-            handle.write(chunk)
-            written += len(chunk)
 
 
 def make_bundle(where: Path, big: Path) -> Path:

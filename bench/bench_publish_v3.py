@@ -27,11 +27,11 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 from urllib.parse import quote
 
 import requests
+from _harness import make_file, run_child
 
 PY = sys.executable
 CLI = [PY, "-c", "import sys; from ecasrepro.cli import main; sys.exit(main())"]
@@ -44,27 +44,6 @@ sys.exit(main())
 """
 
 
-def run_child(argv: list[str], env: dict[str, str], work: Path) -> tuple[float, float, int]:
-    """(seconds, peak RSS MiB, exit code) of one child, measured by /usr/bin/time."""
-    report = work / "time.txt"
-    start = time.perf_counter()
-    done = subprocess.run(["/usr/bin/time", "-f", "%M", "-o", str(report), *argv], env=env,
-                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    elapsed = time.perf_counter() - start
-    if done.returncode != 0:
-        sys.stderr.write(done.stderr.decode(errors="replace")[-2000:])
-    peak_kib = int(report.read_text().split()[-1])
-    return elapsed, peak_kib / 1024, done.returncode
-
-
-def make_file(path: Path, size: int) -> None:
-    block = os.urandom(min(size, 8 * 1024 * 1024) or 1)
-    with open(path, "wb") as handle:
-        written = 0
-        while written < size:
-            chunk = block[: min(len(block), size - written)]
-            handle.write(chunk)
-            written += len(chunk)
 
 
 def make_bundle(where: Path, name: str, sources: list[Path]) -> Path:
