@@ -205,13 +205,18 @@ def publish(
     ``.url``, ``.html_url``, ``.state``, ``.files``, ``.pids``).
     """
     from ecasrepro.b2share.dialect import open_publisher
+    from ecasrepro.b2share.publisher import open_bundle
     from ecasrepro.config import resolve_config
 
+    opened = open_bundle(bundle)  # bad input first: before any configuration or network
     config = resolve_config(server=server, token=token, token_file=token_file, community=community,
                             api=api)
+    if echo is not None:
+        for warning in config.warnings:
+            echo(warning)
     with open_publisher(config, progress=progress, echo=echo) as publisher:
         return publisher.publish(
-            bundle,
+            opened,
             submit=submit,
             new_version_of=new_version_of,
             new_draft=new_draft,

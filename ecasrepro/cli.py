@@ -152,7 +152,8 @@ def snapshot_command(
 
 @main.command("sandbox")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
-@click.option("--port", default=0, type=int, help="Port; 0 picks a free one.  [default: 0]")
+@click.option("--port", default=0, type=click.IntRange(0, 65535),
+              help="Port; 0 picks a free one.  [default: 0]")
 @click.option(
     "--data",
     "data_dir",
@@ -287,14 +288,19 @@ def publish_command(
     dry_run: bool, as_json: bool,
 ) -> None:
     """Publish BUNDLE to B2SHARE as a draft (re-running resumes the same draft)."""
-    from ecasrepro.b2share.dialect import open_publisher
+    from ecasrepro.api import publish
 
-    config = _publish_config(server, token_file, community, api)
-    with open_publisher(config, echo=echo) as publisher:
-        record = publisher.publish(bundle, submit=submit, new_version_of=new_version_of,
-                                   new_draft=new_draft, dry_run=dry_run)
+    shown: list[str] = []
+
+    def say(message: str) -> None:
+        shown.append(message)
+        echo(message)
+
+    record = publish(bundle, server=server, token_file=token_file, community=community, api=api,
+                     submit=submit, new_version_of=new_version_of, new_draft=new_draft,
+                     dry_run=dry_run, echo=say)
     for warning in record.warnings:
-        if warning not in config.warnings:
+        if warning not in shown:
             echo(warning)
     if dry_run:
         echo(f"dry run: {len(record.requests)} write request(s) would be sent; none was.")

@@ -31,6 +31,10 @@ else:  # pragma: no cover - exercised on 3.10 only
     import tomli as tomllib
 
 log = logging.getLogger("ecasrepro.config")
+# Configuration warnings are returned in ``PublishConfig.warnings`` and shown once by the front
+# end; the log record is for library users who configure logging, so Python's last-resort
+# handler must not print it a second time.
+log.addHandler(logging.NullHandler())
 
 SITE_CONFIG_DEFAULT = Path("/etc/ecasrepro/config.toml")
 API_DIALECTS = ("auto", "v2", "v3")

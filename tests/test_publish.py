@@ -250,6 +250,28 @@ def test_cli_unreachable_server_is_exit_4(tmp_path: Path, token_file: Path, serv
     assert len(done.stderr.strip().splitlines()) == 1 and "could not be reached" in done.stderr
 
 
+def test_cli_missing_bundle_is_exit_2_before_any_request(
+    tmp_path: Path, token_file: Path, server: Any
+) -> None:
+    """A mistyped bundle path is bad input at once: no retries against an unreachable server."""
+    env = cli_env(server, token_file, B2SHARE_URL="http://127.0.0.1:9")
+    done = run_cli("publish", str(tmp_path / "no-such.repro"), env=env)
+    assert done.returncode == ExitCode.BAD_INPUT, done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and "no-such.repro is not an ecasrepro bundle" in lines[0]
+
+
+def test_cli_token_file_warning_is_shown_once(tmp_path: Path, server: Any) -> None:
+    bundle = make_bundle(tmp_path, {"a.txt": b"a"})
+    loose = tmp_path / "loose-token"
+    loose.write_text(server.token + "\n")
+    loose.chmod(0o644)
+    done = run_cli("publish", str(bundle.path), "--dry-run", env=cli_env(server, loose))
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.count("accessible by others") == 1
+    assert server.token not in done.stdout + done.stderr
+
+
 def test_cli_nothing_configured_is_exit_2(tmp_path: Path, publish_env: dict[str, str]) -> None:
     bundle = make_bundle(tmp_path, {"a.txt": b"a"})
     done = run_cli("publish", str(bundle.path), env={**publish_env, "PATH": "/usr/bin",

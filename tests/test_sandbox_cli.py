@@ -98,3 +98,14 @@ def test_missing_sandbox_extra_is_one_sentence(tmp_path: Path) -> None:
     assert result.stderr.strip().count("\n") == 0
     assert "pip install 'ecasrepro[sandbox]'" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_port_out_of_range_is_a_usage_error(tmp_path: Path) -> None:
+    """A port that cannot exist is refused, not silently replaced by another one."""
+    result = subprocess.run(
+        [sys.executable, "-c", "from ecasrepro.cli import main; main()", "sandbox",
+         "--port", "99999", "--data", str(tmp_path / "d")],
+        capture_output=True, text=True, timeout=60,
+    )
+    assert result.returncode == 2
+    assert "99999 is not in the range 0<=x<=65535" in result.stderr
