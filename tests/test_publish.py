@@ -335,3 +335,20 @@ def test_md5_recorded_in_the_bag_is_reused_and_enforced(tmp_path: Path, server: 
     (changed.path / "data" / "outputs" / "a.txt").write_bytes(b"b" * 3000)  # same size
     with pytest.raises(BadInput, match=r"manifest-md5\.txt"):
         publish(changed, server)
+
+
+def test_refused_new_version_keeps_the_published_record_in_the_receipt(
+    tmp_path: Path, server: Any
+) -> None:
+    """A mistyped --new-version-of must not make the next plain run create a second record."""
+    bundle = make_bundle(tmp_path, {"a.txt": b"a" * 10})
+    published = publish(bundle, server, submit=True)
+    assert published.state == "published"
+    with pytest.raises(ServerRefused):
+        publish(bundle, server, new_version_of="0" * 32)
+    receipt = Receipt.load(bundle.path / "receipt.json")
+    assert receipt is not None
+    assert receipt.draft_id == published.id and receipt.state == "published"
+    again = publish(bundle, server)  # reports the published record, creates nothing
+    assert again.id == published.id and again.state == "published"
+    assert again.uploaded == []

@@ -17,6 +17,7 @@ without writing:
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import logging
 import os
@@ -189,6 +190,9 @@ class _Run:
     result: DraftRecord
     plan: list[PlannedRequest] | None  # None unless --dry-run
     known_md5: dict[str, str]  # relpath -> md5 recorded by the snapshot (no hashing needed)
+    #: the receipt as it was before this run set its draft aside (--new-draft, --new-version-of):
+    #: what a refused create puts back, so a typo never loses the recorded draft or record
+    before: Receipt | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def save(self) -> None:
@@ -327,6 +331,7 @@ class Publisher:
         warnings.extend(record.warnings)
 
         # -- which draft -------------------------------------------------------------------------
+        before = copy.deepcopy(receipt)
         if receipt is None or new_draft:
             if receipt is not None:
                 receipt.archive_current()
@@ -353,7 +358,8 @@ class Publisher:
             id=None, url=None, html_url=None, state="planned", bucket=None,
             server=self.config.server, community=record.community_id, warnings=warnings,
             dry_run=dry_run, requests=plan, receipt=str(receipt_path),
-        ), plan if dry_run else None, known_md5)
+        ), plan if dry_run else None, known_md5,
+            before if before and before.draft_id and not receipt.draft_id else None)
 
         if draft is not None and dialect.describe(draft).state in ("submitted", "published"):
             return self._finished(run, draft)
@@ -502,8 +508,11 @@ class Publisher:
         try:
             body = self.dialect.create_draft(record, version_of)
         except ServerRefused:  # a 4xx answer: certainly no draft was made, nothing to adopt
-            receipt.create_started = None
-            receipt.version_of = None
+            if run.before is not None:
+                run.receipt = run.before  # the draft set aside for this one stays recorded
+            else:
+                receipt.create_started = None
+                receipt.version_of = None
             run.save()
             raise
         _test_hook("post")
