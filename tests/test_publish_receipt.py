@@ -47,6 +47,36 @@ def test_broken_receipts_are_one_sentence_errors(tmp_path: Path, text: str) -> N
     assert str(path) in str(info.value)
 
 
+_GOOD = {"format": RECEIPT_FORMAT, "server": "http://127.0.0.1:9", "draft_id": "a" * 32}
+
+
+@pytest.mark.parametrize("damage", [
+    {"files": "x"},
+    {"files": {"a": "x"}},
+    {"files": {"a": {"key": "a", "size": "big", "md5": "0"}}},
+    {"server": 123},
+    {"server": ""},
+    {"draft_id": 5},
+    {"pids": []},
+    {"previous": {}},
+    {"create_started": "garbage", "draft_id": None},
+])
+def test_receipts_with_wrong_types_are_one_sentence_errors(
+    tmp_path: Path, damage: dict[str, object]
+) -> None:
+    path = tmp_path / "receipt.json"
+    path.write_text(json.dumps({**_GOOD, **damage}))
+    with pytest.raises(BadInput) as info:
+        Receipt.load(path)
+    assert str(path) in str(info.value)
+
+
+def test_a_receipt_that_is_a_directory_is_bad_input(tmp_path: Path) -> None:
+    (tmp_path / "receipt.json").mkdir()
+    with pytest.raises(BadInput, match=r"receipt\.json"):
+        Receipt.load(tmp_path / "receipt.json")
+
+
 def test_missing_receipt_is_none(tmp_path: Path) -> None:
     assert Receipt.load(tmp_path / "receipt.json") is None
 

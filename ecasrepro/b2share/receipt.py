@@ -24,6 +24,30 @@ def now_iso() -> str:
     return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
 
 
+_TEXT_FIELDS = ("dialect", "community", "draft_id", "bucket", "url", "html_url", "state",
+                "version_of", "create_started", "request", "title", "created", "updated")
+
+
+def _type_problem(data: dict[str, Any]) -> str | None:
+    """What makes a parsed receipt unusable (a hand edit, another tool), or None."""
+    if not isinstance(data.get("server"), str) or not data["server"]:
+        return "'server' is not a URL"
+    for name in _TEXT_FIELDS:
+        if data.get(name) is not None and not isinstance(data[name], str):
+            return f"{name!r} is not text"
+    for name, kind in (("files", dict), ("pids", dict), ("previous", list)):
+        if data.get(name) is not None and not isinstance(data[name], kind):
+            return f"{name!r} is not a {kind.__name__}"
+    if any(not isinstance(v, dict) for v in (data.get("files") or {}).values()):
+        return "an entry of 'files' is not an object"
+    if data.get("create_started"):
+        try:
+            _dt.datetime.fromisoformat(data["create_started"])
+        except ValueError:
+            return "'create_started' is not a time"
+    return None
+
+
 @dataclass
 class UploadedFile:
     """A payload file the server confirmed: key, size, md5 (as the server computed it), sha256."""
@@ -72,16 +96,23 @@ class Receipt:
                 "publish again."
             )
         try:
-            files = {
-                key: UploadedFile(**value) for key, value in (data.get("files") or {}).items()
-            }
-            known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
-            known["files"] = files
-            return cls(**known)
+            problem = _type_problem(data)
+            if problem is None:
+                files = {
+                    key: UploadedFile(**value) for key, value in (data.get("files") or {}).items()
+                }
+                problem = next((f"files.{k} has a bad size or md5" for k, f in files.items()
+                                if not isinstance(f.size, int) or not isinstance(f.md5, str)),
+                               None)
         except TypeError as exc:
+            problem = str(exc)
+        if problem is not None:
             raise BadInput(
-                f"{path} is damaged ({exc}); move it away and publish again with --new-draft."
-            ) from None
+                f"{path} is damaged ({problem}); move it away and publish again with --new-draft."
+            )
+        known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
+        known["files"] = files
+        return cls(**known)
 
     # --- persistence ---------------------------------------------------------------------------
     @classmethod
@@ -90,9 +121,13 @@ class Receipt:
             text = path.read_text(encoding="utf-8")
         except FileNotFoundError:
             return None
+        except OSError as exc:
+            raise BadInput(
+                f"{path} cannot be read ({exc.strerror}); move it away and publish again."
+            ) from None
         try:
             data = json.loads(text)
-        except json.JSONDecodeError:
+        except (json.JSONDecodeError, UnicodeDecodeError):
             raise BadInput(
                 f"{path} is not valid JSON; move it away and publish again with --new-draft."
             ) from None
