@@ -629,3 +629,22 @@ def test_access_token_link_redirects_without_the_token(sandbox: SandboxServer) -
     assert sandbox.token not in followed.text
     bad = requests.get(f"{url}?access_token=wrong")
     assert bad.status_code == 401 and "Unknown token" in bad.text and "wrong" not in bad.url
+
+
+def test_deeply_nested_json_is_a_400_not_a_crash(sandbox: SandboxServer) -> None:
+    """json.loads raises RecursionError (not ValueError) on deep nesting: still bad input."""
+    draft = create(sandbox).json()
+    headers = {**auth(sandbox.token), "Content-Type": "application/json"}
+    for depth in (100, 900, 100_000):
+        nested = "[" * depth + "]" * depth
+        created = requests.post(f"{sandbox.url}/api/records/", data=nested, headers=headers)
+        assert created.status_code == 400, created.text
+        titles = f'{{"community": "{EUDAT_COMMUNITY_ID}", "titles": {nested}}}'
+        created = requests.post(f"{sandbox.url}/api/records/", data=titles, headers=headers)
+        assert created.status_code == 400, created.text
+        patched = requests.patch(
+            draft["links"]["self"],
+            data=f'[{{"op": "add", "path": "/titles", "value": {nested}}}]',
+            headers={**auth(sandbox.token), "Content-Type": "application/json-patch+json"},
+        )
+        assert patched.status_code == 400, patched.text

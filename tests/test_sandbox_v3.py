@@ -686,3 +686,18 @@ def test_metadata_only_records_and_access_rules(sandbox_v3: SandboxServer) -> No
         "field": "files.enabled",
         "messages": ["You must first delete all files to set the record to be metadata-only."],
     } in r.json()["errors"]
+
+
+def test_deeply_nested_json_is_a_400_not_a_crash(sandbox_v3: SandboxServer) -> None:
+    api = Client(sandbox_v3)
+    rid = api.create()["id"]
+    for depth in (100, 900, 100_000):
+        nested = "[" * depth + "]" * depth
+        for method, path, text in (
+            ("POST", "/api/records", nested),
+            ("POST", "/api/records", f'{{"metadata": {{"title": {nested}}}}}'),
+            ("PUT", f"/api/records/{rid}/draft", f'{{"metadata": {{"title": {nested}}}}}'),
+            ("POST", f"/api/records/{rid}/draft/files", nested),
+        ):
+            response = api(method, path, data=text, headers={"Content-Type": "application/json"})
+            assert response.status_code == 400, (method, path, depth, response.text)

@@ -4,9 +4,11 @@ base URL, streaming an upload body into a blob (with fault injection) and a file
 from __future__ import annotations
 
 import contextlib
+import json
 import socket
 import struct
 from collections.abc import Iterator
+from typing import Any
 
 from flask import current_app, request
 
@@ -22,6 +24,29 @@ def storage() -> Storage:
 def base_url() -> str:
     """Absolute base of this server, ending in '/' (links are absolute, like the real server's)."""
     return request.host_url
+
+
+#: Deepest JSON nesting a request body may have.  B2SHARE metadata is a few levels deep; without a
+#: bound a body like ``[[[[…]]]]`` parses (or not: RecursionError is no ValueError) and then blows
+#: the stack in deepcopy/validation/dumps, a 500 with a traceback.
+MAX_JSON_DEPTH = 64
+
+
+def parse_json(raw: bytes) -> Any:
+    """``json.loads`` for request bodies; raises ``ValueError`` on bad JSON and on deep nesting."""
+    try:
+        value = json.loads(raw)
+    except RecursionError:
+        raise ValueError("JSON nested too deeply") from None
+    pending = [(value, 1)] if isinstance(value, (dict, list)) else []
+    while pending:
+        item, depth = pending.pop()
+        for child in item.values() if isinstance(item, dict) else item:
+            if isinstance(child, (dict, list)):
+                if depth >= MAX_JSON_DEPTH:
+                    raise ValueError("JSON nested too deeply")
+                pending.append((child, depth + 1))
+    return value
 
 
 def drop_connection() -> None:

@@ -21,6 +21,7 @@ import jsonpatch
 import jsonpointer
 from flask import Blueprint, Response, request
 
+from ecasrepro.sandbox.common import parse_json
 from ecasrepro.sandbox.storage import dumps, loads, new_hex_id, new_uuid, utcnow_iso
 from ecasrepro.sandbox.v2 import schemas
 from ecasrepro.sandbox.v2.common import (
@@ -572,7 +573,7 @@ def _json_body(allow_empty: bool = False) -> Any:
             return None
         raise ApiError(400)
     try:
-        return json.loads(raw)
+        return parse_json(raw)
     except (ValueError, UnicodeDecodeError):
         raise ApiError(400) from None
 

@@ -8,7 +8,7 @@ from typing import Any
 
 from flask import Response, current_app, g, request
 
-from ecasrepro.sandbox.common import base_url, storage
+from ecasrepro.sandbox.common import base_url, parse_json, storage
 from ecasrepro.sandbox.seed import (
     ECAS_COMMUNITY_ID,
     EUDAT_COMMUNITY_ID,
@@ -172,7 +172,7 @@ def json_body(expected: str = JSON, allow_ro_crate: bool = False) -> Any:
     if not raw.strip():
         return None
     try:
-        return json.loads(raw)
+        return parse_json(raw)
     except (ValueError, UnicodeDecodeError):
         raise ApiError(400, INVALID_JSON) from None
 
