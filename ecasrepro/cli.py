@@ -369,25 +369,9 @@ def schema_command(community: str, server: str | None) -> None:
 @user_errors
 def status_command(bundle: str, server: str | None, token_file: str | None, as_json: bool) -> None:
     """Show what BUNDLE's receipt and the server say: each file uploaded, missing or different."""
-    from ecasrepro.b2share.dialect import open_publisher
-    from ecasrepro.b2share.publisher import open_bundle
-    from ecasrepro.b2share.receipt import Receipt
+    from ecasrepro.b2share.publisher import bundle_status
 
-    opened = open_bundle(bundle)
-    receipt = Receipt.load(opened.receipt_path)
-    if receipt is None and not server:
-        state = {"bundle": bundle, "state": "unpublished", "files": [
-            {"key": pf.relpath, "size": pf.size, "state": "not uploaded"}
-            for pf in opened.payload_files()]}
-        if as_json:
-            emit_json(state)
-        else:
-            echo(f"{bundle}: not published yet ({len(state['files'])} payload files)")
-        return
-    config = _publish_config(server or (receipt.server if receipt else None), token_file, None,
-                             receipt.dialect if receipt and receipt.draft_id else None)
-    with open_publisher(config, echo=echo) as publisher:
-        result = publisher.status(opened)
+    result = bundle_status(bundle, server=server, token_file=token_file, echo=echo)
     if as_json:
         emit_json(result.to_json())
         return

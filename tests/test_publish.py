@@ -18,7 +18,7 @@ import ecasrepro
 from ecasrepro.b2share.publisher import Publisher
 from ecasrepro.b2share.receipt import Receipt
 from ecasrepro.config import resolve_config
-from ecasrepro.errors import ExitCode, MetadataInvalid, SecretFound, ServerRefused
+from ecasrepro.errors import BadInput, ExitCode, MetadataInvalid, SecretFound, ServerRefused
 from tests.test_publish_support import (  # noqa: F401 - fixtures
     ECAS,
     assert_one_complete_draft,
@@ -352,3 +352,23 @@ def test_refused_new_version_keeps_the_published_record_in_the_receipt(
     again = publish(bundle, server)  # reports the published record, creates nothing
     assert again.id == published.id and again.state == "published"
     assert again.uploaded == []
+
+
+def test_status_of_a_draft_asks_only_the_server_the_receipt_names(
+    tmp_path: Path, server: Any, token_file: Path, sandbox_factory: Any
+) -> None:
+    """Asking another server about the recorded id would report the draft as 'deleted'."""
+    from ecasrepro.b2share.publisher import bundle_status
+
+    bundle = make_bundle(tmp_path, {"a.txt": b"a"})
+    unpublished = bundle_status(bundle, server="http://127.0.0.1:9")  # nothing to ask: no request
+    assert unpublished.state == "unpublished" and unpublished.draft_id is None
+    record = publish(bundle, server)
+    other = sandbox_factory("other")
+    with pytest.raises(BadInput, match=other.url):
+        bundle_status(bundle, server=other.url, token=other.token)
+    env = cli_env(server, token_file)
+    done = run_cli("status", str(bundle.path), "--server", other.url, env=env)
+    assert done.returncode == ExitCode.BAD_INPUT and "deleted" not in done.stderr
+    mine = bundle_status(bundle, token=server.token)
+    assert mine.state == "draft" and mine.draft_id == record.id

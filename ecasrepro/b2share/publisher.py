@@ -704,6 +704,12 @@ class Publisher:
             return BundleStatus(str(bundle.path), receipt.server if receipt else None, None,
                                 "unpublished", None, None,
                                 [FileStatus(pf.relpath, pf.size, "not uploaded") for pf in payload])
+        if receipt.server != self.config.server:
+            raise BadInput(
+                f"{bundle.receipt_path} records draft {receipt.draft_id} on {receipt.server}, "
+                f"not {self.config.server}; leave out --server to ask "
+                f"{receipt.server}."
+            )
         result = BundleStatus(str(bundle.path), receipt.server, receipt.draft_id,
                               receipt.state or "draft", receipt.url, receipt.html_url,
                               pids=dict(receipt.pids))
@@ -736,6 +742,38 @@ class Publisher:
         return result
 
 
+def bundle_status(
+    bundle_or_path: Bundle | str | os.PathLike[str],
+    *,
+    server: str | None = None,
+    token: str | None = None,
+    token_file: str | os.PathLike[str] | None = None,
+    echo: Echo | None = None,
+) -> BundleStatus:
+    """What a bundle's receipt and its server say, file by file.
+
+    The server asked is the one the receipt names (``server`` must be that one, if given); a
+    bundle without a recorded draft is reported from the disk alone, without any request.
+    """
+    from ecasrepro.b2share.dialect import open_publisher
+    from ecasrepro.config import resolve_config
+
+    bundle = open_bundle(bundle_or_path)
+    receipt = Receipt.load(Path(bundle.receipt_path))
+    if receipt is None or not receipt.draft_id:
+        return BundleStatus(str(bundle.path), receipt.server if receipt else None, None,
+                            "unpublished", None, None,
+                            [FileStatus(pf.relpath, pf.size, "not uploaded")
+                             for pf in bundle.payload_files()])
+    config = resolve_config(server=server or receipt.server, token=token, token_file=token_file,
+                            api=receipt.dialect)
+    if echo is not None:
+        for warning in config.warnings:
+            echo(warning)
+    with open_publisher(config, echo=echo) as publisher:
+        return publisher.status(bundle)
+
+
 def _md5_of_file(path: Path, chunk_size: int = 1024 * 1024) -> str:
     import hashlib
 
@@ -747,4 +785,4 @@ def _md5_of_file(path: Path, chunk_size: int = 1024 * 1024) -> str:
 
 
 __all__ = ["BundleStatus", "DraftRecord", "FileStatus", "PlannedRequest", "Publisher",
-           "open_bundle", "upload_workers"]
+           "bundle_status", "open_bundle", "upload_workers"]
