@@ -232,6 +232,8 @@ def _parse(text: str) -> RelatedIdentifier:
             found = _from_resolver(host, parts.path)
             if found is not None:
                 return found
+            if not parts.path.strip("/"):
+                raise _invalid(text, "is a resolver address that names no identifier")
         try:
             return RelatedIdentifier(_normalise_url(value), "URL")
         except ValueError as exc:

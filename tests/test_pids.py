@@ -77,6 +77,10 @@ def test_accepted_forms(text: str, identifier: str, pid_type: str, resolver: str
         ("21.14100/", "not a Handle"),
         ("https://", "no host"),
         ("just-a-word", "not a Handle"),
+        ("https://doi.org/", "names no identifier"),
+        ("https://hdl.handle.net", "names no identifier"),
+        ("doi.org/", "names no identifier"),
+        ("https://dx.doi.org/?noredirect", "names no identifier"),
     ],
 )
 def test_rejected_forms_name_the_value(text: str, why: str) -> None:
