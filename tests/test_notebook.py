@@ -58,6 +58,19 @@ def test_in_order_with_gaps_is_fine(tmp_path: Path) -> None:
     assert capture.executed_in_order and capture.warnings == []
 
 
+def test_notebook_without_code_cells_warns(tmp_path: Path) -> None:
+    empty = write_notebook(tmp_path / "empty.ipynb", [])
+    capture = capture_notebook(empty)
+    assert capture.code_cell_count == 0
+    assert any("empty.ipynb has no code cells" in w for w in capture.warnings)
+
+
+def test_empty_file_is_named_empty(tmp_path: Path) -> None:
+    (tmp_path / "blank.ipynb").write_bytes(b"")
+    with pytest.raises(BadInput, match=r"blank.ipynb is empty"):
+        capture_notebook(tmp_path / "blank.ipynb")
+
+
 def test_v3_notebook_is_upgraded_with_a_warning(tmp_path: Path) -> None:
     v3 = nbformat.v3.new_notebook()
     ws = nbformat.v3.new_worksheet()

@@ -71,6 +71,8 @@ def _load_json(path: Path) -> Any:
     except (OSError, UnicodeDecodeError) as exc:
         reason = getattr(exc, "strerror", None) or "not UTF-8 text"
         raise BadInput(f"notebook {path} cannot be read ({reason}); check the file.") from None
+    if not text.strip():
+        raise BadInput(f"notebook {path} is empty; save it in Jupyter first.")
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
@@ -190,6 +192,11 @@ def _execution_facts(notebook: Any, path: Path) -> dict[str, Any]:
         if cell.cell_type == "code" and cell.get("execution_count") is None and cell.source.strip()
         and not _only_ecasrepro_magics(str(cell.source))
     ]
+    if not code_cells:
+        warnings.append(
+            f"{path.name} has no code cells, so the bundle records no computation; "
+            "check that this is the notebook you meant."
+        )
     if not in_order:
         shown = ", ".join(str(n) for n in ran[:12]) + (", ..." if len(ran) > 12 else "")
         warnings.append(
