@@ -191,3 +191,39 @@ def test_closed_access_files_are_hidden(sandbox: SandboxServer) -> None:
         "status": 403,
         "message": "You do not have a permission for this action",
     }
+
+
+def test_second_sandbox_on_the_same_data_dir_is_refused_and_spares_uploads(
+    sandbox: SandboxServer,
+) -> None:
+    """A second server would clear tmp/ (the first one's streaming uploads) on start: refused."""
+    import socket
+
+    import pytest
+
+    from ecasrepro.errors import ConfigurationError
+
+    bucket = new_bucket(sandbox)
+    parts = urlsplit(f"{bucket}/slow.bin")
+    payload = b"x" * 2_000_000
+    conn = socket.create_connection((parts.hostname, parts.port), timeout=10)
+    conn.sendall(
+        f"PUT {parts.path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {sandbox.token}\r\n"
+        f"Content-Length: {len(payload)}\r\nConnection: close\r\n\r\n".encode()
+        + payload[:1_000_000]
+    )
+    deadline = __import__("time").monotonic() + 5
+    while not any(sandbox.storage.tmp_dir.iterdir()):
+        assert __import__("time").monotonic() < deadline
+    with pytest.raises(ConfigurationError, match="already used by another sandbox"):
+        SandboxServer(sandbox.data_dir)
+    conn.sendall(payload[1_000_000:])
+    reply = b""
+    while chunk := conn.recv(65536):
+        reply += chunk
+    conn.close()
+    assert reply.startswith(b"HTTP/1.1 200"), reply[:300]
+    got = requests.get(f"{bucket}/slow.bin", headers=auth(sandbox.token))
+    assert got.content == payload
+    sandbox.restart()  # the same server re-opening its directory is fine
+    assert requests.get(f"{bucket}/slow.bin", headers=auth(sandbox.token)).content == payload

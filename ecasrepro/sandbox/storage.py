@@ -26,6 +26,13 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import IO, Any
 
+from ecasrepro.errors import ConfigurationError
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - Windows: no advisory lock, one sandbox per dir by hand
+    fcntl = None  # type: ignore[assignment]
+
 SCHEMA_SQL = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS users (
@@ -148,6 +155,7 @@ class Storage:
         self.blob_dir.mkdir(parents=True, exist_ok=True)
         self.tmp_dir.mkdir(parents=True, exist_ok=True)
         self._seq_lock = threading.Lock()
+        self._lock_file: IO[bytes] | None = self._lock_data_dir()
         for leftover in self.tmp_dir.iterdir():  # partial uploads of a previous run
             with contextlib.suppress(OSError):
                 leftover.unlink()
@@ -163,11 +171,30 @@ class Storage:
             self.db_path, check_same_thread=False
         )
 
+    def _lock_data_dir(self) -> IO[bytes] | None:
+        """Hold an exclusive lock on the directory for the storage's lifetime: a second sandbox
+        would clear ``tmp/`` under the first one's streaming uploads (they fail, 500)."""
+        if fcntl is None:
+            return None
+        handle = open(self.data_dir / "sandbox.lock", "ab")  # noqa: SIM115 - held until close()
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.close()
+            raise ConfigurationError(
+                f"the data directory {self.data_dir} is already used by another sandbox; "
+                "stop it or pass another --data."
+            ) from None
+        return handle
+
     def close(self) -> None:
-        """Release the idle connection (the WAL is checkpointed once, here)."""
+        """Release the idle connection (the WAL is checkpointed once, here) and the dir lock."""
         keeper, self._keeper = self._keeper, None
         if keeper is not None:
             keeper.close()
+        lock, self._lock_file = self._lock_file, None
+        if lock is not None:
+            lock.close()
 
     # --- database ------------------------------------------------------------------------------
     def _connect(self) -> sqlite3.Connection:
