@@ -315,7 +315,6 @@ class _BagWriter:
         self.redactor = redactor
         self.files: dict[str, PayloadFile] = {}
         self.tag_digests: dict[str, str] = {}  # tag file name -> sha256, for the tag manifest
-        self.generated: list[str] = []
         self.findings: list[Any] = []
 
     def _target(self, relpath: str) -> Path:
@@ -326,13 +325,19 @@ class _BagWriter:
         target.parent.mkdir(parents=True, exist_ok=True)
         return target
 
+    def _scan(self, name: str, data: bytes) -> None:
+        """Scan a generated file's bytes while they are in hand (attachments: while copied)."""
+        scanner = self.redactor.scanner(f"{self.display_name}/{name}")
+        scanner.feed(data)
+        self.findings.extend(scanner.findings())
+
     def add_bytes(self, relpath: str, data: bytes) -> PayloadFile:
         target = self._target(relpath)
         target.write_bytes(data)
+        self._scan(f"data/{relpath}", data)
         entry = PayloadFile(relpath, target, len(data), hashlib.sha256(data).hexdigest(),
                             hashlib.md5(data, usedforsecurity=False).hexdigest())
         self.files[relpath] = entry
-        self.generated.append(relpath)
         return entry
 
     def add_text(self, relpath: str, text: str) -> PayloadFile:
@@ -372,6 +377,7 @@ class _BagWriter:
         }
         for name, text in tags.items():
             self._write_tag(name, text.encode("utf-8"))
+        self._scan("bag-info.txt", tags["bag-info.txt"].encode("utf-8"))
 
     def _write_tag(self, name: str, data: bytes) -> None:
         (self.root / name).write_bytes(data)
@@ -390,16 +396,6 @@ class _BagWriter:
         self._write_tag(FIXITY, _json_bytes(_fixity_record(self.data, self.files.values())))
         lines = "".join(f"{digest}  {name}\n" for name, digest in self.tag_digests.items())
         (self.root / TAGMANIFEST).write_text(lines, encoding="utf-8")
-
-    def scan_generated(self) -> None:
-        """Scan the generated files as they are on disk (attachments were scanned while copied)."""
-        names = [f"data/{r}" for r in self.generated] + ["bag-info.txt"]
-        for name in names:
-            scanner = self.redactor.scanner(f"{self.display_name}/{name}")
-            with open(self.root / name, "rb") as handle:
-                while chunk := handle.read(CHUNK_SIZE):
-                    scanner.feed(chunk)
-            self.findings.extend(scanner.findings())
 
 
 def _one_line(value: str) -> str:
@@ -644,7 +640,6 @@ def _write_payload(writer: _BagWriter, content: BundleContent, progress: bool | 
         *[("Ecasrepro-Warning", warning) for warning in content.warnings],
     ]
     writer.write_tag_files(info)
-    writer.scan_generated()
     writer.write_fixity()
 
 

@@ -167,6 +167,43 @@ def test_failure_mid_write_leaves_no_bundle_and_no_temp_dir(
     assert not leftovers(project)
 
 
+def test_no_payload_file_is_read_back_while_writing(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Generated files are hashed and scanned from memory: each payload byte is read once."""
+    read_back: list[str] = []
+    real_open = open
+
+    def watching_open(file: object, mode: str = "r", *args: object, **kwargs: object) -> object:
+        if "r" in mode and ".tmp-" in str(file):
+            read_back.append(str(file))
+        return real_open(file, mode, *args, **kwargs)  # type: ignore[call-overload]
+
+    monkeypatch.setattr(bundles, "open", watching_open, raising=False)
+    bundle = ecasrepro.snapshot(
+        project / "temperature_anomaly.ipynb", attach=[project / "outputs"]
+    )
+    assert read_back == []
+    bagit.Bag(str(bundle.path)).validate()
+
+
+def test_secret_left_in_a_generated_file_is_still_found(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The final scan covers generated payload files and bag-info.txt, not only attachments."""
+    from ecasrepro.capture.secrets import Redactor
+
+    monkeypatch.setattr(Redactor, "redact_text", lambda self, text: text)
+    monkeypatch.setattr(Redactor, "redact_json", lambda self, obj: obj)
+    path = project / "temperature_anomaly.ipynb"
+    with pytest.raises(SecretFound) as info:
+        ecasrepro.snapshot(path, title=f"run https://bob:{TOKEN}@example.org/x")
+    assert "bag-info.txt" in str(info.value) or "metadata.json" in str(info.value)
+    assert TOKEN not in str(info.value)
+    assert not (project / "temperature_anomaly.repro").exists()
+    assert not leftovers(project)
+
+
 def test_existing_bundle_needs_force_and_is_replaced(project: Path) -> None:
     notebook = project / "temperature_anomaly.ipynb"
     first = ecasrepro.snapshot(notebook, title="First")
