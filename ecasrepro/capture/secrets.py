@@ -229,11 +229,6 @@ class Redactor:
     def __repr__(self) -> str:  # never show the values
         return f"Redactor({len(self._known)} known spellings)"
 
-    @property
-    def known_count(self) -> int:
-        """How many known secret spellings are searched for (values are never exposed)."""
-        return len(self._known)
-
     @classmethod
     def from_environment(
         cls, environ: Mapping[str, str] | None = None, extra: Iterable[str] = ()
