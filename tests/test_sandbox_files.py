@@ -5,12 +5,16 @@ from __future__ import annotations
 import hashlib
 import http.client
 import json
+import socket
 import threading
+import time
 from collections.abc import Callable
 from urllib.parse import urlsplit
 
+import pytest
 import requests
 
+from ecasrepro.errors import ConfigurationError
 from ecasrepro.sandbox import EUDAT_COMMUNITY_ID, SandboxServer
 from ecasrepro.sandbox.v2.errors import GENERIC_MESSAGES
 
@@ -197,12 +201,6 @@ def test_second_sandbox_on_the_same_data_dir_is_refused_and_spares_uploads(
     sandbox: SandboxServer,
 ) -> None:
     """A second server would clear tmp/ (the first one's streaming uploads) on start: refused."""
-    import socket
-
-    import pytest
-
-    from ecasrepro.errors import ConfigurationError
-
     bucket = new_bucket(sandbox)
     parts = urlsplit(f"{bucket}/slow.bin")
     payload = b"x" * 2_000_000
@@ -212,9 +210,9 @@ def test_second_sandbox_on_the_same_data_dir_is_refused_and_spares_uploads(
         f"Content-Length: {len(payload)}\r\nConnection: close\r\n\r\n".encode()
         + payload[:1_000_000]
     )
-    deadline = __import__("time").monotonic() + 5
+    deadline = time.monotonic() + 5
     while not any(sandbox.storage.tmp_dir.iterdir()):
-        assert __import__("time").monotonic() < deadline
+        assert time.monotonic() < deadline
     with pytest.raises(ConfigurationError, match="already used by another sandbox"):
         SandboxServer(sandbox.data_dir)
     conn.sendall(payload[1_000_000:])
