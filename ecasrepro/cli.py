@@ -322,18 +322,9 @@ def publish_command(
 @user_errors
 def communities_command(server: str | None, as_json: bool) -> None:
     """List the server's communities (id, name, workflow) to pick one for --community."""
-    from ecasrepro.b2share.dialect import open_publisher
+    from ecasrepro.b2share.dialect import list_communities
 
-    config = _publish_config(server, None, None)
-    with open_publisher(config, echo=echo) as publisher:
-        items = publisher.dialect.communities()
-    rows = [
-        {"id": c.get("id"), "name": c.get("name"),
-         "publication_workflow": c.get("publication_workflow"),
-         "restricted_submission": c.get("restricted_submission"),
-         "description": c.get("description")}
-        for c in items
-    ]
+    rows = list_communities(_publish_config(server, None, None))
     if as_json:
         emit_json(rows)
         return
@@ -348,13 +339,9 @@ def communities_command(server: str | None, as_json: bool) -> None:
 @user_errors
 def schema_command(community: str, server: str | None) -> None:
     """Print COMMUNITY's full JSON schema (root + block) to help fill data/metadata.json."""
-    from ecasrepro.b2share.client import B2ShareSession
-    from ecasrepro.b2share.v2 import V2Dialect
+    from ecasrepro.b2share.dialect import community_schema
 
-    config = _publish_config(server, None, None)
-    with B2ShareSession(config) as session:
-        v2 = V2Dialect(session)
-        schema = v2.schema_for(v2.community(community))
+    schema = community_schema(_publish_config(server, None, None), community)
     if schema.block_schema_id:
         echo(f"community-specific fields go under community_specific/{schema.block_schema_id}")
     click.echo(json.dumps(schema.json_schema, indent=2))

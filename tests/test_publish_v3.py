@@ -287,3 +287,21 @@ def test_dropped_uploads_and_503_bursts_end_in_one_complete_draft(
             pytest.fail("publishing never finished")
         assert assert_one_complete_draft(server, bundle) == record.id
     forget_detected()
+
+
+def test_schema_on_a_v3_server_says_v3_has_no_community_schemas(tmp_path: Path, v3: Any) -> None:
+    """Asking v2's schema URL of a v3 server used to end in a misleading 'not found' (exit 3)."""
+    done = cli(["schema", "ecas"], v3, tmp_path)
+    assert done.returncode == 2, done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and "v3" in lines[0] and done.stdout == ""
+
+
+def test_communities_lists_v3_communities_through_the_library(tmp_path: Path, v3: Any) -> None:
+    from ecasrepro.b2share.dialect import list_communities
+    from ecasrepro.config import resolve_config
+
+    rows = list_communities(resolve_config(server=v3.url))
+    assert {"id", "name", "publication_workflow", "restricted_submission"} <= set(rows[0])
+    listing = cli(["communities", "--json"], v3, tmp_path)
+    assert listing.returncode == 0 and json.loads(listing.stdout) == rows

@@ -237,6 +237,35 @@ def open_publisher(config: PublishConfig, **options: Any) -> Publisher:
     return Publisher(config, session=session, dialect=resolve_dialect(config, session), **options)
 
 
+def list_communities(config: PublishConfig) -> list[dict[str, Any]]:
+    """The server's communities as rows (id, name, workflow, restriction, description)."""
+    with open_publisher(config) as publisher:
+        items = publisher.dialect.communities()
+    return [
+        {"id": c.get("id"), "name": c.get("name"),
+         "publication_workflow": c.get("publication_workflow"),
+         "restricted_submission": c.get("restricted_submission"),
+         "description": c.get("description")}
+        for c in items
+    ]
+
+
+def community_schema(config: PublishConfig, community: str) -> Any:
+    """A v2 community's full JSON schema (a ``CommunitySchema``); v3 has no such thing."""
+    from ecasrepro.b2share.client import B2ShareSession
+    from ecasrepro.b2share.v2 import V2Dialect
+
+    with B2ShareSession(config) as session:
+        if resolve_dialect(config, session) == "v3":
+            raise ConfigurationError(
+                f"{config.server} speaks the B2SHARE v3 (InvenioRDM) API, which has no "
+                "per-community schemas; data/metadata.json is checked against InvenioRDM's "
+                "record schema instead (publish with --dry-run to validate it)."
+            )
+        v2 = V2Dialect(session)
+        return v2.schema_for(v2.community(community))
+
+
 __all__ = ["Dialect", "DraftInfo", "Outcome", "PlannedRequest", "PreparedRecord", "RemoteFile",
-           "RemoteView", "detect_dialect", "dialect_for", "forget_detected", "open_publisher",
-           "resolve_dialect"]
+           "RemoteView", "community_schema", "detect_dialect", "dialect_for", "forget_detected",
+           "list_communities", "open_publisher", "resolve_dialect"]
