@@ -46,7 +46,9 @@ def user_errors(func: F) -> F:
             ctx.exit(int(exc.exit_code))
         except KeyboardInterrupt:
             click.echo(
-                "interrupted: nothing was lost; run the same command again to resume.", err=True
+                "interrupted: nothing half-written was kept; run the same command again "
+                "(publish resumes where it stopped).",
+                err=True,
             )
             ctx.exit(130)
         except click.exceptions.Exit:
