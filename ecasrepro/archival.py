@@ -154,6 +154,13 @@ def is_bundle_dir(path: Path) -> bool:
     ).is_file()
 
 
+def looks_like_bundle(path: Path) -> bool:
+    """A ``*.repro`` directory or an ecasrepro bag: archived as a bundle (a broken one fails with
+    its reason), never searched for notebooks (its own data/notebook/ would be snapshotted)."""
+    return path.is_dir() and (path.suffix == ".repro" or is_bundle_dir(path) or (
+        (path / "bagit.txt").is_file() and (path / "ecasrepro-fixity.json").is_file()))
+
+
 def _skip_dir(path: Path, excluded: Sequence[Path]) -> bool:
     if path.name.startswith(".") or path.name in SKIP_DIR_NAMES:
         return True
@@ -181,7 +188,7 @@ def discover_analyses(
         path = Path(given).expanduser()
         if not path.exists():
             raise BadInput(f"{path} does not exist; pass bundles, notebooks or directories.")
-        if is_bundle_dir(path):
+        if looks_like_bundle(path):
             found.setdefault(path.resolve(), "bundle")
         elif path.is_file() and path.suffix == ".ipynb":
             add_notebook(path)
@@ -193,7 +200,7 @@ def discover_analyses(
                     sub = here / name
                     if _skip_dir(sub, excluded):
                         continue
-                    if is_bundle_dir(sub):
+                    if looks_like_bundle(sub):
                         found.setdefault(sub.resolve(), "bundle")
                     else:
                         keep.append(name)

@@ -258,3 +258,22 @@ def test_the_archive_function_is_not_shadowed_by_its_engine_module() -> None:
     import ecasrepro.archival  # importing the engine must not replace the function
 
     assert callable(ecasrepro.archive)
+
+
+def test_a_bundle_missing_its_metadata_fails_instead_of_its_notebook_being_archived(
+    tmp_path: Path,
+) -> None:
+    """The walker used to enter a broken bundle and snapshot data/notebook/*.ipynb (exit 0)."""
+    import ecasrepro
+
+    found = tmp_path / "in"
+    found.mkdir()
+    bundle = ecasrepro.snapshot(EXAMPLE_NB, output=found / "made.repro", progress=False)
+    (bundle.path / "data" / "metadata.json").unlink()
+    out = tmp_path / "out"
+    for given in (found, bundle.path):
+        code, report, stderr = run(str(given), "-o", str(out))
+        assert code == 2, stderr
+        assert [o["status"] for o in report["outcomes"]] == ["failed"]
+        assert "made.repro" in report["outcomes"][0]["source"]
+        assert not (out / ".bundles").exists() and not list(out.glob("*.zip"))
