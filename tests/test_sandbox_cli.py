@@ -109,3 +109,13 @@ def test_port_out_of_range_is_a_usage_error(tmp_path: Path) -> None:
     )
     assert result.returncode == 2
     assert "99999 is not in the range 0<=x<=65535" in result.stderr
+
+
+def test_a_data_dir_holding_no_sqlite_database_is_one_sentence(tmp_path: Path) -> None:
+    (tmp_path / "sandbox.sqlite3").write_bytes(b"not a database, just some bytes" * 200)
+    run = subprocess.run(
+        [*ENTRY, "--data", str(tmp_path)], capture_output=True, text=True, timeout=30
+    )
+    assert run.returncode == 2, run.stderr
+    assert run.stderr.startswith("error: cannot use ") and "sandbox.sqlite3" in run.stderr
+    assert "internal error" not in run.stderr and "Traceback" not in run.stderr

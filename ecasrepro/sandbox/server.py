@@ -12,6 +12,7 @@ import logging
 import re
 import signal
 import socket
+import sqlite3
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -115,7 +116,13 @@ class SandboxServer:
                 f"cannot use {self.data_dir} as the sandbox data directory ({exc.strerror}); "
                 "pass --data with a writable directory."
             ) from None
-        self.users: list[SandboxUser] = seed(self.storage, self._first_token)
+        except sqlite3.Error as exc:
+            raise self._bad_database(exc) from None
+        try:
+            self.users: list[SandboxUser] = seed(self.storage, self._first_token)
+        except sqlite3.Error as exc:
+            self.storage.close()
+            raise self._bad_database(exc) from None
         self.token = self.users[0].token
         if self.api == "v3":
             from ecasrepro.sandbox.v3 import create_app as create_v3_app
@@ -124,6 +131,13 @@ class SandboxServer:
         else:
             app = create_app(self.storage, self.config)
         self._middleware = FaultMiddleware(app, FaultInjector(self._plan, self._seed))
+
+    def _bad_database(self, exc: sqlite3.Error) -> ConfigurationError:
+        return ConfigurationError(
+            f"cannot use {self.data_dir} as the sandbox data directory: "
+            f"sandbox.sqlite3 is not a writable sandbox database ({exc}); "
+            "pass --data with an empty or sandbox-made directory."
+        )
 
     @property
     def url(self) -> str:

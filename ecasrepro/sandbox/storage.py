@@ -156,18 +156,23 @@ class Storage:
         self.tmp_dir.mkdir(parents=True, exist_ok=True)
         self._seq_lock = threading.Lock()
         self._lock_file: IO[bytes] | None = self._lock_data_dir()
+        self._keeper: sqlite3.Connection | None = None
         for leftover in self.tmp_dir.iterdir():  # partial uploads of a previous run
             with contextlib.suppress(OSError):
                 leftover.unlink()
         # This first connection stays open, idle, for the storage's lifetime: closing the last
         # connection of a WAL database checkpoints and deletes the WAL (with fsyncs), which
         # tripled the cost of every request when each transaction had its own connection.
-        db = self._connect()
         try:
-            db.executescript(SCHEMA_SQL)
-        finally:
-            db.close()
-        self._keeper: sqlite3.Connection | None = sqlite3.connect(
+            db = self._connect()
+            try:
+                db.executescript(SCHEMA_SQL)
+            finally:
+                db.close()
+        except BaseException:
+            self.close()  # the directory lock
+            raise
+        self._keeper = sqlite3.connect(
             self.db_path, check_same_thread=False
         )
 
