@@ -280,6 +280,7 @@ def archive(
     community: str | None = None,
     api: str | None = None,
     progress: bool | None = None,
+    echo: Any = None,
 ) -> ArchiveReport:
     """Archive finished analyses (bundles, notebooks, directories of them) as BagIt zips/tars.
 
@@ -301,6 +302,9 @@ def archive(
             server=server, token_file=token_file, community=community, api=api
         )
         config.require_token()
+        if echo is not None:
+            for warning in config.warnings:
+                echo(warning)
     return archive_analyses(
         list(paths), output, fmt=format, jobs=jobs, publish_config=config, progress=progress
     )

@@ -483,12 +483,10 @@ def archive_command(
 
     from ecasrepro.api import archive
 
-    if publish:
-        _publish_config(server, token_file, community, api)  # warnings once, errors first
     report = archive(
         paths, output=output, format=fmt, jobs=jobs, publish=publish, server=server,
         token_file=token_file, community=community, api=api,
-        progress=not as_json and sys.stderr.isatty(),
+        progress=not as_json and sys.stderr.isatty(), echo=echo,
     )
     for outcome in report.outcomes:
         for warning in outcome.warnings:
