@@ -447,7 +447,8 @@ def verify_command(
     )
     echo(report.summary())
     if as_json:
-        emit_json({**report.to_dict(), "report_path": str(report.report_path)})
+        path = report.report_path
+        emit_json({**report.to_dict(), "report_path": None if path is None else str(path)})
     if not report.reproduced:
         raise NotReproduced(report.failure_sentence())
 

@@ -223,6 +223,11 @@ class VerificationReport:
         lines = [head]
         for cell in self.failing:
             lines.append(f"  {cell.label()}: {cell.verdict} - {cell.reason}")
+        if any(cell.verdict == "differs" for cell in self.failing):
+            lines.append(
+                "  hint: is a differing output meant to change on every run (random numbers, "
+                "timings)? seed it, or tag the cell 'ecasrepro-ignore-output' to skip comparing it"
+            )
         counts = self.counts()
         order = [v for v in Verdict.__args__ if v in counts]  # type: ignore[attr-defined]
         lines.append("  " + ", ".join(f"{v}: {counts[v]}" for v in order))
@@ -1474,7 +1479,13 @@ def verify_bundle(
         report.warnings.insert(0, fixity)
     report.environment = environment_differences(files.requirements, files.platform, report.kernel)
     if write:
-        report.report_path = write_report(files, report)
+        try:
+            report.report_path = write_report(files, report)
+        except OSError as exc:  # a bundle on read-only media still gets its verdict
+            report.warnings.append(
+                f"could not write {REPORT_NAME} into {files.root} ({exc.strerror or exc}); "
+                "copy the bundle somewhere writable to keep the report in it"
+            )
     return report
 
 

@@ -588,3 +588,49 @@ def test_bundle_beside_its_notebook_takes_inputs_from_there(tmp_path: Path) -> N
     result = run_verify(str(moved / Path(bundle.path).name))
     assert result.exit_code == 6
     assert "pass --data DIR" in result.stderr
+
+
+def _make_read_only(path: Path) -> Any:
+    """chmod for users; root ignores modes, so there the immutable attribute (chattr) is used."""
+    import os
+
+    path.chmod(0o555)
+    if os.geteuid() != 0:
+        return lambda: path.chmod(0o755)
+    done = subprocess.run(["chattr", "+i", str(path)], capture_output=True)
+    if done.returncode != 0:
+        path.chmod(0o755)
+        pytest.skip("running as root without chattr: cannot make a read-only bundle")
+    return lambda: (subprocess.run(["chattr", "-i", str(path)]), path.chmod(0o755))
+
+
+def test_read_only_bundle_still_reports_its_verdict(executed: Path, tmp_path: Path) -> None:
+    bundle = make_bundle(executed, tmp_path)
+    undo = _make_read_only(bundle)
+    try:
+        result = run_verify(str(bundle), "--json")
+    finally:
+        undo()
+    assert result.exit_code == 0, result.output
+    assert "internal error" not in result.stderr
+    assert "REPRODUCED" in result.stderr
+    assert "could not write verification.json" in result.stderr
+    out = json.loads(result.stdout)
+    assert out["verdict"] == "reproduced" and out["report_path"] is None
+    assert not (bundle / "verification.json").exists()
+
+
+def test_a_random_number_cell_says_how_to_accept_it(tmp_path: Path) -> None:
+    nb = new_notebook(cells=[new_code_cell("import random\nprint(random.random())")])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Py", "language": "python"}
+    NotebookClient(nb, kernel_name="python3").execute()
+    nbformat.write(nb, tmp_path / "nb.ipynb")
+    report = verify_notebook(tmp_path / "nb.ipynb")
+    assert not report.reproduced
+    summary = report.summary()
+    assert "cell 0 (In [1]) `import random`: differs - stdout line 1: number" in summary
+    assert "seed it, or tag the cell 'ecasrepro-ignore-output'" in summary
+    nb.cells[0].metadata["tags"] = ["ecasrepro-ignore-output"]
+    nbformat.write(nb, tmp_path / "nb.ipynb")
+    tagged = verify_notebook(tmp_path / "nb.ipynb")
+    assert tagged.reproduced and "ecasrepro-ignore-output" not in tagged.summary()
