@@ -6,6 +6,7 @@ import hashlib
 import http.client
 import json
 import socket
+import struct
 import threading
 import time
 from collections.abc import Callable
@@ -225,3 +226,47 @@ def test_second_sandbox_on_the_same_data_dir_is_refused_and_spares_uploads(
     assert got.content == payload
     sandbox.restart()  # the same server re-opening its directory is fine
     assert requests.get(f"{bucket}/slow.bin", headers=auth(sandbox.token)).content == payload
+
+
+def _abandon_upload(url: str, token: str, *, reset: bool) -> None:
+    """Announce 4 MB, send 1 MB, then reset the connection (or keep it open, silent)."""
+    parts = urlsplit(url)
+    conn = socket.create_connection((parts.hostname, parts.port), timeout=10)
+    conn.sendall(
+        f"PUT {parts.path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\n"
+        "Content-Type: application/octet-stream\r\nContent-Length: 4000000\r\n\r\n".encode()
+        + b"a" * 1_000_000
+    )
+    if reset:
+        time.sleep(0.2)
+        conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        conn.close()
+        return
+    conn.settimeout(10)
+    assert conn.recv(100).startswith(b"HTTP/1.1 400")  # the server gave up on the silent client
+    conn.close()
+
+
+def test_reset_or_stalled_uploads_are_dropped_quietly(
+    sandbox: SandboxServer, sandbox_v3: SandboxServer, caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from ecasrepro.sandbox.server import _RequestHandler
+
+    monkeypatch.setattr(_RequestHandler, "timeout", 1)
+    bucket = new_bucket(sandbox)
+    v3 = requests.Session()
+    v3.headers["Authorization"] = f"Bearer {sandbox_v3.token}"
+    rid = v3.post(f"{sandbox_v3.url}/api/records", json={"files": {"enabled": True}}).json()["id"]
+    v3.post(f"{sandbox_v3.url}/api/records/{rid}/draft/files", json=[{"key": "r.bin"}])
+    v3_url = f"{sandbox_v3.url}/api/records/{rid}/draft/files/r.bin/content"
+    for reset in (True, False):
+        _abandon_upload(f"{bucket}/r.bin", sandbox.token, reset=reset)
+        _abandon_upload(v3_url, sandbox_v3.token, reset=reset)
+    deadline = time.monotonic() + 5
+    while any(sandbox.storage.tmp_dir.iterdir()) or any(sandbox_v3.storage.tmp_dir.iterdir()):
+        assert time.monotonic() < deadline, "a partial upload stayed in tmp/"
+        time.sleep(0.05)
+    assert not [r for r in caplog.records if r.exc_info], [r.getMessage() for r in caplog.records]
+    listing = requests.get(bucket, headers=auth(sandbox.token)).json()
+    assert listing["contents"] == [] and listing["size"] == 0

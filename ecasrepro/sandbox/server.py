@@ -40,6 +40,10 @@ def redact(text: str) -> str:
 class _RequestHandler(WSGIRequestHandler):
     """Werkzeug's handler, logging through ``logging`` with tokens redacted."""
 
+    #: Seconds a client may stay silent mid-request (nginx's client_body_timeout is 60 s):
+    #: without it a client that vanishes mid-upload holds a thread and a tmp/ file forever.
+    timeout = 60
+
     def setup(self) -> None:
         """TCP_NODELAY: headers and body go out as separate writes; without it Nagle's
         algorithm holds the body back for the client's delayed ACK (up to 40 ms a request)."""

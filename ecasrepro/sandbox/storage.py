@@ -302,7 +302,13 @@ class Storage:
                 while received < limit and not failure:
                     buf = free.get()
                     want = min(READ_CHUNK, limit - received)
-                    got = stream.readinto(memoryview(buf)[:want])  # type: ignore[attr-defined]
+                    try:
+                        got = stream.readinto(memoryview(buf)[:want])  # type: ignore[attr-defined]
+                    except OSError as exc:  # reset by the client, or silent past the timeout
+                        free.put(buf)
+                        raise IncompleteUpload(
+                            f"connection lost after {received} of {length} bytes ({exc})"
+                        ) from None
                     if not got:
                         free.put(buf)
                         raise IncompleteUpload(
