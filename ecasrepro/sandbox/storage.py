@@ -144,6 +144,14 @@ class IncompleteUpload(Exception):
     """The client sent fewer bytes than it announced (or the connection was dropped)."""
 
 
+class _TransactionConnection(sqlite3.Connection):
+    """A connection that remembers the blob files its transaction made unreferenced."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.unreferenced_blobs: list[str] = []
+
+
 class Storage:
     """SQLite metadata + blob files under ``data_dir``; safe to share between threads."""
 
@@ -203,7 +211,9 @@ class Storage:
 
     # --- database ------------------------------------------------------------------------------
     def _connect(self) -> sqlite3.Connection:
-        db = sqlite3.connect(self.db_path, timeout=30, isolation_level=None)
+        db = sqlite3.connect(
+            self.db_path, timeout=30, isolation_level=None, factory=_TransactionConnection
+        )
         db.row_factory = sqlite3.Row
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=NORMAL")
@@ -222,8 +232,17 @@ class Storage:
                 db.execute("ROLLBACK")
                 raise
             db.execute("COMMIT")
+            # Only now is no row pointing at them: a failed commit must not lose a stored byte.
+            for blob in getattr(db, "unreferenced_blobs", ()):
+                with contextlib.suppress(OSError):
+                    self.blob_path(blob).unlink()
         finally:
             db.close()
+
+    @staticmethod
+    def discard_blob_after_commit(db: sqlite3.Connection, blob: str) -> None:
+        """Remove ``blob``'s file once the transaction that dropped its last reference commits."""
+        db.unreferenced_blobs.append(blob)  # type: ignore[attr-defined]
 
     def read(self) -> contextlib.AbstractContextManager[sqlite3.Connection]:
         return self.transaction(write=False)
@@ -345,8 +364,7 @@ class Storage:
             return
         row = db.execute("SELECT COUNT(*) FROM objects WHERE blob = ?", (blob,)).fetchone()
         if int(row[0]) == 0:
-            with contextlib.suppress(OSError):
-                self.blob_path(blob).unlink()
+            self.discard_blob_after_commit(db, blob)
 
 
 def dumps(obj: Any) -> str:

@@ -7,7 +7,6 @@ are blobs of the shared blob store, referenced by both a draft and its published
 
 from __future__ import annotations
 
-import contextlib
 import json
 import sqlite3
 import uuid
@@ -125,8 +124,7 @@ def delete_blob_if_unused(storage: Storage, db: sqlite3.Connection, blob: str | 
         return
     used = db.execute("SELECT COUNT(*) FROM v3_files WHERE blob = ?", (blob,)).fetchone()[0]
     if int(used) == 0:
-        with contextlib.suppress(OSError):
-            storage.blob_path(blob).unlink()
+        storage.discard_blob_after_commit(db, blob)
 
 
 def parent_communities(parent: sqlite3.Row) -> list[str]:
