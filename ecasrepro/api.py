@@ -163,7 +163,7 @@ def _parses(pids: Any, text: str) -> bool:
 
 
 def _technical_info(capture: Any, environment: Any) -> str:
-    from ecasrepro import __version__
+    from ecasrepro.version import __version__
 
     python = (environment.platform or {}).get("python_version") or (
         environment.platform or {}
@@ -204,16 +204,11 @@ def publish(
     bundle's ``receipt.json``. Returns a :class:`ecasrepro.b2share.DraftRecord` (``.id``,
     ``.url``, ``.html_url``, ``.state``, ``.files``, ``.pids``).
     """
-    from ecasrepro.b2share.dialect import open_publisher
-    from ecasrepro.b2share.publisher import open_bundle
-    from ecasrepro.config import resolve_config
+    from ecasrepro.b2share.publisher import open_bundle, open_publisher
 
     opened = open_bundle(bundle)  # bad input first: before any configuration or network
-    config = resolve_config(server=server, token=token, token_file=token_file, community=community,
-                            api=api)
-    if echo is not None:
-        for warning in config.warnings:
-            echo(warning)
+    config = _publish_config(echo, server=server, token=token, token_file=token_file,
+                             community=community, api=api)
     with open_publisher(config, progress=progress, echo=echo) as publisher:
         return publisher.publish(
             opened,
@@ -296,15 +291,65 @@ def archive(
         paths = [paths]
     config = None
     if publish:
-        from ecasrepro.config import resolve_config
-
-        config = resolve_config(
-            server=server, token_file=token_file, community=community, api=api
-        )
+        config = _publish_config(echo, server=server, token_file=token_file, community=community,
+                                 api=api)
         config.require_token()
-        if echo is not None:
-            for warning in config.warnings:
-                echo(warning)
     return archive_analyses(
-        list(paths), output, fmt=format, jobs=jobs, publish_config=config, progress=progress
+        list(paths), output, snapshot=snapshot, fmt=format, jobs=jobs, publish_config=config,
+        progress=progress,
     )
+
+
+def refresh(notebook: str | os.PathLike[str], output: str | os.PathLike[str],
+            **snapshot_options: Any) -> Bundle:
+    """:func:`snapshot` into ``output`` again, keeping its ``receipt.json``: the next
+    :func:`publish` continues the same draft instead of making another (``%ecas_publish``)."""
+    from ecasrepro.archival import refresh_bundle
+
+    bundle: Bundle = refresh_bundle(Path(notebook), Path(output), snapshot, **snapshot_options)
+    return bundle
+
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ecasrepro.b2share.publisher import BundleStatus
+    from ecasrepro.config import PublishConfig
+
+
+def status(
+    bundle: Any,
+    *,
+    server: str | None = None,
+    token: str | None = None,
+    token_file: str | os.PathLike[str] | None = None,
+    echo: Any = None,
+) -> BundleStatus:
+    """What a bundle's receipt and its server say, file by file (``ecasrepro status``)."""
+    from ecasrepro.b2share.publisher import bundle_status
+
+    return bundle_status(bundle, server=server, token=token, token_file=token_file, echo=echo)
+
+
+def communities(*, server: str | None = None, echo: Any = None) -> list[dict[str, Any]]:
+    """The server's communities as rows (id, name, publication_workflow, restricted_submission,
+    description), to pick one for ``community=``."""
+    from ecasrepro.b2share.publisher import list_communities
+
+    return list_communities(_publish_config(echo, server=server))
+
+
+def community_schema(community: str, *, server: str | None = None, echo: Any = None) -> Any:
+    """A community's full JSON schema (root + block) where the server's API has one (v2)."""
+    from ecasrepro.b2share.publisher import community_schema as schema_of
+
+    return schema_of(_publish_config(echo, server=server), community)
+
+
+def _publish_config(echo: Any, **settings: Any) -> PublishConfig:
+    """The resolved configuration; its warnings go to ``echo`` once."""
+    from ecasrepro.config import resolve_config
+
+    config = resolve_config(**settings)
+    if echo is not None:
+        for warning in config.warnings:
+            echo(warning)
+    return config

@@ -38,8 +38,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import IO, Any, Literal
 
-from ecasrepro import __version__
 from ecasrepro.errors import BadInput, EcasReproError, ExitCode
+from ecasrepro.version import __version__
 
 ArchiveFormat = Literal["zip", "tar"]
 SUFFIXES: dict[str, str] = {"zip": ".bag.zip", "tar": ".bag.tar.gz"}
@@ -631,11 +631,15 @@ def validate_archive(path: str | os.PathLike[str]) -> Path:
 # --- the whole run --------------------------------------------------------------------------------
 
 
-def refresh_bundle(notebook: Path, output: Path, **snapshot_options: Any) -> Any:
+#: ``ecasrepro.api.snapshot``'s shape: (notebook, output=..., force=..., **options) -> Bundle.
+#: Passed in by the caller, so that this engine never imports the API that wires it.
+SnapshotFunction = Callable[..., Any]
+
+
+def refresh_bundle(notebook: Path, output: Path, snapshot: SnapshotFunction,
+                   **snapshot_options: Any) -> Any:
     """Snapshot ``notebook`` into ``output``, replacing an older bundle there but keeping its
     ``receipt.json``, so that publishing again continues the same draft instead of a new one."""
-    from ecasrepro.api import snapshot
-
     receipt = output / "receipt.json"
     saved = receipt.read_bytes() if receipt.is_file() and is_bundle_dir(output) else None
     bundle = snapshot(notebook, output=output, force=output.exists(), **snapshot_options)
@@ -651,6 +655,7 @@ def _archive_one(
     output: Path,
     fmt: str,
     publisher_factory: Callable[[], Any] | None,
+    snapshot: SnapshotFunction,
 ) -> ArchiveOutcome:
     from ecasrepro.bundle import Bundle
 
@@ -668,7 +673,7 @@ def _archive_one(
         elif not current or (publisher_factory is not None and not is_bundle_dir(work)):
             stage = "snapshotting"
             work.parent.mkdir(parents=True, exist_ok=True)
-            bundle = refresh_bundle(analysis.source, work, progress=False)
+            bundle = refresh_bundle(analysis.source, work, snapshot, progress=False)
             outcome.warnings = list(bundle.warnings)
         elif is_bundle_dir(work):
             bundle = Bundle.open(work)
@@ -708,6 +713,7 @@ def archive_analyses(
     paths: Iterable[str | os.PathLike[str]],
     output: str | os.PathLike[str],
     *,
+    snapshot: SnapshotFunction,
     fmt: str = "zip",
     jobs: int | None = None,
     publish_config: Any = None,
@@ -715,6 +721,7 @@ def archive_analyses(
 ) -> ArchiveReport:
     """Archive every analysis under ``paths`` into ``output``; failures are reported, not raised.
 
+    ``snapshot`` makes a bundle of a notebook (``ecasrepro.api.snapshot``).
     ``publish_config`` (a resolved :class:`ecasrepro.config.PublishConfig`) publishes each
     archived analysis as its own draft; the bundle's receipt keeps a re-run from making another.
     """
@@ -735,7 +742,7 @@ def archive_analyses(
         raise BadInput(f"cannot create {out} ({exc.strerror or exc}); choose another -o.") from None
     factory = None
     if publish_config is not None:
-        from ecasrepro.b2share.dialect import open_publisher
+        from ecasrepro.b2share.publisher import open_publisher
 
         def factory() -> Any:
             return open_publisher(publish_config, progress=False, echo=lambda message: None)
@@ -750,7 +757,7 @@ def archive_analyses(
         max_workers=workers, thread_name_prefix="ecasrepro-archive"
     ) as pool:
         futures = {
-            pool.submit(_archive_one, analysis, out, fmt, factory): index
+            pool.submit(_archive_one, analysis, out, fmt, factory, snapshot): index
             for index, analysis in enumerate(analyses)
         }
         for future in as_completed(futures):

@@ -38,8 +38,8 @@ from datetime import datetime, timezone
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from ecasrepro import __version__
 from ecasrepro.errors import BadInput, SecretFound
+from ecasrepro.version import __version__
 
 # 1 MiB reads: few syscalls, hashlib releases the GIL per update, and the buffers come from
 # reused heap memory and stay in cache for the hash and the scan (4 MiB reads were fresh mmaps,

@@ -15,8 +15,8 @@ from typing import Any, TypeVar
 
 import click
 
-from ecasrepro import __version__
 from ecasrepro.errors import ConfigurationError, EcasReproError, ExitCode
+from ecasrepro.version import __version__
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -243,16 +243,6 @@ def sandbox_command(
 # @@ publish @@
 
 
-def _publish_config(server: str | None, token_file: str | None, community: str | None,
-                    api: str | None = None) -> Any:
-    from ecasrepro.config import resolve_config
-
-    config = resolve_config(server=server, token_file=token_file, community=community, api=api)
-    for warning in config.warnings:
-        echo(warning)
-    return config
-
-
 def _server_options(func: F) -> F:
     func = click.option(
         "--community", metavar="ID",
@@ -324,9 +314,9 @@ def publish_command(
 @user_errors
 def communities_command(server: str | None, as_json: bool) -> None:
     """List the server's communities (id, name, workflow) to pick one for --community."""
-    from ecasrepro.b2share.dialect import list_communities
+    from ecasrepro.api import communities
 
-    rows = list_communities(_publish_config(server, None, None))
+    rows = communities(server=server, echo=echo)
     if as_json:
         emit_json(rows)
         return
@@ -341,9 +331,9 @@ def communities_command(server: str | None, as_json: bool) -> None:
 @user_errors
 def schema_command(community: str, server: str | None) -> None:
     """Print COMMUNITY's full JSON schema (root + block) to help fill data/metadata.json."""
-    from ecasrepro.b2share.dialect import community_schema
+    from ecasrepro.api import community_schema
 
-    schema = community_schema(_publish_config(server, None, None), community)
+    schema = community_schema(community, server=server, echo=echo)
     if schema.block_schema_id:
         echo(f"community-specific fields go under community_specific/{schema.block_schema_id}")
     click.echo(json.dumps(schema.json_schema, indent=2))
@@ -358,9 +348,9 @@ def schema_command(community: str, server: str | None) -> None:
 @user_errors
 def status_command(bundle: str, server: str | None, token_file: str | None, as_json: bool) -> None:
     """Show what BUNDLE's receipt and the server say: each file uploaded, missing or different."""
-    from ecasrepro.b2share.publisher import bundle_status
+    from ecasrepro.api import status
 
-    result = bundle_status(bundle, server=server, token_file=token_file, echo=echo)
+    result = status(bundle, server=server, token_file=token_file, echo=echo)
     if as_json:
         emit_json(result.to_json())
         return

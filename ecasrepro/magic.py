@@ -411,7 +411,7 @@ class EcasReproMagics(Magics):
             return None
 
     def _capture_and_publish(self, args: Any, publish: bool) -> MagicResult:
-        from ecasrepro.archival import refresh_bundle
+        from ecasrepro.api import refresh
 
         shell = self.shell
         notebook = find_notebook(args.notebook, shell.user_ns if shell else {}, os.environ)
@@ -419,7 +419,7 @@ class EcasReproMagics(Magics):
             check_saved(notebook, shell, self.finished_at)
         output = (Path(args.output).expanduser() if args.output
                   else notebook.with_name(f"{notebook.stem}.repro"))
-        bundle = refresh_bundle(
+        bundle = refresh(
             notebook, output, inputs=args.inputs or [], attach=args.attach or [],
             metadata=args.metadata, title=args.title, creators=args.creators or [],
             description=args.description, keywords=args.keywords or [],
@@ -433,7 +433,7 @@ class EcasReproMagics(Magics):
     def _publish(self, bundle: Any, args: Any) -> Any:
         import warnings
 
-        import ecasrepro
+        from ecasrepro.api import publish
 
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # tqdm.auto warns when ipywidgets is missing
@@ -447,7 +447,7 @@ class EcasReproMagics(Magics):
                 if message.startswith("uploaded "):
                     bar.update(1)
 
-            return ecasrepro.publish(
+            return publish(
                 bundle, server=args.server, token_file=args.token_file,
                 community=args.community, submit=args.submit, dry_run=args.dry_run,
                 progress=True, echo=echo, api=args.api,

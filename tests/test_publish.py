@@ -15,7 +15,7 @@ import pytest
 import requests
 
 import ecasrepro
-from ecasrepro.b2share.publisher import Publisher
+from ecasrepro.b2share.publisher import open_publisher
 from ecasrepro.b2share.receipt import Receipt
 from ecasrepro.config import resolve_config
 from ecasrepro.errors import BadInput, ExitCode, MetadataInvalid, SecretFound, ServerRefused
@@ -90,7 +90,8 @@ def test_remote_file_removed_or_changed_is_repaired(tmp_path: Path, server: Any)
     requests.put(f"{files}/outputs/b.txt", data=b"tampered", timeout=10,
                  headers={**headers, "Content-Type": "application/octet-stream"}
                  ).raise_for_status()
-    status = Publisher(resolve_config(server=server.url, token=server.token)).status(bundle)
+    with open_publisher(resolve_config(server=server.url, token=server.token)) as publisher:
+        status = publisher.status(bundle)
     states = {f.key: f.state for f in status.files}
     assert states["outputs/a.txt"] == "missing" and states["outputs/b.txt"] == "different"
     again = publish(bundle, server)

@@ -16,7 +16,7 @@ import requests
 
 import ecasrepro
 from ecasrepro.b2share.client import B2ShareSession
-from ecasrepro.b2share.dialect import detect_dialect, forget_detected
+from ecasrepro.b2share.registry import detect_dialect, forget_detected
 from ecasrepro.config import resolve_config
 from ecasrepro.errors import ExitCode, MetadataInvalid
 from tests.test_publish_support import (  # noqa: F401 - fixtures
@@ -298,7 +298,7 @@ def test_schema_on_a_v3_server_says_v3_has_no_community_schemas(tmp_path: Path, 
 
 
 def test_communities_lists_v3_communities_through_the_library(tmp_path: Path, v3: Any) -> None:
-    from ecasrepro.b2share.dialect import list_communities
+    from ecasrepro.b2share.publisher import list_communities
     from ecasrepro.config import resolve_config
 
     rows = list_communities(resolve_config(server=v3.url))

@@ -34,9 +34,9 @@ import requests
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
-from ecasrepro import __version__
 from ecasrepro.config import PublishConfig, RetryPolicy, Secret
 from ecasrepro.errors import ServerRefused, ServerUnreachable
+from ecasrepro.version import __version__
 
 log = logging.getLogger("ecasrepro.b2share")
 

@@ -1,32 +1,21 @@
-"""What the publishing engine needs from a B2SHARE API dialect (v2 or v3), and which one a server
-speaks.
+"""What the publishing engine needs from a B2SHARE API dialect (v2 or v3): the interface only.
 
 :class:`~ecasrepro.b2share.publisher.Publisher` runs the whole flow once; a :class:`Dialect`
 (``V2Dialect`` in v2.py, ``V3Dialect`` in v3.py) turns each step into that API's requests.
-
-Detection follows API-v3.md §13 with one anonymous GET: ``/api/records?size=1`` without
-following redirects. v2 (Invenio 3 / B2SHARE 2.x) answers 301 to the slash-terminated URL;
-v3 (InvenioRDM) answers 200 with a search envelope that has ``sortBy``. Anything else is
-confirmed with ``/api/vocabularies/resourcetypes?size=1`` (v3 only) before giving up. The answer
-is cached per server for the life of the process; ``--api``/``B2SHARE_API``/``api =`` in the
-config file skip the request altogether.
+This module imports no implementation: :mod:`ecasrepro.b2share.registry` knows the dialects,
+detects which one a server speaks and builds a publisher for it.
 """
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
-from ecasrepro.errors import ConfigurationError
-
 if TYPE_CHECKING:  # pragma: no cover
     from ecasrepro.b2share.client import B2ShareSession, FileBody
-    from ecasrepro.b2share.publisher import Publisher
     from ecasrepro.b2share.receipt import Receipt
     from ecasrepro.bundle import Bundle
-    from ecasrepro.config import PublishConfig
 
 EMPTY_MD5 = "d41d8cd98f00b204e9800998ecf8427e"
 
@@ -120,6 +109,7 @@ class Dialect(Protocol):
     def prepare(self, bundle: Bundle, recorded_community: str | None, submit: bool,
                 new_version_of: str | None) -> PreparedRecord: ...
     def communities(self) -> list[dict[str, Any]]: ...
+    def community_schema(self, community: str) -> Any: ...
     # drafts
     def draft(self, draft_id: str) -> dict[str, Any]: ...
     def orphan_candidates(self, record: PreparedRecord,
@@ -151,121 +141,5 @@ class Dialect(Protocol):
     def remote_view(self, draft_id: str) -> RemoteView: ...
 
 
-# --- which dialect a server speaks ------------------------------------------------------------
-
-_detected: dict[str, str] = {}
-_lock = threading.Lock()
-
-
-def detect_dialect(session: B2ShareSession) -> str:
-    """``"v2"`` or ``"v3"`` for the session's server; ConfigurationError if it is neither."""
-    server = session.server
-    with _lock:
-        if server in _detected:
-            return _detected[server]
-    response = session.get(session.api("records"), params={"size": 1}, allow_redirects=False)
-    dialect: str | None = None
-    if response.status_code in (301, 308) and "/api/records/" in response.headers.get(
-        "Location", ""
-    ):
-        dialect = "v2"
-    elif response.status_code == 200 and "sortBy" in _json_keys(response):
-        dialect = "v3"
-    else:
-        confirm = session.get(session.api("vocabularies/resourcetypes"), params={"size": 1},
-                              allow_redirects=False)
-        if confirm.status_code == 200 and "hits" in _json_keys(confirm):
-            dialect = "v3"
-        elif response.status_code == 200 and "hits" in _json_keys(response):
-            dialect = "v2"  # a v2 server behind a proxy that already adds the slash
-    if dialect is None:
-        raise ConfigurationError(
-            f"{server} does not answer like a B2SHARE v2 or v3 server (GET /api/records gave "
-            f"HTTP {response.status_code}); check --server, or pass --api v2|v3 to skip detection."
-        )
-    with _lock:
-        _detected[server] = dialect
-    return dialect
-
-
-def _json_keys(response: Any) -> set[str]:
-    try:
-        body = response.json()
-    except ValueError:
-        return set()
-    return set(body) if isinstance(body, dict) else set()
-
-
-def forget_detected() -> None:
-    """Drop cached detections (tests start servers on reused ports)."""
-    with _lock:
-        _detected.clear()
-
-
-def resolve_dialect(config: PublishConfig, session: B2ShareSession | None = None) -> str:
-    """The configured dialect, or the detected one when the configuration says ``auto``."""
-    if config.api in ("v2", "v3"):
-        return config.api
-    from ecasrepro.b2share.client import B2ShareSession
-
-    own = session is None
-    active = session or B2ShareSession(config)
-    try:
-        return detect_dialect(active)
-    finally:
-        if own:
-            active.close()
-
-
-def dialect_for(name: str, session: B2ShareSession) -> Dialect:
-    """The adapter for ``"v2"`` or ``"v3"`` over ``session``."""
-    if name == "v3":
-        from ecasrepro.b2share.v3 import V3Dialect
-
-        return V3Dialect(session)
-    from ecasrepro.b2share.v2 import V2Dialect
-
-    return V2Dialect(session)
-
-
-def open_publisher(config: PublishConfig, **options: Any) -> Publisher:
-    """A :class:`Publisher` speaking the server's dialect (configured, or detected once)."""
-    from ecasrepro.b2share.client import B2ShareSession
-    from ecasrepro.b2share.publisher import Publisher
-
-    session = options.pop("session", None) or B2ShareSession(config)
-    return Publisher(config, session=session, dialect=resolve_dialect(config, session), **options)
-
-
-def list_communities(config: PublishConfig) -> list[dict[str, Any]]:
-    """The server's communities as rows (id, name, workflow, restriction, description)."""
-    with open_publisher(config) as publisher:
-        items = publisher.dialect.communities()
-    return [
-        {"id": c.get("id"), "name": c.get("name"),
-         "publication_workflow": c.get("publication_workflow"),
-         "restricted_submission": c.get("restricted_submission"),
-         "description": c.get("description")}
-        for c in items
-    ]
-
-
-def community_schema(config: PublishConfig, community: str) -> Any:
-    """A v2 community's full JSON schema (a ``CommunitySchema``); v3 has no such thing."""
-    from ecasrepro.b2share.client import B2ShareSession
-    from ecasrepro.b2share.v2 import V2Dialect
-
-    with B2ShareSession(config) as session:
-        if resolve_dialect(config, session) == "v3":
-            raise ConfigurationError(
-                f"{config.server} speaks the B2SHARE v3 (InvenioRDM) API, which has no "
-                "per-community schemas; data/metadata.json is checked against InvenioRDM's "
-                "record schema instead (publish with --dry-run to validate it)."
-            )
-        v2 = V2Dialect(session)
-        return v2.schema_for(v2.community(community))
-
-
-__all__ = ["Dialect", "DraftInfo", "Outcome", "PlannedRequest", "PreparedRecord", "RemoteFile",
-           "RemoteView", "community_schema", "detect_dialect", "dialect_for", "forget_detected",
-           "list_communities", "open_publisher", "resolve_dialect"]
+__all__ = ["EMPTY_MD5", "Dialect", "DraftInfo", "Outcome", "PlannedRequest", "PreparedRecord",
+           "RemoteFile", "RemoteView"]

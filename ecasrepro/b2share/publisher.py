@@ -38,9 +38,9 @@ from ecasrepro.b2share.dialect import (
     PlannedRequest,
     PreparedRecord,
     RemoteFile,
-    dialect_for,
 )
 from ecasrepro.b2share.receipt import Receipt, UploadedFile, now_iso
+from ecasrepro.b2share.registry import dialect_for, resolve_dialect
 from ecasrepro.config import PublishConfig
 from ecasrepro.errors import (
     BadInput,
@@ -202,25 +202,23 @@ class _Run:
 
 
 class Publisher:
-    """Publishes bundles to one B2SHARE server in its dialect (one session, one schema cache).
+    """Publishes bundles to one B2SHARE server in one dialect (one session, one schema cache).
 
-    ``dialect`` is ``"v2"`` or ``"v3"``; by default the configured one, else v2 (use
-    :func:`~ecasrepro.b2share.dialect.open_publisher` to detect it from the server).
+    ``dialect`` is the adapter (see :mod:`~ecasrepro.b2share.registry`); :func:`open_publisher`
+    builds one for a configuration, detecting the server's dialect when asked to.
     """
 
     def __init__(
         self,
         config: PublishConfig,
+        dialect: Dialect,
         *,
-        dialect: str | None = None,
         progress: bool | None = None,
         echo: Echo | None = None,
-        session: B2ShareSession | None = None,
     ) -> None:
         self.config = config
-        self.session = session or B2ShareSession(config)
-        name = dialect or (config.api if config.api in ("v2", "v3") else "v2")
-        self.dialect: Dialect = dialect_for(name, self.session)
+        self.dialect: Dialect = dialect
+        self.session: B2ShareSession = dialect.session
         self.progress = sys.stderr.isatty() if progress is None else progress
         self.echo: Echo = echo or (lambda message: log.info("%s", message))
         self._local = threading.local()
@@ -742,6 +740,35 @@ class Publisher:
         return result
 
 
+def open_publisher(config: PublishConfig, *, dialect: str | None = None,
+                   session: B2ShareSession | None = None, progress: bool | None = None,
+                   echo: Echo | None = None) -> Publisher:
+    """A :class:`Publisher` speaking the server's dialect (``dialect``, configured, or detected
+    once)."""
+    session = session or B2ShareSession(config)
+    name = dialect or resolve_dialect(config, session)
+    return Publisher(config, dialect_for(name, session), progress=progress, echo=echo)
+
+
+def list_communities(config: PublishConfig) -> list[dict[str, Any]]:
+    """The server's communities as rows (id, name, workflow, restriction, description)."""
+    with open_publisher(config) as publisher:
+        items = publisher.dialect.communities()
+    return [
+        {"id": c.get("id"), "name": c.get("name"),
+         "publication_workflow": c.get("publication_workflow"),
+         "restricted_submission": c.get("restricted_submission"),
+         "description": c.get("description")}
+        for c in items
+    ]
+
+
+def community_schema(config: PublishConfig, community: str) -> Any:
+    """A community's full JSON schema, where the dialect has one (v2); else ConfigurationError."""
+    with open_publisher(config) as publisher:
+        return publisher.dialect.community_schema(community)
+
+
 def bundle_status(
     bundle_or_path: Bundle | str | os.PathLike[str],
     *,
@@ -755,7 +782,6 @@ def bundle_status(
     The server asked is the one the receipt names (``server`` must be that one, if given); a
     bundle without a recorded draft is reported from the disk alone, without any request.
     """
-    from ecasrepro.b2share.dialect import open_publisher
     from ecasrepro.config import resolve_config
 
     bundle = open_bundle(bundle_or_path)
@@ -785,4 +811,5 @@ def _md5_of_file(path: Path, chunk_size: int = 1024 * 1024) -> str:
 
 
 __all__ = ["BundleStatus", "DraftRecord", "FileStatus", "PlannedRequest", "Publisher",
-           "bundle_status", "open_bundle", "upload_workers"]
+           "bundle_status", "community_schema", "list_communities", "open_bundle",
+           "open_publisher", "upload_workers"]

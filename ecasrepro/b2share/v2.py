@@ -30,6 +30,7 @@ from ecasrepro.b2share.dialect import (
     RemoteFile,
     RemoteView,
 )
+from ecasrepro.b2share.registry import register
 from ecasrepro.errors import ConfigurationError, ServerRefused, ServerUnreachable
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -325,6 +326,10 @@ class V2Dialect:
     def community(self, community_id: str) -> dict[str, Any]:
         return self.api.community(community_id)
 
+    def community_schema(self, community: str) -> CommunitySchema:
+        """The community's full JSON schema (``ecasrepro schema``)."""
+        return self.schema_for(self.community(community))
+
     def schema_for(self, community: dict[str, Any]) -> CommunitySchema:
         """The community's full schema, from the disk cache when server+community+version match."""
         community_id = str(community["id"])
@@ -560,3 +565,6 @@ __all__ = [
     "is_not_found",
     "links_of",
 ]
+
+
+register("v2", V2Dialect)

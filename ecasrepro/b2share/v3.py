@@ -28,6 +28,7 @@ from ecasrepro.b2share.dialect import (
     RemoteFile,
     RemoteView,
 )
+from ecasrepro.b2share.registry import register
 from ecasrepro.errors import ConfigurationError, ServerRefused, ServerUnreachable
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -287,6 +288,13 @@ class V3Dialect:
             for c in self.api.communities()
         ]
 
+    def community_schema(self, community: str) -> Any:
+        raise ConfigurationError(
+            f"{self.session.server} speaks the B2SHARE v3 (InvenioRDM) API, which has no "
+            "per-community schemas; data/metadata.json is checked against InvenioRDM's "
+            "record schema instead (publish with --dry-run to validate it)."
+        )
+
     # --- metadata --------------------------------------------------------------------------------
     def prepare(self, bundle: Bundle, recorded_community: str | None, submit: bool,
                 new_version_of: str | None) -> PreparedRecord:
@@ -528,3 +536,6 @@ class V3Dialect:
 
 __all__ = ["JSON", "OCTET_STREAM", "REVIEW_TYPE", "V3Api", "V3Dialect", "links_of", "pids_of",
            "refuse_cookies", "remote_file", "state_of"]
+
+
+register("v3", V3Dialect)

@@ -1,0 +1,7 @@
+"""The package's version: the one place it is written (pyproject.toml reads it from here).
+
+A leaf module, so that any module can name the version without importing the package's lazy
+front door (``ecasrepro/__init__.py``) and, through it, the API.
+"""
+
+__version__ = "0.1.0"
