@@ -5,7 +5,7 @@ every call goes through ecasrepro's one HTTP client (token in the Authorization 
 retries, typed errors with the server's message) and none of the predecessor's bugs are kept:
 uploads are raw streamed bodies verified by md5 (never multipart), submission works, errors
 raise instead of printing the token URL or returning None, metadata is validated against the
-community schema, PIDs are normalised and typed. The list is in CONTRIBUTING.md ("Publishing").
+community schema, PIDs are normalised and typed. The list is in docs/decisions.md ("Predecessor").
 
 Migration: ``from ecasb2share.ecasb2shareclient import EcasShare`` becomes
 ``from ecasrepro.compat import EcasShare``.

@@ -28,7 +28,7 @@ RESTRICTED_COMMUNITY_ID = "8b1e4d2a-6c3f-4a7b-b9e0-1f5d3c2a4e60"
 
 _CREATED = "Wed, 21 Dec 2016 08:57:40 GMT"
 
-#: The ECAS block schema: optional, ECAS-flavoured provenance fields (see CONTRIBUTING.md).
+#: The ECAS block schema: optional, ECAS-flavoured provenance fields (see docs/decisions.md).
 ECAS_BLOCK_SCHEMA: dict[str, Any] = {
     "$schema": "http://json-schema.org/draft-04/schema#",
     "title": "ECAS",

@@ -96,7 +96,7 @@ class SandboxServer:
         if api not in ("v2", "v3"):
             raise BadInput(f"--api {api} is not supported; use v2 or v3.")
         self.api = api
-        self._max_files = max_files  # v3 mode: files per record (see CONTRIBUTING, v3 mode)
+        self._max_files = max_files  # v3 mode: files per record (see docs/decisions.md, v3 mode)
         self.data_dir = Path(data_dir).resolve()
         self.host = host
         self.port = port

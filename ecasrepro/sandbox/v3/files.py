@@ -44,7 +44,7 @@ from ecasrepro.sandbox.v3.records import (
 blueprint = Blueprint("v3_files", __name__)
 
 #: Files per record.  Upstream's RDM_RECORDS_MAX_FILES_COUNT is 100; B2SHARE's value is not
-#: public, and bundles of a few hundred files must be publishable (see CONTRIBUTING, v3 mode).
+#: public, and bundles of a few hundred files must be publishable (see docs/decisions.md, v3 mode).
 DEFAULT_MAX_FILES = 500
 #: Process-wide override of every app's limit (bench/bench_publish_v3.py raises it this way).
 MAX_FILES: int | None = None
@@ -278,7 +278,7 @@ def upload_content(record_id: str, key: str) -> Response:
     try:
         written = receive_upload(length)
     except IncompleteUpload:
-        # The entry stays ``pending`` with its previous content (if any); see CONTRIBUTING.
+        # The entry stays ``pending`` with its previous content (if any); see docs/decisions.md.
         raise ApiError(400, "File is smaller than expected.") from None
     try:
         with storage().transaction() as db:
