@@ -22,7 +22,9 @@ from functools import cache
 from importlib.resources import files
 from typing import Any
 
+from ecasrepro.dates import is_edtf_date
 from ecasrepro.errors import MetadataInvalid
+from ecasrepro.pids import V3_IDENTIFIER_SCHEMES, v3_identifier
 
 #: Used when the bundle names no publisher (EUDAT Core makes ``publisher`` mandatory).
 DEFAULT_PUBLISHER = "EUDAT B2SHARE"
@@ -34,12 +36,6 @@ SCHEMES = {
     "LISSN": "lissn", "LSID": "lsid", "PMID": "pmid", "PURL": "purl", "UPC": "upc", "URL": "url",
     "URN": "urn", "w3id": "w3id", "ORCID": "url",
 }
-#: ``RDM_RECORDS_IDENTIFIERS_SCHEMES`` (API-v3.md §7.1).
-V3_SCHEMES = frozenset({
-    "ark", "arxiv", "ads", "crossreffunderid", "doi", "ean13", "eissn", "grid", "handle", "igsn",
-    "isbn", "isni", "issn", "istc", "lissn", "lsid", "pmid", "purl", "upc", "url", "urn", "w3id",
-    "other"
-})
 #: v2 ``resource_type_general`` -> v3 resource type id (API-v3.md §7.2).
 RESOURCE_TYPES = {
     "Dataset": "dataset", "Software": "software",
@@ -82,10 +78,6 @@ HANDLED = frozenset({
     "external_pids", "files",
 })
 
-_DOI = re.compile(r"^(doi:\s*|(https?://)?(dx\.)?doi\.org/)?10\.\d+(\.\d+)*/.+$", re.IGNORECASE)
-_HANDLE = re.compile(r"^(hdl:\s*|(https?://)?hdl\.handle\.net/)?[^/.]+(\.[^/.]+)*/.*$")
-_URL = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*://[^/\s?#]+[^\s]*$")
-_EDTF = re.compile(r"^\d{4}(-\d{2}(-\d{2})?)?(/\d{4}(-\d{2}(-\d{2})?)?)?$")
 _VOCAB_ID = re.compile(r"^- id: *['\"]?([^'\"\s]+)['\"]?\s*$", re.MULTILINE)
 
 
@@ -354,16 +346,6 @@ def to_v3_record(v2: Mapping[str, Any], *, today: _dt.date | None = None) -> V3R
 
 
 # --- local validation -----------------------------------------------------------------------------
-def _check_identifier(scheme: str, identifier: str) -> bool:
-    if scheme == "doi":
-        return bool(_DOI.match(identifier))
-    if scheme == "handle":
-        return bool(_HANDLE.match(identifier))
-    if scheme == "url":
-        return bool(_URL.match(identifier))
-    return bool(identifier.strip())
-
-
 def record_errors(body: Mapping[str, Any], mode: str = "submit") -> list[dict[str, str]]:
     """Every problem of a v3 draft body as ``{"field", "message"}`` (dotted v3 field paths).
 
@@ -420,15 +402,16 @@ def record_errors(body: Mapping[str, Any], mode: str = "submit") -> list[dict[st
     date = str(md.get("publication_date") or "")
     if not date:
         bad("publication_date", "is missing")
-    elif not _EDTF.match(date):
-        bad("publication_date", f"{date!r} is not a date (YYYY, YYYY-MM or YYYY-MM-DD)")
+    elif not is_edtf_date(date):
+        bad("publication_date", f"{date!r} is not a date the server accepts (YYYY, YYYY-MM, "
+            "YYYY-MM-DD with a real month and day, or an interval A/B with A not after B)")
     for i, item in enumerate(md.get("related_identifiers") or []):
         path = f"related_identifiers.{i}"
         scheme = str(item.get("scheme") or "")
         identifier = str(item.get("identifier") or "")
-        if scheme not in V3_SCHEMES:
+        if scheme not in V3_IDENTIFIER_SCHEMES:
             bad(f"{path}.scheme", f"{scheme!r} is not a v3 identifier scheme")
-        elif not _check_identifier(scheme, identifier):
+        elif v3_identifier(scheme, identifier) is None:
             bad(f"{path}.identifier", f"{identifier!r} is not a valid {scheme} identifier")
         if not item.get("relation_type"):
             bad(f"{path}.relation_type", "is missing")

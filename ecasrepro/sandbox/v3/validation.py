@@ -13,6 +13,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from ecasrepro.dates import is_edtf_date
+from ecasrepro.pids import V3_IDENTIFIER_SCHEMES, v3_identifier
 from ecasrepro.sandbox.v3 import vocabularies
 from ecasrepro.sandbox.v3.errors import ApiError, field_error
 
@@ -50,38 +52,8 @@ METADATA_KEYS = (
     "community_extension",
 )
 
-IDENTIFIER_SCHEMES = [
-    "ark",
-    "arxiv",
-    "ads",
-    "crossreffunderid",
-    "doi",
-    "ean13",
-    "eissn",
-    "grid",
-    "handle",
-    "igsn",
-    "isbn",
-    "isni",
-    "issn",
-    "istc",
-    "lissn",
-    "lsid",
-    "pmid",
-    "purl",
-    "upc",
-    "url",
-    "urn",
-    "w3id",
-    "other",
-]
 PERSON_SCHEMES = ("orcid", "isni", "gnd", "ror")
 
-_EDTF_DAY = r"\d{4}(-(0[1-9]|1[0-2])(-(0[1-9]|[12]\d|3[01]))?)?"
-EDTF_RE = re.compile(rf"^{_EDTF_DAY}(/{_EDTF_DAY})?$")
-DOI_RE = re.compile(r"^(doi:\s*|(https?://)?(dx\.)?doi\.org/)?10\.\d+(\.\d+)*/.+$", re.I)
-HANDLE_RE = re.compile(r"^(hdl:\s*|(https?://)?hdl\.handle\.net/)?[^/.]+(\.[^/.]+)*/.*$", re.I)
-URL_RE = re.compile(r"^[a-z][a-z0-9+.-]*://[^/\s:]+(:\d+)?(/\S*)?$", re.I)
 LANGUAGE_RE = re.compile(r"^[a-z]{3}$")
 EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
@@ -159,15 +131,10 @@ def _identifier(
     if scheme not in schemes:
         errors.add(f"{path}.scheme", "Invalid scheme.")
         return None
-    normalised = identifier.strip()
-    checks = {"doi": DOI_RE, "handle": HANDLE_RE, "url": URL_RE}
-    if scheme in checks and not checks[scheme].match(normalised):
-        errors.add(f"{path}.identifier", f"Invalid {_LABELS[scheme]} identifier.")
+    normalised = v3_identifier(scheme, identifier)
+    if normalised is None:
+        errors.add(f"{path}.identifier", f"Invalid {_LABELS.get(scheme, scheme)} identifier.")
         return None
-    if scheme == "doi":
-        normalised = re.sub(r"^(doi:\s*|(https?://)?(dx\.)?doi\.org/)", "", normalised, flags=re.I)
-    elif scheme == "handle":
-        normalised = re.sub(r"^(hdl:\s*|(https?://)?hdl\.handle\.net/)", "", normalised, flags=re.I)
     return {"identifier": normalised, "scheme": scheme}
 
 
@@ -251,7 +218,7 @@ def _typed_text(
     if not isinstance(text, str) or not text:
         errors.add(f"{path}.{text_key}", MISSING)
         return None
-    if text_key == "date" and not EDTF_RE.match(text):
+    if text_key == "date" and not is_edtf_date(text):
         errors.add(f"{path}.date", BAD_DATE)
         return None
     if "type" not in item:
@@ -303,7 +270,7 @@ def _related(item: Any, path: str, errors: _Errors) -> dict[str, Any] | None:
         resource = _vocab_ref(
             "resourcetypes", item["resource_type"], f"{path}.resource_type", errors
         )
-    identifier = _identifier(item, path, errors, IDENTIFIER_SCHEMES)
+    identifier = _identifier(item, path, errors, V3_IDENTIFIER_SCHEMES)
     if identifier is None or relation is None:
         return None
     out: dict[str, Any] = {**identifier, "relation_type": relation}
@@ -338,7 +305,7 @@ def load_metadata(metadata: Any) -> tuple[dict[str, Any], list[dict[str, Any]]]:
         elif key in ("publisher", "version", "copyright", "description"):
             loaded = _string(value, path, errors)
         elif key == "publication_date":
-            if isinstance(value, str) and EDTF_RE.match(value):
+            if is_edtf_date(value):
                 loaded = value
             else:
                 errors.add(path, BAD_DATE)
@@ -378,7 +345,7 @@ def load_metadata(metadata: Any) -> tuple[dict[str, Any], list[dict[str, Any]]]:
             loaded = _items(value, path, errors, _related)
         elif key == "identifiers":
             loaded = _items(
-                value, path, errors, lambda v, p, e: _identifier(v, p, e, IDENTIFIER_SCHEMES)
+                value, path, errors, lambda v, p, e: _identifier(v, p, e, V3_IDENTIFIER_SCHEMES)
             )
         elif key == "languages":
             loaded = _items(value, path, errors, _language)
