@@ -25,7 +25,10 @@ The package has one module per concern, each importing only those below it:
 * :mod:`.verify` -- the entry points :func:`verify_notebook` and :func:`verify_bundle`.
 
 This file only re-exports the public names, so ``from ecasrepro.verification import ...`` works
-as it did when the package was one module. May import: ecasrepro.verification.* only.
+as it did when the package was one module.
+
+May import: .compare, .environment, .execute, .images, .normalise, .report, .verify (to re-export
+them); never ecasrepro.api, ecasrepro.cli or ecasrepro.magic.
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ One job: open a bundle (a ``Bundle`` or a path to one) for re-execution, check t
 notebook's fixity against the bag manifest, and choose default input directories.
 
 May import: ecasrepro.errors, ecasrepro.bundle (lazily); never ecasrepro.api, ecasrepro.cli,
-ecasrepro.magic or another module of ecasrepro.verification.
+ecasrepro.magic or another module of this package.
 """
 
 from __future__ import annotations

@@ -5,8 +5,8 @@ normalisation, numbers within ``rtol``/``atol``, dates unless read from the cloc
 per MIME type (images via :mod:`ecasrepro.verification.images`), errors by name and message --
 and turn that into one cell's :data:`Verdict`.
 
-May import: ecasrepro.verification.normalise, .redaction, .report, .images; never ecasrepro.api,
-ecasrepro.cli, ecasrepro.magic or a higher module of ecasrepro.verification (execute, verify).
+May import: .images, .normalise, .redaction, .report; never ecasrepro.api, ecasrepro.cli,
+ecasrepro.magic or a higher module of this package (.execute, .verify).
 """
 
 from __future__ import annotations

@@ -3,8 +3,8 @@
 One job: read the captured ``requirements.txt`` and ``platform.json`` and compare them with the
 Python that the kernel launches (informational; never fails a verification).
 
-May import: ecasrepro.verification.report; never ecasrepro.api, ecasrepro.cli, ecasrepro.magic
-or a higher module of ecasrepro.verification (compare, images, execute, verify).
+May import: .report; never ecasrepro.api, ecasrepro.cli, ecasrepro.magic or a higher module of
+this package (.compare, .execute, .verify).
 """
 
 from __future__ import annotations

@@ -4,8 +4,8 @@ One job: choose the kernel, lay out the temporary working directory (inputs mirr
 notebook, attachments), and execute the notebook with nbclient, recording per-cell time and
 where a timeout or a dead kernel stopped the run. Nothing here compares outputs.
 
-May import: ecasrepro.errors, ecasrepro.verification.report; never ecasrepro.api, ecasrepro.cli,
-ecasrepro.magic or a higher module of ecasrepro.verification (verify).
+May import: ecasrepro.errors, .report; never ecasrepro.api, ecasrepro.cli, ecasrepro.magic or a
+higher module of this package (.verify).
 """
 
 from __future__ import annotations

@@ -4,8 +4,8 @@ One job: decide whether a re-executed image is the captured one (identical bytes
 within the image tolerance (block-averaged grey levels), or different. PNGs are decoded with
 the standard library; Pillow is used only when it happens to be installed.
 
-May import: ecasrepro.verification.report; never ecasrepro.api, ecasrepro.cli, ecasrepro.magic
-or a higher module of ecasrepro.verification (compare, environment, execute, verify).
+May import: .report; never ecasrepro.api, ecasrepro.cli, ecasrepro.magic or a higher module of
+this package (.compare, .execute, .verify).
 """
 
 from __future__ import annotations

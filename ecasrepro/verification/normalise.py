@@ -4,7 +4,7 @@ One job: turn an output's text into the form that two runs of the same analysis 
 memory addresses, clock times, durations, progress bars, temporary paths and random ids replaced,
 see :data:`VOLATILE_RULES`); the dates found are kept aside for the comparison to judge.
 
-May import: the standard library only; nothing from ecasrepro (the lowest layer of the package).
+May import: the standard library only; never anything from ecasrepro (the lowest layer).
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ One job: the redaction snapshot of one verification run (``ecasrepro.capture.sec
 token-shaped fallback) and the short, redacted excerpts the report quotes.
 
 May import: ecasrepro.capture.secrets (lazily); never ecasrepro.api, ecasrepro.cli,
-ecasrepro.magic or another module of ecasrepro.verification.
+ecasrepro.magic or another module of this package.
 """
 
 from __future__ import annotations

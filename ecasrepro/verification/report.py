@@ -4,9 +4,9 @@ One job: what a verification found -- per-comparison matches, per-cell verdicts,
 differences, the whole :class:`VerificationReport` (its JSON form and human summary) -- and
 storing that report as a bundle tag file.
 
-May import: ecasrepro.verification.normalise, ecasrepro.verification.bundles; never
-ecasrepro.api, ecasrepro.cli, ecasrepro.magic or a higher module of ecasrepro.verification
-(compare, images, environment, execute, verify).
+May import: .bundles (the type ``write_report`` takes), .normalise (the rule names a report
+lists); never ecasrepro.api, ecasrepro.cli, ecasrepro.magic or a higher module of this package
+(.compare, .environment, .execute, .images, .verify).
 """
 
 from __future__ import annotations

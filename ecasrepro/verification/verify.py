@@ -4,8 +4,8 @@ One job: orchestrate -- validate the arguments, re-execute (:mod:`.execute`), tr
 outputs as capture did (paths marked, secrets redacted), compare every cell (:mod:`.compare`),
 and for a bundle add fixity, environment differences and write ``verification.json``.
 
-May import: ecasrepro.errors, ecasrepro (for __version__), and every other module of
-ecasrepro.verification; never ecasrepro.api, ecasrepro.cli or ecasrepro.magic.
+May import: ecasrepro (for __version__), ecasrepro.errors, .bundles, .compare, .environment,
+.execute, .normalise, .redaction, .report; never ecasrepro.api, ecasrepro.cli or ecasrepro.magic.
 """
 
 from __future__ import annotations
