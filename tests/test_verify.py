@@ -7,13 +7,10 @@ DESIGN layout from it, tampers with what it needs, and runs the real command.
 from __future__ import annotations
 
 import base64
-import datetime as dt
 import json
 import shutil
-import struct
 import subprocess
 import sys
-import zlib
 from pathlib import Path
 from typing import Any
 
@@ -27,20 +24,12 @@ from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 from ecasrepro.cli import main
 from ecasrepro.errors import BadInput, NotReproduced
 from ecasrepro.verification import (
-    Tolerances,
-    compare_cell_outputs,
-    compare_image,
-    compare_text,
-    image_difference,
     image_size,
-    normalise_text,
     raise_if_not_reproduced,
-    read_pins,
     verify_bundle,
     verify_notebook,
 )
-
-TOL = Tolerances()
+from tests.test_verify_images import png_bytes
 
 PNG_HELPER = '''import struct, zlib
 from IPython.display import Image, display
@@ -95,49 +84,6 @@ CELLS: list[tuple[str, str]] = [
     ),
 ]
 NEVER_RAN = "print('this cell was never executed')"  # 9: added after execution
-
-
-def png_bytes(width: int, height: int, rows: list[list[int]] | None = None, filter_type: int = 0,
-              colour: int = 2) -> bytes:
-    """A PNG written with one filter type for every row (to check the reader's unfiltering)."""
-    channels = {0: 1, 2: 3, 4: 2, 6: 4}[colour]
-    if rows is None:
-        rows = [[(x * 31 + y * 17) % 256 for x in range(width * channels)] for y in range(height)]
-    raw = bytearray()
-    prev = [0] * (width * channels)
-    for row in rows:
-        out = []
-        for i, value in enumerate(row):
-            a = row[i - channels] if i >= channels else 0
-            b = prev[i]
-            c = prev[i - channels] if i >= channels else 0
-            if filter_type == 0:
-                pred = 0
-            elif filter_type == 1:
-                pred = a
-            elif filter_type == 2:
-                pred = b
-            elif filter_type == 3:
-                pred = (a + b) // 2
-            else:
-                p = a + b - c
-                pa, pb, pc = abs(p - a), abs(p - b), abs(p - c)
-                pred = a if pa <= pb and pa <= pc else (b if pb <= pc else c)
-            out.append((value - pred) % 256)
-        raw += bytes([filter_type]) + bytes(out)
-        prev = row
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        crc = struct.pack(">I", zlib.crc32(kind + data))
-        return struct.pack(">I", len(data)) + kind + data + crc
-
-    header = struct.pack(">IIBBBBB", width, height, 8, colour, 0, 0, 0)
-    return (
-        b"\x89PNG\r\n\x1a\n"
-        + chunk(b"IHDR", header)
-        + chunk(b"IDAT", zlib.compress(bytes(raw)))
-        + chunk(b"IEND", b"")
-    )
 
 
 # --- fixtures ---------------------------------------------------------------------------------
@@ -420,129 +366,6 @@ def test_timeout_stops_with_a_clear_verdict(tmp_path: Path) -> None:
     assert [c.verdict for c in report.cells] == ["timeout", "not-run"]
     assert "did not finish within 1 s" in report.cells[0].reason
     assert "raise --timeout" in report.warnings[0]
-
-
-# --- comparison rules (no kernel) ---------------------------------------------------------------
-
-
-def test_volatile_parts_are_removed() -> None:
-    today = dt.date.today()
-    captured = (
-        "<__main__.Thing object at 0x7f3a2b1c0d90>\n"
-        "started 2023-04-05T10:11:12.123456+00:00, finished Wed Apr  5 10:11:13 2023\n"
-        "took 1.23 s, then 12ms and 3.5 µs; clock 10:11:12\n"
-        "CPU times: user 1.2 ms, sys: 0 ns, total: 1.2 ms\n"
-        "Wall time: 2.5 ms\n"
-        "12.3 µs ± 1.1 µs per loop (mean ± std. dev. of 7 runs, 100,000 loops each)\n"
-        " 33%|███▎      | 1/3 [00:00<00:00,  9.51it/s]\r"
-        "100%|██████████| 3/3 [00:00<00:00, 28.1it/s]\n"
-        "tmp at /tmp/tmpab12cd/x.nc; id 123e4567-e89b-12d3-a456-426614174000"
-    )
-    new = (
-        "<__main__.Thing object at 0x55d0c0ffee00>\n"
-        f"started {today.isoformat()}T08:00:01.5Z, finished "
-        f"{dt.datetime.now().strftime('%a %b %d %H:%M:%S %Y')}\n"
-        "took 0.98 s, then 15ms and 2.9 µs; clock 08:00:01\n"
-        "CPU times: user 3 ms, sys: 1 ms, total: 4 ms\n"
-        "Wall time: 4.1 ms\n"
-        "9.8 µs ± 0.2 µs per loop (mean ± std. dev. of 7 runs, 10,000 loops each)\n"
-        "100%|██████████| 3/3 [00:00<00:00, 100.5it/s]\n"
-        "tmp at /tmp/tmpzz99/x.nc; id 00000000-1111-2222-3333-444444444444"
-    )
-    result = compare_text(captured, new, TOL)
-    assert result.level == 0, result
-    assert normalise_text("done\n 50%|#####     | 5/10 [00:01<00:01, 4.9it/s]\n").text == "done"
-
-
-def test_data_dates_must_match_but_clock_dates_may_not() -> None:
-    # A date far from today came from the data: a change is a real difference.
-    result = compare_text("first year 1990-01-01", "first year 1991-01-01", TOL)
-    assert result.level == 2 and "date 1990-01-01 became 1991-01-01" in result.reason
-    today = dt.date.today().isoformat()
-    assert compare_text("run on 2021-06-01", f"run on {today}", TOL).level == 0
-
-
-def test_numbers_compare_with_relative_and_absolute_tolerance() -> None:
-    assert compare_text("mean 0.333333333", "mean 0.3333333334", TOL).level == 1
-    result = compare_text("mean 0.3333", "mean 0.3334", TOL)
-    assert result.level == 2 and "number 0.3333 became 0.3334" in result.reason
-    assert compare_text("x 1e-20", "x -3e-20", TOL).level == 2
-    assert compare_text("x 1e-20", "x -3e-20", Tolerances(atol=1e-12)).level == 1
-    # Versions are text, not numbers; a trailing full stop does not hide a number.
-    assert compare_text("numpy 1.26.0", "numpy 1.26.1", TOL).level == 2
-    assert compare_text("total 3.5.", "total 3.5000000001.", TOL).level == 1
-    # numpy re-aligns columns when a number changes width: layout within tolerance.
-    assert compare_text("[0.1  0.25]", "[0.1000000001 0.25]", TOL).level == 1
-    assert compare_text("a\nb 1.0", "a\nc 1.0", TOL).level == 2
-
-
-def test_stderr_warnings_and_stream_interleaving_are_not_results() -> None:
-    captured = [
-        {"output_type": "stream", "name": "stdout", "text": "a\n"},
-        {"output_type": "stream", "name": "stderr", "text": "/x/y.py:3: FutureWarning: o\n  f()\n"},
-        {"output_type": "stream", "name": "stdout", "text": "b\n"},
-    ]
-    new = [{"output_type": "stream", "name": "stdout", "text": "a\nb\n"}]
-    assert compare_cell_outputs(captured, new, TOL)[0] == "same"
-    assert compare_cell_outputs(captured, [], TOL)[0] == "missing-output"
-    error = {"output_type": "error", "ename": "ZeroDivisionError", "evalue": "division by zero",
-             "traceback": []}
-    verdict, reason, *_ = compare_cell_outputs(captured, [*new, error], TOL)
-    assert verdict == "new-error" and "ZeroDivisionError" in reason
-    verdict, reason, *_ = compare_cell_outputs([error], new, TOL)
-    assert verdict == "differs" and "ran without error" in reason
-
-
-@pytest.mark.parametrize("filter_type", [0, 1, 2, 3, 4])
-@pytest.mark.parametrize("colour", [0, 2, 4, 6])
-def test_png_reader_handles_every_filter(filter_type: int, colour: int) -> None:
-    reference = png_bytes(7, 5, filter_type=0, colour=colour)
-    filtered = png_bytes(7, 5, filter_type=filter_type, colour=colour)
-    assert image_size(filtered) == (7, 5)
-    assert image_difference(reference, filtered) == 0.0
-
-
-def test_images_compare_perceptually() -> None:
-    width, height = 40, 30
-    base = [[200] * (width * 3) for _ in range(height)]
-    noisy = [[v + (1 if (i + y) % 2 else -1) for i, v in enumerate(row)] for y, row in
-             enumerate(base)]
-    changed = [row[:] for row in base]
-    for y in range(5, 25):  # a dark square: a real change of the plot
-        changed[y][30:90] = [0] * 60
-    b64 = lambda rows: base64.b64encode(png_bytes(width, height, rows)).decode()  # noqa: E731
-    assert compare_image(b64(base), b64(base), TOL).level == 0
-    # Same pixels, other metadata (matplotlib writes its version in a tEXt chunk): same.
-    plain = png_bytes(width, height, base)
-    text = b"Software\x00matplotlib 9.9"
-    chunk = struct.pack(">I", len(text)) + b"tEXt" + text + struct.pack(
-        ">I", zlib.crc32(b"tEXt" + text)
-    )
-    tagged = plain[:33] + chunk + plain[33:]
-    result = compare_image(b64(base), base64.b64encode(tagged).decode(), TOL)
-    assert result.level == 0, result
-    assert compare_image(b64(base), b64(noisy), TOL).level == 1
-    result = compare_image(b64(base), b64(changed), TOL)
-    assert result.level == 2 and "image content differs" in result.reason
-    result = compare_image(b64(base), base64.b64encode(png_bytes(41, 30)).decode(), TOL)
-    assert result.level == 2 and "image size 40x30 became 41x30" in result.reason
-
-
-def test_read_pins(tmp_path: Path) -> None:
-    path = tmp_path / "requirements.txt"
-    path.write_text("# pinned\nNumPy==1.26.4\nzope.interface==6.0 ; python_version>'3'\nx @ https://e/x.whl\n")
-    pins, unpinned = read_pins(path)
-    assert pins == {"numpy": "1.26.4", "zope-interface": "6.0"}
-    assert unpinned == ["x @ https://e/x.whl"]
-
-
-def test_import_ecasrepro_does_not_load_the_execution_machinery() -> None:
-    code = (
-        "import sys, ecasrepro, ecasrepro.cli; ecasrepro.verify; "
-        "print(sorted(m for m in ('nbclient', 'nbformat', 'jupyter_client') if m in sys.modules))"
-    )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "[]"
 
 
 @pytest.mark.slow

@@ -1,0 +1,173 @@
+"""Re-execution: run a notebook headless under a fresh kernel in a working copy of its directory.
+
+One job: choose the kernel, lay out the temporary working directory (inputs mirrored, the
+notebook, attachments), and execute the notebook with nbclient, recording per-cell time and
+where a timeout or a dead kernel stopped the run. Nothing here compares outputs.
+
+May import: ecasrepro.errors, .report; never ecasrepro.api, ecasrepro.cli, ecasrepro.magic or a
+higher module of this package (.verify).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import shutil
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ecasrepro.errors import BadInput
+from ecasrepro.verification.report import Tolerances
+
+SKIP_TAG = "ecasrepro-verify-skip"  # put on cells we must not execute (private to the run)
+#: Cell tags that exclude a cell's output from comparison (the cell still runs).
+IGNORE_OUTPUT_TAGS = frozenset({"ecasrepro-ignore-output", "nbval-ignore-output"})
+#: Cell tags that exclude a cell from the run altogether (nbmake/nbval conventions).
+SKIP_EXECUTION_TAGS = frozenset({"skip-execution", "nbval-skip", "ecasrepro-skip"})
+
+
+def _tags(cell: Any) -> set[str]:
+    return set(cell.get("metadata", {}).get("tags", []) or [])
+
+
+@dataclass
+class _Run:
+    nb: Any
+    seconds: dict[int, float]
+    stopped_at: int | None = None  # index of the cell that timed out / killed the kernel
+    stop_reason: str = ""
+    kernel_log: str = ""  # the kernel's last log line when it died
+
+
+def _resolve_kernel(nb: Any, kernel_name: str | None, warnings: list[str]) -> str:
+    from jupyter_client.kernelspec import KernelSpecManager
+
+    available = KernelSpecManager().find_kernel_specs()
+    if kernel_name:
+        if kernel_name not in available:
+            raise BadInput(
+                f"kernel {kernel_name!r} is not installed "
+                f"(installed: {', '.join(sorted(available))}); install it (for Python: "
+                f"python -m ipykernel install --user --name {kernel_name}) "
+                "or pass --kernel with one of those"
+            )
+        return kernel_name
+    wanted = nb.metadata.get("kernelspec", {}).get("name") or "python3"
+    if wanted in available:
+        return str(wanted)
+    language = nb.metadata.get("kernelspec", {}).get("language") or nb.metadata.get(
+        "language_info", {}
+    ).get("name", "")
+    if str(language).lower() == "python" and "python3" in available:
+        warnings.append(f"kernel {wanted!r} is not installed here; ran with 'python3' instead")
+        return "python3"
+    raise BadInput(
+        f"the notebook's kernel {wanted!r} is not installed here; install it (for Python: "
+        f"python -m ipykernel install --user --name {wanted}) or pass --kernel NAME"
+    )
+
+
+def _execute(nb: Any, workdir: Path, kernel: str, tol: Tolerances, progress: bool) -> _Run:
+    from nbclient import NotebookClient
+    from nbclient.exceptions import CellTimeoutError, DeadKernelError
+
+    run = _Run(nb=nb, seconds={})
+    started: dict[int, float] = {}
+    bar = None
+    if progress:
+        from tqdm import tqdm
+
+        total = sum(1 for c in nb.cells if c.cell_type == "code" and SKIP_TAG not in _tags(c))
+        bar = tqdm(total=total, desc="re-executing", unit="cell", file=sys.stderr, leave=False)
+
+    def on_start(cell: Any, cell_index: int, **_: Any) -> None:
+        started[cell_index] = time.monotonic()
+
+    def on_executed(cell: Any, cell_index: int, **_: Any) -> None:
+        run.seconds[cell_index] = time.monotonic() - started.get(cell_index, time.monotonic())
+        if bar is not None:
+            bar.update(1)
+
+    client = NotebookClient(
+        nb,
+        timeout=math.ceil(tol.timeout),
+        kernel_name=kernel,
+        allow_errors=True,
+        skip_cells_with_tag=SKIP_TAG,
+        resources={"metadata": {"path": str(workdir)}},
+        on_cell_start=on_start,
+        on_cell_executed=on_executed,
+    )
+    # The kernel's own log lines (transport warnings, crashes) go to a file, not the user's stderr.
+    log_path = workdir.parent / "kernel-stderr.log"
+    try:
+        with open(log_path, "wb") as kernel_log:
+            client.execute(cwd=str(workdir), stderr=kernel_log)
+    except CellTimeoutError:
+        run.stopped_at = max(started) if started else 0
+        run.stop_reason = "timeout"
+    except DeadKernelError:
+        run.stopped_at = max(started) if started else 0
+        run.stop_reason = "dead-kernel"
+        tail = log_path.read_text(errors="replace").strip().splitlines()[-1:] if (
+            log_path.is_file()
+        ) else []
+        run.kernel_log = tail[0][:200] if tail else ""
+    finally:
+        if bar is not None:
+            bar.close()
+    return run
+
+
+#: Files from ``data_dirs`` up to this size are copied into the working copy; bigger ones (input
+#: data sets) are symlinked, so verifying never duplicates large inputs.
+COPY_LIMIT = 16 * 1024 * 1024
+_NOT_MIRRORED = {".git", ".ipynb_checkpoints", "__pycache__", ".venv"}
+
+
+def _mirror(source: Path, target: Path) -> None:
+    """Make ``source``'s files visible under ``target``: small ones copied, large ones linked."""
+    for root, dirs, names in os.walk(source):
+        here = Path(root)
+        # Skip VCS/cache directories and bundles (any directory holding a bagit.txt).
+        dirs[:] = [
+            d for d in dirs if d not in _NOT_MIRRORED and not (here / d / "bagit.txt").is_file()
+        ]
+        destination = target / here.relative_to(source)
+        destination.mkdir(parents=True, exist_ok=True)
+        for name in names:
+            file = here / name
+            if not file.is_file():
+                continue
+            if file.stat().st_size <= COPY_LIMIT:
+                shutil.copy2(file, destination / name)
+            else:
+                (destination / name).symlink_to(file.resolve())
+
+
+def _prepare_workdir(
+    notebook: Path, outputs_dirs: list[Path], data_dirs: list[Path], workdir: Path
+) -> Path:
+    """Lay out the notebook's directory as it was: inputs, then the notebook, then attachments.
+
+    Later layers win: the bundle's own notebook and attached files replace same-named files
+    from ``data_dirs``, so a re-run writes into copies, never into the user's originals.
+    """
+    workdir.mkdir(parents=True, exist_ok=True)
+    for directory in data_dirs:
+        _mirror(directory, workdir)
+    for item in notebook.parent.iterdir():
+        if item.is_file():
+            (workdir / item.name).unlink(missing_ok=True)
+            shutil.copy2(item, workdir / item.name)
+    for directory in outputs_dirs:
+        if directory.is_dir():
+            for file in sorted(p for p in directory.rglob("*") if p.is_file()):
+                destination = workdir / file.relative_to(directory)
+                destination.parent.mkdir(parents=True, exist_ok=True)
+                destination.unlink(missing_ok=True)
+                shutil.copy2(file, destination)
+    return workdir / notebook.name

@@ -1,0 +1,235 @@
+"""Image comparison: PNG/JPEG outputs by dimensions, pixels and a perceptual difference.
+
+One job: decide whether a re-executed image is the captured one (identical bytes or pixels),
+within the image tolerance (block-averaged grey levels), or different. PNGs are decoded with
+the standard library; Pillow is used only when it happens to be installed.
+
+May import: .report; never ecasrepro.api, ecasrepro.cli, ecasrepro.magic or a higher module of
+this package (.compare, .execute, .verify).
+"""
+
+from __future__ import annotations
+
+import base64
+import math
+import struct
+import zlib
+
+from ecasrepro.verification.report import _SAME, Tolerances, _Match
+
+# PNG decoding with the standard library: enough for matplotlib's 8/16-bit non-interlaced output.
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+_PNG_CHANNELS = {0: 1, 2: 3, 3: 1, 4: 2, 6: 4}
+
+
+def image_size(data: bytes) -> tuple[int, int] | None:
+    """Width and height from a PNG's IHDR or a JPEG's SOF marker (no decoding)."""
+    if data[:8] == _PNG_SIGNATURE and data[12:16] == b"IHDR":
+        width, height = struct.unpack(">II", data[16:24])
+        return int(width), int(height)
+    if data[:2] == b"\xff\xd8":
+        pos = 2
+        while pos + 9 < len(data):
+            if data[pos] != 0xFF:
+                pos += 1
+                continue
+            marker = data[pos + 1]
+            if marker in (0xD8, 0x01) or 0xD0 <= marker <= 0xD7:
+                pos += 2
+                continue
+            length = struct.unpack(">H", data[pos + 2 : pos + 4])[0]
+            if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):
+                height, width = struct.unpack(">HH", data[pos + 5 : pos + 9])
+                return int(width), int(height)
+            pos += 2 + length
+    return None
+
+
+def _unfilter(raw: bytes, width: int, height: int, bpp: int) -> list[bytearray]:
+    stride = width * bpp
+    rows: list[bytearray] = []
+    prev = bytearray(stride)
+    pos = 0
+    for _ in range(height):
+        kind = raw[pos]
+        line = bytearray(raw[pos + 1 : pos + 1 + stride])
+        pos += stride + 1
+        if kind == 1:
+            for i in range(bpp, stride):
+                line[i] = (line[i] + line[i - bpp]) & 0xFF
+        elif kind == 2:
+            line = bytearray((a + b) & 0xFF for a, b in zip(line, prev, strict=False))
+        elif kind == 3:
+            for i in range(stride):
+                left = line[i - bpp] if i >= bpp else 0
+                line[i] = (line[i] + ((left + prev[i]) >> 1)) & 0xFF
+        elif kind == 4:
+            for i in range(stride):
+                a = line[i - bpp] if i >= bpp else 0
+                b = prev[i]
+                c = prev[i - bpp] if i >= bpp else 0
+                p = a + b - c
+                pa, pb, pc = abs(p - a), abs(p - b), abs(p - c)
+                pred = a if pa <= pb and pa <= pc else (b if pb <= pc else c)
+                line[i] = (line[i] + pred) & 0xFF
+        rows.append(line)
+        prev = line
+    return rows
+
+
+def _png_pixels(data: bytes) -> bytes | None:
+    """IHDR plus the decompressed image data: equal means the same pixels, whatever metadata."""
+    if data[:8] != _PNG_SIGNATURE:
+        return None
+    pos, header, idat = 8, b"", bytearray()
+    while pos + 8 <= len(data):
+        length, kind = struct.unpack(">I4s", data[pos : pos + 8])
+        if kind == b"IHDR":
+            header = data[pos + 8 : pos + 8 + length]
+        elif kind == b"IDAT":
+            idat += data[pos + 8 : pos + 8 + length]
+        elif kind == b"IEND":
+            break
+        pos += 12 + length
+    try:
+        return header + zlib.decompress(bytes(idat))
+    except zlib.error:
+        return None
+
+
+def _png_grey(data: bytes) -> tuple[int, int, list[list[float]]] | None:
+    """Decode a PNG to grey levels 0..255 composited on white; None for unsupported kinds."""
+    if data[:8] != _PNG_SIGNATURE:
+        return None
+    pos = 8
+    idat = bytearray()
+    palette = b""
+    header: tuple[int, ...] | None = None
+    while pos + 8 <= len(data):
+        length, kind = struct.unpack(">I4s", data[pos : pos + 8])
+        body = data[pos + 8 : pos + 8 + length]
+        pos += 12 + length
+        if kind == b"IHDR":
+            header = struct.unpack(">IIBBBBB", body)
+        elif kind == b"PLTE":
+            palette = body
+        elif kind == b"IDAT":
+            idat += body
+        elif kind == b"IEND":
+            break
+    if header is None:
+        return None
+    width, height, depth, colour, _, _, interlace = header
+    if interlace or depth not in (8, 16) or colour not in _PNG_CHANNELS:
+        return None
+    channels = _PNG_CHANNELS[colour]
+    step = depth // 8
+    try:
+        rows = _unfilter(zlib.decompress(bytes(idat)), width, height, channels * step)
+    except (zlib.error, IndexError):
+        return None
+    grey: list[list[float]] = []
+    for row in rows:
+        samples = row[::step] if step > 1 else row  # 16-bit: keep the high byte
+        if colour == 0:
+            values = [float(v) for v in samples]
+        elif colour == 2:
+            values = [
+                0.299 * r + 0.587 * g + 0.114 * b
+                for r, g, b in zip(samples[0::3], samples[1::3], samples[2::3], strict=False)
+            ]
+        elif colour == 3:
+            values = []
+            for index in samples:
+                r, g, b = palette[3 * index : 3 * index + 3] or b"\0\0\0"
+                values.append(0.299 * r + 0.587 * g + 0.114 * b)
+        elif colour == 4:
+            values = [
+                (v * a + 255.0 * (255 - a)) / 255.0
+                for v, a in zip(samples[0::2], samples[1::2], strict=False)
+            ]
+        else:
+            values = [
+                ((0.299 * r + 0.587 * g + 0.114 * b) * a + 255.0 * (255 - a)) / 255.0
+                for r, g, b, a in zip(
+                    samples[0::4], samples[1::4], samples[2::4], samples[3::4], strict=False
+                )
+            ]
+        grey.append(values)
+    return width, height, grey
+
+
+def _pillow_grey(data: bytes) -> tuple[int, int, list[list[float]]] | None:
+    """Use Pillow when it happens to be installed (JPEG, interlaced PNG); never required."""
+    try:
+        import io
+
+        from PIL import Image
+    except ImportError:
+        return None
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            rgba = image.convert("RGBA")
+            background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+            flat = Image.alpha_composite(background, rgba).convert("L")
+            width, height = flat.size
+            pixels = list(flat.getdata())
+    except Exception:
+        return None
+    return width, height, [
+        [float(v) for v in pixels[y * width : (y + 1) * width]] for y in range(height)
+    ]
+
+
+def _block_means(width: int, height: int, grey: list[list[float]], grid: int = 32) -> list[float]:
+    columns, rows = min(grid, width), min(grid, height)
+    sums = [0.0] * (columns * rows)
+    counts = [0] * (columns * rows)
+    col_of = [x * columns // width for x in range(width)]
+    for y, line in enumerate(grey):
+        base = (y * rows // height) * columns
+        for x, value in enumerate(line):
+            sums[base + col_of[x]] += value
+            counts[base + col_of[x]] += 1
+    return [s / c if c else 0.0 for s, c in zip(sums, counts, strict=False)]
+
+
+def image_difference(captured: bytes, new: bytes) -> float | None:
+    """RMS of block-mean grey differences on a 32x32 grid, 0 (same) .. 1; None if undecodable."""
+    a = _png_grey(captured) or _pillow_grey(captured)
+    b = _png_grey(new) or _pillow_grey(new)
+    if a is None or b is None or a[:2] != b[:2]:
+        return None
+    means_a, means_b = _block_means(*a), _block_means(*b)
+    squares = sum((x - y) ** 2 for x, y in zip(means_a, means_b, strict=False))
+    return math.sqrt(squares / len(means_a)) / 255.0
+
+
+def compare_image(captured_b64: str, new_b64: str, tol: Tolerances) -> _Match:
+    """Images: identical bytes; else equal dimensions and a small perceptual difference."""
+    if captured_b64.strip() == new_b64.strip():
+        return _SAME
+    try:
+        captured = base64.b64decode(captured_b64)
+        new = base64.b64decode(new_b64)
+    except (ValueError, TypeError):
+        return _Match(2, "image is not valid base64")
+    pixels = _png_pixels(captured)
+    if pixels is not None and pixels == _png_pixels(new):
+        return _SAME  # same pixels; only metadata chunks (e.g. Software, date) differ
+    size_a, size_b = image_size(captured), image_size(new)
+    if size_a != size_b:
+        def fmt(size: tuple[int, int] | None) -> str:
+            return f"{size[0]}x{size[1]}" if size else "unknown"
+
+        return _Match(
+            2, f"image size {fmt(size_a)} became {fmt(size_b)}", fmt(size_a), fmt(size_b)
+        )
+    difference = image_difference(captured, new)
+    if difference is None:
+        return _Match(1, "same image size; pixels not compared (format not decodable here)")
+    if difference <= tol.image:
+        return _Match(1, f"image within tolerance (difference {difference:.4f})")
+    return _Match(
+        2, f"image content differs (difference {difference:.4f} > image tolerance {tol.image:g})"
+    )
