@@ -58,6 +58,9 @@ TAGMANIFEST = "tagmanifest-sha256.txt"
 RECEIPT = "receipt.json"
 CRATE = "ro-crate-metadata.json"
 PROCESS_RUN_CRATE = "https://w3id.org/ro/wfrun/process/0.5"
+# The RO-Crate property of an attached file that says where the notebook saw it (relative to the
+# notebook's directory); schema.org's, so the crate needs no context of its own.
+NOTEBOOK_PATH = "alternateName"
 AGENT = f"ecasrepro {__version__} <https://github.com/ecasrepro/ecasrepro>"
 
 
@@ -81,11 +84,17 @@ class PayloadFile:
 
 @dataclass(frozen=True)
 class Attachment:
-    """A user file to copy into ``data/outputs/<relpath>``."""
+    """A user file to copy into ``data/outputs/<relpath>``.
+
+    ``notebook_path`` is where the notebook saw it, relative to the notebook's directory (POSIX);
+    None when the file is outside that directory. It is recorded in the RO-Crate so that
+    ``verify`` puts the file back there whatever ``relpath`` is.
+    """
 
     source: Path
     relpath: str  # relative to outputs/, POSIX
     size: int
+    notebook_path: str | None = None
 
 
 # --- attachments --------------------------------------------------------------------------------
@@ -102,34 +111,55 @@ def _layout_path(path: Path, bases: Sequence[Path]) -> str:
     return path.name
 
 
+def _inside(path: Path, base: Path) -> str | None:
+    """``path`` relative to ``base`` (POSIX), or None when it is not inside ``base``."""
+    try:
+        return path.resolve().relative_to(base.resolve()).as_posix()
+    except ValueError:
+        return None
+
+
+def _shared_directories(anchors: Iterable[tuple[str, ...]]) -> int:
+    """How many leading directories all the attached items' directories have in common."""
+    split = list(anchors)
+    shared = 0
+    for names in zip(*split, strict=False):
+        if any(name != names[0] for name in names):
+            break
+        shared += 1
+    return shared
+
+
 def resolve_attachments(
     specs: Iterable[str | os.PathLike[str]],
     bases: Sequence[Path],
     exclude: Sequence[Path] = (),
 ) -> list[Attachment]:
-    """Expand files, globs and directories into attachments, keeping their layout under ``bases``.
+    """Expand files, globs and directories into attachments laid out under ``data/outputs/``.
 
-    Checked before anything is written: a missing path or an empty glob is a BadInput.
+    Each file's path relative to the first base that holds it (the notebook's directory, then
+    the current directory; else its name) loses the leading directories that every attachment
+    shares, so ``-a outputs`` stores ``outputs/x.csv`` as ``outputs/x.csv``, not
+    ``outputs/outputs/x.csv``. ``bases[0]`` is the notebook's directory: each file's path there
+    is kept as ``notebook_path`` for ``verify``. Checked before anything is written: a missing
+    path, an empty glob or two files stored at the same path is a BadInput.
     """
     import glob
 
     excluded = [p.resolve() for p in exclude]
-    found: dict[str, Attachment] = {}
+    # resolved source -> (path as given, layout path); and the directory of each attached item
+    found: dict[Path, tuple[Path, str]] = {}
+    anchors: set[tuple[str, ...]] = set()
 
     def skip(path: Path) -> bool:
         resolved = path.resolve()
         return any(resolved == e or e in resolved.parents for e in excluded)
 
-    def add(path: Path, relpath: str) -> None:
+    def add(path: Path, layout: str, anchor: tuple[str, ...]) -> None:
         if skip(path) or ".ipynb_checkpoints" in path.parts:
             return
-        other = found.get(relpath)
-        if other is not None and other.source.resolve() != path.resolve():
-            raise BadInput(
-                f"--attach {path} and {other.source} would both be stored as outputs/{relpath}; "
-                "attach one of them from a different directory."
-            )
-        found[relpath] = Attachment(path, relpath, path.stat().st_size)
+        found.setdefault(path.resolve(), (path, layout))
+        anchors.add(anchor)
 
     for spec in specs:
         text = os.fspath(spec)
@@ -146,18 +176,33 @@ def resolve_attachments(
         for item in paths:
             if item.is_dir():
                 top = _layout_path(item, bases)
+                anchor = PurePosixPath(top).parts if top != "." else ()
                 for root, dirs, names in os.walk(item):
                     dirs[:] = sorted(d for d in dirs if d != ".ipynb_checkpoints")
                     for name in sorted(names):
                         file = Path(root) / name
                         if file.is_file():
                             inner = file.relative_to(item).as_posix()
-                            add(file, f"{top}/{inner}" if top != "." else inner)
+                            add(file, f"{top}/{inner}" if top != "." else inner, anchor)
             elif item.is_file():
-                add(item, _layout_path(item, bases))
+                layout = _layout_path(item, bases)
+                add(item, layout, PurePosixPath(layout).parts[:-1])
             else:
                 raise BadInput(f"--attach path {item} is not a regular file or directory.")
-    return list(found.values())
+    shared = _shared_directories(anchors)
+    notebook_dir = bases[0] if bases else None
+    stored: dict[str, Attachment] = {}
+    for path, layout in found.values():
+        relpath = PurePosixPath(*PurePosixPath(layout).parts[shared:]).as_posix()
+        other = stored.get(relpath)
+        if other is not None:
+            raise BadInput(
+                f"--attach {path} and {other.source} would both be stored as outputs/{relpath}; "
+                "rename one of them or attach it from the notebook's directory."
+            )
+        seen = _inside(path, notebook_dir) if notebook_dir is not None else None
+        stored[relpath] = Attachment(path, relpath, path.stat().st_size, seen)
+    return list(stored.values())
 
 
 # --- hashing writers ----------------------------------------------------------------------------
@@ -439,6 +484,7 @@ def build_ro_crate(
             "about": {"@id": "./"},
         }
     ]
+    seen = {f"outputs/{a.relpath}": a.notebook_path for a in content.attachments}
     file_entities = []
     for entry in sorted(files, key=lambda f: f.relpath):
         suffix = PurePosixPath(entry.relpath).suffix.lower()
@@ -451,6 +497,8 @@ def build_ro_crate(
         }
         if suffix in _MEDIA_TYPES:
             entity["encodingFormat"] = _MEDIA_TYPES[suffix]
+        if seen.get(entry.relpath):
+            entity[NOTEBOOK_PATH] = seen[entry.relpath]
         if entry.relpath == notebook_id:
             entity["@type"] = ["File", "SoftwareSourceCode"]
             entity["programmingLanguage"] = content.notebook_facts.get("language") or "python"
@@ -763,6 +811,36 @@ class Bundle:
         if not notebooks:
             raise BadInput(f"{self.path} holds no notebook under data/notebook/; re-create it.")
         return notebooks[0]
+
+    def attachment_paths(self) -> dict[str, str]:
+        """Attached file (path under data/outputs/) -> where the notebook saw it (relative to its
+        directory), from the RO-Crate; ``verify`` puts each file back there.
+
+        Files without a record (bundles made before it was kept, or files from outside the
+        notebook's directory) are absent: they go back to their path under data/outputs/, which
+        in older bundles was the path relative to the notebook.
+        """
+        try:
+            crate = json.loads((self.data_path / CRATE).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return {}
+        graph = crate.get("@graph") if isinstance(crate, dict) else None
+        paths: dict[str, str] = {}
+        for entity in graph if isinstance(graph, list) else []:
+            if not isinstance(entity, dict):
+                continue
+            stored, seen = entity.get("@id"), entity.get(NOTEBOOK_PATH)
+            if not (isinstance(stored, str) and stored.startswith("outputs/")
+                    and isinstance(seen, str)):
+                continue
+            pure = PurePosixPath(seen)
+            if not seen or pure.is_absolute() or ".." in pure.parts or "\\" in seen:
+                raise BadInput(
+                    f"{self.path}/data/{CRATE} places {stored} at {seen!r}, outside the "
+                    "notebook's directory; re-create the bundle with `ecasrepro snapshot`."
+                )
+            paths[stored[len("outputs/"):]] = pure.as_posix()
+        return paths
 
     @property
     def receipt_path(self) -> Path:

@@ -54,7 +54,7 @@ def test_example_bundle_is_a_valid_bag_with_valid_metadata(project: Path) -> Non
     assert relpaths >= {
         "ro-crate-metadata.json", "metadata.json", "notebook/temperature_anomaly.ipynb",
         "notebook/temperature_anomaly.html", "environment/requirements.txt",
-        "environment/platform.json", "git/state.json", "outputs/outputs/anomaly.csv",
+        "environment/platform.json", "git/state.json", "outputs/anomaly.csv",
     }
     for entry in bundle.payload_files():
         assert entry.size == entry.path.stat().st_size
@@ -104,7 +104,8 @@ def test_ro_crate_lists_every_payload_file_and_each_pid(project: Path) -> None:
     assert run["@type"] == "CreateAction"
     assert run["instrument"] == {"@id": "notebook/temperature_anomaly.ipynb"}
     assert {o["@id"] for o in run["object"]} == expected
-    assert {"@id": "outputs/outputs/anomaly.csv"} in run["result"]
+    assert {"@id": "outputs/anomaly.csv"} in run["result"]
+    assert graph["outputs/anomaly.csv"]["alternateName"] == "outputs/anomaly.csv"
 
 
 def test_planted_tokens_appear_nowhere(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -139,7 +140,7 @@ def test_secret_in_an_attachment_fails_and_leaves_nothing(
     with pytest.raises(SecretFound) as info:
         ecasrepro.snapshot(project / "temperature_anomaly.ipynb", attach=[leaked])
     message = str(info.value)
-    assert "temperature_anomaly.repro/data/outputs/outputs/log.txt:2" in message
+    assert "temperature_anomaly.repro/data/outputs/log.txt:2" in message
     assert TOKEN not in message
     assert info.value.exit_code == 5
     assert not (project / "temperature_anomaly.repro").exists()
@@ -302,7 +303,7 @@ def test_md5_manifest_matches_the_files_and_bagit_checks_both(project: Path) -> 
     bundle = ecasrepro.snapshot(project / "temperature_anomaly.ipynb",
                                 attach=[project / "outputs"])
     files = bundle.payload_files()
-    assert any(f.relpath == "outputs/outputs/big.bin" for f in files)
+    assert any(f.relpath == "outputs/big.bin" for f in files)
     md5_lines = (bundle.path / "manifest-md5.txt").read_text().splitlines()
     assert len(md5_lines) == len(files)
     for entry in files:
@@ -368,7 +369,7 @@ def test_unchanged_since_snapshot_follows_size_and_mtime(project: Path) -> None:
         stat = entry.path.stat()
         assert record["files"][relpath] == {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
         assert Bundle.open(bundle.path).unchanged_since_snapshot(entry), relpath
-    csv = files["outputs/outputs/anomaly.csv"]
+    csv = files["outputs/anomaly.csv"]
     touched = os.stat(csv.path)
     os.utime(csv.path, ns=(touched.st_atime_ns, touched.st_mtime_ns + 1_000_000))
     assert not Bundle.open(bundle.path).unchanged_since_snapshot(csv)

@@ -46,7 +46,7 @@ def test_snapshot_json_output(project: Path) -> None:
     assert summary["bundle"] == str(project / "temperature_anomaly.repro")
     assert {"relpath", "size", "sha256"} <= set(summary["files"][0])
     relpaths = {f["relpath"] for f in summary["files"]}
-    assert "outputs/outputs/anomaly.csv" in relpaths
+    assert "outputs/anomaly.csv" in relpaths
     pids = [i["related_identifier"] for i in summary["inputs"]]
     assert "21.14100/abc" in pids
     assert summary["warnings"] == []

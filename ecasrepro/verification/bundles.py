@@ -22,6 +22,7 @@ class _BundleFiles:
     root: Path
     notebook: Path
     outputs: Path
+    outputs_paths: dict[str, str]  # path under outputs/ -> where the notebook saw the file
     requirements: Path
     platform: Path
     handle: Any  # the ecasrepro.bundle.Bundle: reads the layout, writes tag files
@@ -69,6 +70,7 @@ def _open_bundle(bundle: Any) -> _BundleFiles:
         root=root,
         notebook=notebook,
         outputs=data / "outputs",
+        outputs_paths=handle.attachment_paths() if hasattr(handle, "attachment_paths") else {},
         requirements=data / "environment" / "requirements.txt",
         platform=data / "environment" / "platform.json",
         handle=handle,

@@ -15,6 +15,7 @@ import os
 import shutil
 import sys
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -149,12 +150,14 @@ def _mirror(source: Path, target: Path) -> None:
 
 
 def _prepare_workdir(
-    notebook: Path, outputs_dirs: list[Path], data_dirs: list[Path], workdir: Path
+    notebook: Path, outputs_dirs: list[Path], data_dirs: list[Path], workdir: Path,
+    outputs_paths: Mapping[str, str] | None = None,
 ) -> Path:
     """Lay out the notebook's directory as it was: inputs, then the notebook, then attachments.
 
     Later layers win: the bundle's own notebook and attached files replace same-named files
     from ``data_dirs``, so a re-run writes into copies, never into the user's originals.
+    ``outputs_paths`` maps a file's path under an outputs dir to where the notebook saw it.
     """
     workdir.mkdir(parents=True, exist_ok=True)
     for directory in data_dirs:
@@ -166,7 +169,8 @@ def _prepare_workdir(
     for directory in outputs_dirs:
         if directory.is_dir():
             for file in sorted(p for p in directory.rglob("*") if p.is_file()):
-                destination = workdir / file.relative_to(directory)
+                stored = file.relative_to(directory).as_posix()
+                destination = workdir / (outputs_paths or {}).get(stored, stored)
                 destination.parent.mkdir(parents=True, exist_ok=True)
                 destination.unlink(missing_ok=True)
                 shutil.copy2(file, destination)

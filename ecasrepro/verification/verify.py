@@ -15,7 +15,7 @@ import json
 import os
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -56,6 +56,7 @@ def verify_notebook(
     notebook: str | os.PathLike[str],
     *,
     outputs_dir: str | os.PathLike[str] | None = None,
+    outputs_paths: Mapping[str, str] | None = None,
     data_dirs: Sequence[str | os.PathLike[str]] = (),
     timeout: float = 600.0,
     rtol: float = 1e-6,
@@ -67,8 +68,9 @@ def verify_notebook(
     """Re-execute an executed notebook in a temporary copy of its directory and compare outputs.
 
     ``data_dirs`` (usually the notebook's original directory, holding its inputs) are mirrored
-    first, then the notebook's own directory, then ``outputs_dir`` (a bundle's ``data/outputs``),
-    so files the notebook read or wrote relative to itself are where they were.
+    first, then the notebook's own directory, then ``outputs_dir`` (a bundle's ``data/outputs``;
+    each file at ``outputs_paths[its path there]`` when given, else at that path), so files the
+    notebook read or wrote relative to itself are where they were.
     """
     import nbformat
 
@@ -115,7 +117,7 @@ def verify_notebook(
     with tempfile.TemporaryDirectory(prefix="ecasrepro-verify-") as tmp:
         workdir = Path(tmp) / "notebook"
         outputs = [Path(outputs_dir)] if outputs_dir is not None else []
-        _prepare_workdir(path, outputs, [Path(d) for d in data_dirs], workdir)
+        _prepare_workdir(path, outputs, [Path(d) for d in data_dirs], workdir, outputs_paths)
         run = _execute(working, workdir, kernel, tol, progress)
         cells = _judge(original, run, tol, os.path.realpath(workdir), str(workdir))
 
@@ -234,7 +236,7 @@ def verify_bundle(
 
     The notebook runs in a temporary copy of its directory: ``data_dirs`` (where its inputs
     are, e.g. the original notebook directory) mirrored first, then ``data/notebook/``, then
-    ``data/outputs/`` (attachments keep their layout relative to the notebook).
+    ``data/outputs/`` (each attachment where the notebook saw it, from the RO-Crate).
     Returns the report whatever the verdict; callers decide (the CLI exits 6 when
     ``report.reproduced`` is false). Raises :class:`BadInput` for a path that is not a bundle,
     a bundle without a notebook, or a kernel that is not installed.
@@ -246,6 +248,7 @@ def verify_bundle(
     report = verify_notebook(
         files.notebook,
         outputs_dir=files.outputs,
+        outputs_paths=files.outputs_paths,
         data_dirs=data_dirs,
         timeout=timeout,
         rtol=rtol,
