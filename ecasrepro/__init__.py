@@ -6,6 +6,13 @@ The public API is small and imported lazily, so that ``%load_ext ecasrepro`` and
     import ecasrepro
     bundle = ecasrepro.snapshot("analysis.ipynb", inputs=["hdl:21.14100/..."])
     draft = ecasrepro.publish(bundle, server="https://...", community="...")
+
+One job: the package's front door, so that ``import ecasrepro`` offers the few public names (each
+resolved on first use) and ``%load_ext ecasrepro`` works without loading an engine.
+
+May import: ecasrepro.version, ecasrepro.api, ecasrepro.bundle, ecasrepro.errors, ecasrepro.pids
+(lazily, the names it exports), ecasrepro.magic (in the extension hooks); never ecasrepro.cli or
+ecasrepro.compat, and no engine at import time (it must stay fast).
 """
 
 from __future__ import annotations

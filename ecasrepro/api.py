@@ -2,6 +2,14 @@
 
 Each function wires engines together (capture -> bundle -> publish); the engines live in their own
 modules, and heavy imports happen inside the functions so ``import ecasrepro`` stays fast.
+
+One job: be the one library API, so that every front end stays a thin layer and no engine needs to
+know who calls it.
+
+May import: ecasrepro.archival, ecasrepro.b2share.publisher, ecasrepro.bundle, ecasrepro.capture,
+ecasrepro.config, ecasrepro.errors, ecasrepro.metadata, ecasrepro.pids, ecasrepro.verification,
+ecasrepro.version; never ecasrepro.cli, ecasrepro.magic or ecasrepro.compat (the front ends import
+it, not the reverse).
 """
 
 from __future__ import annotations

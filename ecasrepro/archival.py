@@ -15,6 +15,14 @@ to a temporary sibling and renamed into place.
 *Current* means: the archive's ``bag-info.txt`` records ``Ecasrepro-Source-Digest`` equal to the
 analysis's digest now (a bundle: sha256 of its ``tagmanifest-sha256.txt``, which pins every tag
 and payload file; a notebook: sha256 of the ``.ipynb`` bytes). Such analyses are skipped.
+
+One job: archive finished analyses and extract archives safely, so that each analysis can be kept
+as one self-contained file whose fixity is checked on the way in and out; it receives the snapshot
+function instead of importing the API.
+
+May import: ecasrepro.bundle, ecasrepro.b2share.publisher (to publish an archived bundle),
+ecasrepro.errors, ecasrepro.version; never ecasrepro.api (the snapshot function is passed in) or a
+front end (ecasrepro.cli, ecasrepro.magic, ecasrepro.compat).
 """
 
 from __future__ import annotations

@@ -17,6 +17,12 @@ The fixity record lets publishing tell, from a stat alone, that a file is still 
 hashed and scanned (the git-index approach). The bag is assembled in a
 hidden temporary sibling and renamed into place only when complete, so a failure never leaves a
 half-written bundle behind.
+
+One job: write and read the bundle, so that its layout (a contract) and its fixity are decided in
+one place.
+
+May import: ecasrepro.errors, ecasrepro.pids, ecasrepro.version; never ecasrepro.capture,
+ecasrepro.b2share, ecasrepro.api or a front end (ecasrepro.cli, ecasrepro.magic, ecasrepro.compat).
 """
 
 from __future__ import annotations

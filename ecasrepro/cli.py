@@ -3,6 +3,13 @@
 Each command parses its flags, calls one library function, and prints: human text on stderr,
 and with ``--json`` one JSON object on stdout. Errors are one sentence and an exit code from
 :class:`ecasrepro.errors.ExitCode`; only bugs show a traceback, and only with ``--debug``.
+
+One job: the command line, so that a shell user reaches the library API with flags and exit codes
+and nothing more.
+
+May import: ecasrepro.api, ecasrepro.errors, ecasrepro.version, ecasrepro.sandbox.server
+(``ecasrepro sandbox``); never an engine directly (ecasrepro.capture, ecasrepro.bundle,
+ecasrepro.b2share, ecasrepro.archival, ecasrepro.verification: the API wires them).
 """
 
 from __future__ import annotations

@@ -2,7 +2,13 @@
 importable under the name its migration note gives.
 
 A front end: the class lives with the v2 dialect it speaks, in
-:mod:`ecasrepro.b2share.ecasshare`. May import: that module only.
+:mod:`ecasrepro.b2share.ecasshare`.
+
+One job: keep the migration note's import path working, so that moving the class never breaks
+``from ecasrepro.compat import EcasShare``.
+
+May import: ecasrepro.b2share.ecasshare; never ecasrepro.api or an engine's internals (it is a
+name, not code).
 """
 
 from __future__ import annotations

@@ -9,6 +9,13 @@ error that says how to configure one.
 
 The token is wrapped in :class:`Secret` so that it cannot leak through ``repr``/``str``/logging;
 only the HTTP client calls :meth:`Secret.reveal`, to build the ``Authorization`` header.
+
+One job: resolve the publishing settings in one documented order, so that every front end
+configures a server the same way.
+
+May import: ecasrepro.errors; never an engine (ecasrepro.bundle, ecasrepro.capture,
+ecasrepro.b2share), ecasrepro.api or a front end (ecasrepro.cli, ecasrepro.magic,
+ecasrepro.compat).
 """
 
 from __future__ import annotations

@@ -7,6 +7,10 @@ forms, and an interval must not end before it starts. The v3 client checks with
 server's verdict (the decision is in CONTRIBUTING.md, "Publishing to v3").
 
 Standard library only: a low-level module, importable from the client and the sandbox alike.
+
+One job: the one EDTF date check, so that the v3 client and the v3 sandbox cannot disagree.
+
+May import: the standard library only; never anything from ecasrepro.
 """
 
 from __future__ import annotations

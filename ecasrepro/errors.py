@@ -3,6 +3,11 @@
 Every error a user can cause is an :class:`EcasReproError` whose ``str()`` is one sentence that
 says what is wrong and how to fix it. Front ends print that sentence and exit with
 :attr:`EcasReproError.exit_code`; anything else is a bug (exit 1, traceback behind ``--debug``).
+
+One job: the exceptions and the exit-code table, so that every front end reports a failure the same
+way (one sentence, one code).
+
+May import: the standard library only; never anything from ecasrepro (every module imports it).
 """
 
 from __future__ import annotations

@@ -15,6 +15,12 @@ Stale-file rule (kernel history against the saved ``.ipynb``):
   has decided; the finish times are recorded from the moment the extension is loaded);
 * any unsaved execution makes the file stale: the magic says which ones and asks the user to
   save (or to pass ``--execute`` to capture a fresh headless run of the saved file).
+
+One job: the notebook front end, so that a notebook user snapshots and publishes without leaving
+the kernel.
+
+May import: ecasrepro.api, ecasrepro.errors; never an engine directly (ecasrepro.capture,
+ecasrepro.bundle, ecasrepro.b2share), and nothing heavy at import time.
 """
 
 from __future__ import annotations

@@ -3,6 +3,13 @@
 Validation uses the real B2SHARE v2 root schemas shipped as package data, so a user learns about a
 bad field on their own machine, with the field named, before anything is sent. The validator is
 schema-agnostic: the publisher reuses it with a community's full schema (root + block schema).
+
+One job: build and validate record metadata locally, so that a bad field is named on the user's
+machine before anything is sent.
+
+May import: ecasrepro.errors; never an engine (ecasrepro.bundle, ecasrepro.capture,
+ecasrepro.b2share), ecasrepro.api or a front end (ecasrepro.cli, ecasrepro.magic,
+ecasrepro.compat).
 """
 
 from __future__ import annotations

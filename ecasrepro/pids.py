@@ -13,6 +13,12 @@ The v3 server's own, more lenient identifier rules (:func:`v3_identifier`) live 
 the v3 client check and the v3 sandbox use one copy of them.
 
 This module is imported by the fast-loading notebook magic: standard library only.
+
+One job: one canonical string per identifier, so that one dataset named twice is one related
+identifier.
+
+May import: ecasrepro.errors (itself standard library only); never another module of this package
+(the notebook magic imports it and must load fast).
 """
 
 from __future__ import annotations

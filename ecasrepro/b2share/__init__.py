@@ -1,4 +1,12 @@
-"""B2SHARE publishing: one HTTP client, the publishing engine, its v2/v3 dialects and receipt."""
+"""B2SHARE publishing: one HTTP client, the publishing engine, its v2/v3 dialects and receipt.
+
+One job: the package's public names, resolved on first use, so that
+``from ecasrepro.b2share import Publisher`` works while ``import ecasrepro`` loads neither
+requests nor a dialect.
+
+May import: .client, .dialect, .publisher, .receipt, .v2 (lazily, to re-export them); never
+ecasrepro.api or a front end (ecasrepro.cli, ecasrepro.magic, ecasrepro.compat).
+"""
 
 from __future__ import annotations
 

@@ -15,6 +15,13 @@ Retry policy (urllib3 ``Retry`` mounted on the session; numbers from :class:`Ret
 * ``Retry-After`` is honoured (capped by ``retry_after_max``), otherwise exponential back-off.
 
 :func:`raise_for_response` is the only place where HTTP error answers become exceptions.
+
+One job: one HTTP session and one error mapping for every B2SHARE request, so that timeouts,
+retries, authentication and error messages are the same for every dialect.
+
+May import: ecasrepro.config, ecasrepro.errors, ecasrepro.version; never another module of this
+package, ecasrepro.bundle, ecasrepro.api or a front end (ecasrepro.cli, ecasrepro.magic,
+ecasrepro.compat).
 """
 
 from __future__ import annotations

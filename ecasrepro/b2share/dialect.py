@@ -4,6 +4,13 @@
 (``V2Dialect`` in v2.py, ``V3Dialect`` in v3.py) turns each step into that API's requests.
 This module imports no implementation: :mod:`ecasrepro.b2share.registry` knows the dialects,
 detects which one a server speaks and builds a publisher for it.
+
+One job: the interface between the engine and an API dialect, so that one engine serves v2 and v3
+and a new dialect needs no change to it.
+
+May import: .client, .receipt, ecasrepro.bundle (types only, under TYPE_CHECKING); never an
+implementation (.v2, .v3, .registry, .publisher), ecasrepro.api or a front end (ecasrepro.cli,
+ecasrepro.magic, ecasrepro.compat).
 """
 
 from __future__ import annotations

@@ -9,6 +9,12 @@ community schema, PIDs are normalised and typed. The list is in docs/decisions.m
 
 Migration: ``from ecasb2share.ecasb2shareclient import EcasShare`` becomes
 ``from ecasrepro.compat import EcasShare``.
+
+One job: keep the predecessor's API alive over the v2 dialect, so that existing ECAS notebooks run
+unchanged on ecasrepro's one client.
+
+May import: .client, .v2, ecasrepro.config, ecasrepro.errors, ecasrepro.pids; never .publisher,
+ecasrepro.api, ecasrepro.cli, ecasrepro.magic or ecasrepro.compat (which imports it).
 """
 
 from __future__ import annotations

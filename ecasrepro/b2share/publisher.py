@@ -13,6 +13,13 @@ without writing:
 4. upload what the draft lacks or holds differently, 4 files at a time, each streamed and its md5
    compared with the server's (mismatch: discard, retry once, fail);
 5. verify every file against the receipt; attach to the community (v3); optionally submit.
+
+One job: the one publishing engine over any dialect, so that resuming, verifying and submitting are
+written once.
+
+May import: .client, .dialect, .receipt, .registry, ecasrepro.bundle, ecasrepro.capture.secrets,
+ecasrepro.config, ecasrepro.errors; never a dialect by name (.v2, .v3: the registry builds them),
+ecasrepro.api or a front end (ecasrepro.cli, ecasrepro.magic, ecasrepro.compat).
 """
 
 from __future__ import annotations

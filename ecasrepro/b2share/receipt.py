@@ -3,6 +3,11 @@
 It makes publishing resumable and idempotent: a re-run continues the recorded draft and uploads
 only files that are missing or different. Every write is atomic (temp file + ``os.replace``), so a
 crash leaves either the old or the new receipt, never half of one. It never holds the token.
+
+One job: record each published step at once, so that a re-run resumes instead of starting over.
+
+May import: ecasrepro.errors; never another module of this package, ecasrepro.api or a front end
+(ecasrepro.cli, ecasrepro.magic, ecasrepro.compat).
 """
 
 from __future__ import annotations

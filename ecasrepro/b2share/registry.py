@@ -4,8 +4,7 @@
 register themselves here (:func:`register`), and :mod:`~ecasrepro.b2share.publisher` runs the
 flow over whichever :func:`dialect_for` builds. A new dialect is a module that calls
 :func:`register` and is listed in :data:`BUILTIN_DIALECT_MODULES` (and in detection, if a server
-can tell). May import: ``ecasrepro.errors``, ``ecasrepro.b2share.client``/``dialect`` (types
-only); never an implementation by name, the publisher, ``api`` or a front end.
+can tell).
 
 Detection follows API-v3.md §13 with one anonymous GET: ``/api/records?size=1`` without
 following redirects. v2 (Invenio 3 / B2SHARE 2.x) answers 301 to the slash-terminated URL;
@@ -13,6 +12,14 @@ v3 (InvenioRDM) answers 200 with a search envelope that has ``sortBy``. Anything
 confirmed with ``/api/vocabularies/resourcetypes?size=1`` (v3 only) before giving up. The answer
 is cached per server for the life of the process; ``--api``/``B2SHARE_API``/``api =`` in the
 config file skip the request altogether.
+
+One job: map dialect names to factories and a server to its dialect's name, so that neither the
+engine nor a front end ever names an implementation.
+
+May import: ecasrepro.errors, ecasrepro.config, .client, .dialect (types only), .v2, .v3 (only
+by name, through BUILTIN_DIALECT_MODULES, on first lookup); never an implementation by an import
+statement, .publisher, ecasrepro.api or a front end (ecasrepro.cli, ecasrepro.magic,
+ecasrepro.compat).
 """
 
 from __future__ import annotations

@@ -5,6 +5,13 @@ through :func:`raise_for_response`. Rules the real server imposes and that live 
 POST to ``/api/records/`` *with* the slash and exactly ``application/json``; PATCH with exactly
 ``application/json-patch+json`` (no charset); file PUT as a raw ``application/octet-stream`` body
 with an explicit ``Content-Length``; item routes without a trailing slash.
+
+One job: speak the v2 API, so that its exact rules live in one module and the engine never needs to
+know them.
+
+May import: .client, .dialect, .receipt, .registry, ecasrepro.bundle, ecasrepro.errors,
+ecasrepro.metadata; never .publisher, .v3, ecasrepro.api or a front end (ecasrepro.cli,
+ecasrepro.magic, ecasrepro.compat).
 """
 
 from __future__ import annotations

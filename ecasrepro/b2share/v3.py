@@ -8,6 +8,13 @@ trailing slashes; JSON bodies with exactly ``application/json`` (``json=``); fil
 dropped the file); a missing or bad token is *anonymous* (403, never 401), so a 403 on a write is
 followed by a token check to say which it was; cookies are never kept (a stored ``csrftoken``
 would turn a token problem into a CSRF error).
+
+One job: speak the v3 API, so that its exact rules live in one module and the engine never needs to
+know them.
+
+May import: .client, .dialect, .receipt, .registry, .v3_metadata, ecasrepro.bundle,
+ecasrepro.errors; never .publisher, .v2, ecasrepro.api or a front end (ecasrepro.cli,
+ecasrepro.magic, ecasrepro.compat).
 """
 
 from __future__ import annotations

@@ -7,6 +7,12 @@ result against the vocabularies shipped in ``ecasrepro/data/b2share/v3/vocabular
 fields required at publication, so an unknown id or a missing field is reported in one sentence
 naming the field *before* any write request (a v3 server fails the whole request on an unknown
 vocabulary id, and accepts drafts with missing fields only to refuse them at submission).
+
+One job: map the bundle's metadata to a v3 record and check it locally, so that what a v3 server
+would refuse is named before any write.
+
+May import: ecasrepro.dates, ecasrepro.errors, ecasrepro.pids; never another module of this
+package, ecasrepro.api or a front end (ecasrepro.cli, ecasrepro.magic, ecasrepro.compat).
 """
 
 from __future__ import annotations

@@ -1,0 +1,10 @@
+"""The capture engine: what a snapshot records about a notebook and the machine it ran on.
+
+One job: group :mod:`.notebook` (read, validate, execute, render HTML), :mod:`.environment` (pins,
+conda, platform), :mod:`.vcs` (git state) and :mod:`.secrets` (redaction, scanning), so that the
+API and the publisher name one layer; it re-exports nothing, so importing one module loads only
+that one.
+
+May import: nothing; never ecasrepro.bundle, ecasrepro.b2share, ecasrepro.api or a front end
+(ecasrepro.cli, ecasrepro.magic, ecasrepro.compat).
+"""

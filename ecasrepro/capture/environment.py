@@ -7,6 +7,12 @@ projects"); METADATA is read (headers only) just when the directory name is not 
 ``direct_url.json`` (PEP 610) turns VCS installs into ``name @ git+URL@commit`` lines. Conda
 packages come from ``<prefix>/conda-meta/*.json``. No subprocess, no ``email`` parsing: this is
 what makes capture more than 10x faster than ``pip freeze`` (see bench/bench_environment.py).
+
+One job: pin the running environment, so that a bundle says exactly what to install to run the
+notebook again.
+
+May import: .secrets; never ecasrepro.bundle, ecasrepro.b2share, ecasrepro.api or a front end
+(ecasrepro.cli, ecasrepro.magic, ecasrepro.compat).
 """
 
 from __future__ import annotations

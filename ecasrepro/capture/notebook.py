@@ -3,6 +3,12 @@
 The notebook is parsed once and validated once; everything downstream (redaction, the bundle, the
 HTML) reuses that in-memory model. Problems a user should know about but that do not stop a
 snapshot (cells run out of order, cells never run, an unsaved notebook) become ``warnings``.
+
+One job: one validated model of the notebook, so that every later step of a snapshot works from the
+same parse.
+
+May import: ecasrepro.errors; never ecasrepro.bundle, ecasrepro.b2share, ecasrepro.api or a front
+end (ecasrepro.cli, ecasrepro.magic, ecasrepro.compat).
 """
 
 from __future__ import annotations

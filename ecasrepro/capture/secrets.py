@@ -12,6 +12,12 @@ Two kinds of secret are recognised:
 as they are copied (fast: libc ``memmem``/``bytes.find`` for literal anchors, a regex only where
 an anchor hit), and :func:`scan_tree` checks a finished bundle. Findings name path, line and
 kind, never the value.
+
+One job: find and redact secrets, so that no token or password ever reaches a bundle, a log line or
+an upload.
+
+May import: nothing; never ecasrepro.bundle, ecasrepro.b2share, ecasrepro.api or a front end
+(ecasrepro.cli, ecasrepro.magic, ecasrepro.compat).
 """
 
 from __future__ import annotations

@@ -8,6 +8,11 @@ that home-directory paths do not end up in a published bundle.
 The uncommitted diff is returned verbatim: the bundle code redacts it (with the same
 :class:`~ecasrepro.capture.secrets.Redactor` as everything else) before writing
 ``git/uncommitted.patch``.
+
+One job: record the git state without credentials, so that a bundle says which code it ran.
+
+May import: .environment (the one rule that strips URL credentials); never ecasrepro.bundle,
+ecasrepro.b2share, ecasrepro.api or a front end (ecasrepro.cli, ecasrepro.magic, ecasrepro.compat).
 """
 
 from __future__ import annotations

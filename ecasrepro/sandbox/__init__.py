@@ -2,6 +2,12 @@
 
 Layers: ``storage`` (SQLite + blobs), ``seed`` (users, tokens, communities), ``faults`` (WSGI fault
 injection), ``v2`` (the REST API and review page), ``server`` (the runner).
+
+One job: the sandbox's public names (the server, seeded users and community ids), so that tests and
+the demo import them from one place.
+
+May import: .seed, .server; never ecasrepro.api, ecasrepro.b2share (the client it serves), or a
+front end (ecasrepro.cli, ecasrepro.magic, ecasrepro.compat).
 """
 
 from ecasrepro.sandbox.seed import (

@@ -1,5 +1,12 @@
 """Request-scoped helpers shared by the v2 and v3 apps (and the review pages): the storage, the
-base URL, streaming an upload body into a blob (with fault injection) and a file back out."""
+base URL, streaming an upload body into a blob (with fault injection) and a file back out.
+
+One job: the request helpers both apps share, so that v2 and v3 stream uploads (and inject faults)
+the same way.
+
+May import: .faults, .storage; never ecasrepro.api, ecasrepro.b2share (the client it serves), or a
+front end (ecasrepro.cli, ecasrepro.magic, ecasrepro.compat).
+"""
 
 from __future__ import annotations
 

@@ -19,6 +19,12 @@ Selectors default to ``/api/``.  Decisions use one ``random.Random(seed)`` in re
 order, so a sequential client sees the same faults on every run with the same seed.  Faults never
 touch stored data: a 503 is answered before the application runs, and a dropped upload is
 discarded before anything is recorded (see ``Storage.write_blob``).
+
+One job: reproducible network failures, so that retries and resumption are tested against the same
+faults on every run.
+
+May import: ecasrepro.errors; never ecasrepro.api, ecasrepro.b2share (the client it serves), or a
+front end (ecasrepro.cli, ecasrepro.magic, ecasrepro.compat).
 """
 
 from __future__ import annotations

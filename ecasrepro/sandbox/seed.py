@@ -4,6 +4,12 @@ Communities are the real EUDAT and BBMRI demo communities (from the package's de
 community with its real id on root schema v1 plus a block schema of our design, a community that
 requires review, and a restricted one.  Seeding is idempotent: a restarted sandbox keeps its users,
 tokens and communities; ``--token`` only replaces the first user's token.
+
+One job: the users and communities every sandbox starts with, so that tests and the demo meet the
+same server.
+
+May import: .storage; never ecasrepro.api, ecasrepro.b2share (the client it serves), or a front end
+(ecasrepro.cli, ecasrepro.magic, ecasrepro.compat).
 """
 
 from __future__ import annotations

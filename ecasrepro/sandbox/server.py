@@ -2,6 +2,13 @@
 
 ``SandboxServer`` is what tests, the demo and ``ecasrepro sandbox`` use.  A restart builds a fresh
 application over the same data directory and binds the same port, as a restarted process would.
+
+One job: run the sandbox on loopback, so that tests publish over real HTTP and can restart the
+server mid-test.
+
+May import: ecasrepro.errors, .faults, .seed, .storage, .v2, .v3 (lazily, in v3 mode); never
+ecasrepro.api, ecasrepro.b2share (the client it serves), or a front end (ecasrepro.cli,
+ecasrepro.magic, ecasrepro.compat).
 """
 
 from __future__ import annotations

@@ -8,6 +8,13 @@ Concurrency: every transaction opens its own connection (the threaded server run
 request), SQLite runs in WAL mode, and writers take the write lock up front (``BEGIN IMMEDIATE``) so
 read-modify-write sequences never interleave.  Blobs are written to ``tmp/`` and renamed into
 ``blobs/`` only once complete, so a crash or a dropped upload never leaves a partial file behind.
+
+One job: the sandbox's persistent state, so that both API versions share one database and one blob
+store.
+
+May import: ecasrepro.errors; never the HTTP layers (.v2, .v3, .web), ecasrepro.api,
+ecasrepro.b2share (the client it serves), or a front end (ecasrepro.cli, ecasrepro.magic,
+ecasrepro.compat).
 """
 
 from __future__ import annotations

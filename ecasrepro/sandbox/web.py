@@ -13,6 +13,11 @@ Decisions (the real B2SHARE UI signs in through B2ACCESS; the sandbox has only A
   attacker's page cannot know it.
 - The API never authenticates from the session cookie (only ``Authorization``/``access_token``),
   so the cookie cannot be used for cross-site writes to ``/api/``.
+
+One job: browser sign-in and CSRF, so that the review pages never put an API token in a URL.
+
+May import: .common, .storage; never ecasrepro.api, ecasrepro.b2share (the client it serves), or a
+front end (ecasrepro.cli, ecasrepro.magic, ecasrepro.compat).
 """
 
 from __future__ import annotations

@@ -1,4 +1,12 @@
-"""Assemble the v2 Flask application: blueprints, content negotiation and the error model."""
+"""Assemble the v2 Flask application: blueprints, content negotiation and the error model.
+
+One job: assemble the v2 views into one application, so that the server runs it as a single WSGI
+app.
+
+May import: ecasrepro.sandbox.storage, ecasrepro.sandbox.web, .common, .communities, .errors,
+.files, .records, .review; never ecasrepro.api, ecasrepro.b2share (the client it serves), or a
+front end (ecasrepro.cli, ecasrepro.magic, ecasrepro.compat).
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,10 @@
-"""Request-scoped helpers shared by the v2 views: configuration, the caller, lookups, links."""
+"""Request-scoped helpers shared by the v2 views: configuration, the caller, lookups, links.
+
+One job: the lookups every v2 view needs, so that a caller or a community is found one way.
+
+May import: ecasrepro.sandbox.common; never ecasrepro.api, ecasrepro.b2share (the client it
+serves), or a front end (ecasrepro.cli, ecasrepro.magic, ecasrepro.compat).
+"""
 
 from __future__ import annotations
 

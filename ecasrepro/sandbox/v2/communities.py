@@ -1,4 +1,11 @@
-"""API root, current user, communities and schemas (API-v2.md §5, §6, §7)."""
+"""API root, current user, communities and schemas (API-v2.md §5, §6, §7).
+
+One job: answer the v2 community and schema routes, so that clients read schemas as the real server
+serves them.
+
+May import: .common, .errors, .schemas; never ecasrepro.api, ecasrepro.b2share (the client it
+serves), or a front end (ecasrepro.cli, ecasrepro.magic, ecasrepro.compat).
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,10 @@
-"""The v2 error model: exact bodies of the real server (API-v2.md §3) and a JSON response helper."""
+"""The v2 error model: exact bodies of the real server (API-v2.md §3) and a JSON response helper.
+
+One job: the real server's error bodies, so that clients meet v2's exact error answers.
+
+May import: nothing; never ecasrepro.api, ecasrepro.b2share (the client it serves), or a front end
+(ecasrepro.cli, ecasrepro.magic, ecasrepro.compat).
+"""
 
 from __future__ import annotations
 

@@ -3,6 +3,12 @@
 Uploads are streamed straight from ``wsgi.input`` into a blob (md5 on the fly, never buffered),
 and only recorded in the database once complete.  Forbidden buckets look like missing ones (404),
 as on the real server.
+
+One job: the v2 files API, so that uploads behave (and fail) as on the real server.
+
+May import: ecasrepro.sandbox.common, ecasrepro.sandbox.storage, .common, .errors, .records; never
+ecasrepro.api, ecasrepro.b2share (the client it serves), or a front end (ecasrepro.cli,
+ecasrepro.magic, ecasrepro.compat).
 """
 
 from __future__ import annotations

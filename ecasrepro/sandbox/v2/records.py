@@ -3,6 +3,13 @@
 The workflow functions (``create_draft``, ``patch_draft``, ``publish``...) take a database
 connection and a :class:`Caller` and raise :class:`ApiError`; the Flask views only parse the
 request and serialise.  The review page reuses ``patch_draft`` for its submit button.
+
+One job: the v2 record workflow, so that drafts, publication and versions follow the real server's
+rules.
+
+May import: ecasrepro.sandbox.common, ecasrepro.sandbox.storage, .common, .errors, .schemas; never
+ecasrepro.api, ecasrepro.b2share (the client it serves), or a front end (ecasrepro.cli,
+ecasrepro.magic, ecasrepro.compat).
 """
 
 from __future__ import annotations

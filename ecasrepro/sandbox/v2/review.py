@@ -4,6 +4,12 @@ Decision: the page is rendered on the server from the same storage the API uses,
 is a plain HTML form POST (no JavaScript) that runs the very same ``patch_draft`` workflow as
 ``PATCH /api/records/<id>/draft`` with ``publication_state=submitted``.  The browser signs in
 with a session cookie and the form carries the session's CSRF token (``ecasrepro.sandbox.web``).
+
+One job: the v2 review page, so that submitting from a browser can be tested end to end.
+
+May import: ecasrepro.sandbox.web, .common, .errors, .records, .schemas; never ecasrepro.api,
+ecasrepro.b2share (the client it serves), or a front end (ecasrepro.cli, ecasrepro.magic,
+ecasrepro.compat).
 """
 
 from __future__ import annotations

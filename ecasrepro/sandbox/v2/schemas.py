@@ -6,6 +6,12 @@ sitting next to other keys is merged with them (the v1/v2 files use ``"propertie
 "$ref": "#/definitions/person"}``).  Drafts are validated leniently (``required`` and ``minItems``
 ignored everywhere), submissions fully; ``format`` is never checked (no format checker, like
 invenio-records).  Only the single best-matching error is reported, as jsonschema's ``validate``.
+
+One job: serve and apply the real root schemas, so that the sandbox refuses what the real server
+refuses.
+
+May import: nothing; never ecasrepro.api, ecasrepro.b2share (the client it serves), or a front end
+(ecasrepro.cli, ecasrepro.magic, ecasrepro.compat).
 """
 
 from __future__ import annotations

@@ -1,4 +1,12 @@
-"""Request-scoped helpers of the v3 views: the caller, JSON bodies, responses, communities."""
+"""Request-scoped helpers of the v3 views: the caller, JSON bodies, responses, communities.
+
+One job: the helpers every v3 view needs, so that callers, bodies and responses are handled one
+way.
+
+May import: ecasrepro.sandbox.common, ecasrepro.sandbox.seed, .errors; never ecasrepro.api,
+ecasrepro.b2share (the client it serves), or a front end (ecasrepro.cli, ecasrepro.magic,
+ecasrepro.compat).
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,12 @@
-"""Communities, requests (review actions) and vocabularies (API-v3.md §8, §10)."""
+"""Communities, requests (review actions) and vocabularies (API-v3.md §8, §10).
+
+One job: answer the v3 community, request and vocabulary routes, so that review actions follow
+InvenioRDM's.
+
+May import: .common, .errors, .records, .store, .vocabularies; never ecasrepro.api,
+ecasrepro.b2share (the client it serves), or a front end (ecasrepro.cli, ecasrepro.magic,
+ecasrepro.compat).
+"""
 
 from __future__ import annotations
 

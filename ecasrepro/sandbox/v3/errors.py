@@ -3,6 +3,11 @@
 Resource errors (flask-resources) are ``json.dumps({"status", "message"[, "errors"]})`` with the
 default separators and no newline; app-level errors (invenio-rest: unknown URL, wrong method,
 unexpected exceptions) are Flask's ``jsonify``: sorted keys, compact separators, trailing newline.
+
+One job: InvenioRDM's error bytes, so that clients meet v3's exact error answers.
+
+May import: nothing; never ecasrepro.api, ecasrepro.b2share (the client it serves), or a front end
+(ecasrepro.cli, ecasrepro.magic, ecasrepro.compat).
 """
 
 from __future__ import annotations

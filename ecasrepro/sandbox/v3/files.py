@@ -2,6 +2,12 @@
 
 Content is streamed from ``wsgi.input`` into the shared blob store (md5 on the fly, constant
 memory) outside any database transaction, so slow uploads never block other requests.
+
+One job: the v3 files API, so that three-step uploads behave (and fail) as on InvenioRDM.
+
+May import: ecasrepro.sandbox.common, ecasrepro.sandbox.storage, .common, .errors, .records,
+.store; never ecasrepro.api, ecasrepro.b2share (the client it serves), or a front end
+(ecasrepro.cli, ecasrepro.magic, ecasrepro.compat).
 """
 
 from __future__ import annotations

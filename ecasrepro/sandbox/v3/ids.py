@@ -1,4 +1,10 @@
-"""Record ids as InvenioRDM mints them (RecordIdProviderV2), e.g. ``3jhv2-ycx91`` (API-v3 §1.4)."""
+"""Record ids as InvenioRDM mints them (RecordIdProviderV2), e.g. ``3jhv2-ycx91`` (API-v3 §1.4).
+
+One job: mint and check record ids, so that clients see ids of the real form.
+
+May import: nothing; never ecasrepro.api, ecasrepro.b2share (the client it serves), or a front end
+(ecasrepro.cli, ecasrepro.magic, ecasrepro.compat).
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,10 @@
-"""Records, drafts, versions, review requests and search (API-v3.md §4, §5, §8, §9, §11)."""
+"""Records, drafts, versions, review requests and search (API-v3.md §4, §5, §8, §9, §11).
+
+One job: the v3 record workflow, so that drafts, versions and reviews follow InvenioRDM's rules.
+
+May import: .common, .errors, .ids, .store, .validation; never ecasrepro.api, ecasrepro.b2share
+(the client it serves), or a front end (ecasrepro.cli, ecasrepro.magic, ecasrepro.compat).
+"""
 
 from __future__ import annotations
 

@@ -4,6 +4,12 @@ As in v2 mode: rendered on the server from the same storage, signed in with a se
 the form carrying the session's CSRF token (``ecasrepro.sandbox.web``), no JavaScript.  The button
 attaches the review request to the chosen community if needed and submits it, i.e. it runs the
 same code as ``PUT …/draft/review`` + ``POST …/draft/actions/submit-review``.
+
+One job: the v3 review page, so that submitting from a browser can be tested end to end.
+
+May import: ecasrepro.sandbox.web, .common, .errors, .records, .store; never ecasrepro.api,
+ecasrepro.b2share (the client it serves), or a front end (ecasrepro.cli, ecasrepro.magic,
+ecasrepro.compat).
 """
 
 from __future__ import annotations

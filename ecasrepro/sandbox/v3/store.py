@@ -3,6 +3,12 @@
 A draft and its published record share one ``v3_records`` row (and one id); versions share a
 ``v3_parents`` row.  File entries live in ``v3_files`` per (record, draft|record); their contents
 are blobs of the shared blob store, referenced by both a draft and its published copy.
+
+One job: the v3 tables and their JSON dumps, so that every v3 view reads and writes records one
+way.
+
+May import: ecasrepro.sandbox.storage, .common, .validation; never ecasrepro.api, ecasrepro.b2share
+(the client it serves), or a front end (ecasrepro.cli, ecasrepro.magic, ecasrepro.compat).
 """
 
 from __future__ import annotations

@@ -6,6 +6,13 @@ them as ``errors``.  What does fail the whole request is an unknown vocabulary i
 re-checks the required fields with ``publish_errors``.  B2SHARE's documented deltas apply:
 ``resource_types`` (a list) instead of ``resource_type``, plus ``contact_emails`` and
 ``community_extension``.
+
+One job: load draft input as InvenioRDM does, so that the sandbox keeps, drops and refuses what the
+real server would.
+
+May import: ecasrepro.dates, ecasrepro.pids (the rules the v3 client check shares), .errors,
+.vocabularies; never ecasrepro.api, ecasrepro.b2share (the client it serves), or a front end
+(ecasrepro.cli, ecasrepro.magic, ecasrepro.compat).
 """
 
 from __future__ import annotations

@@ -2,6 +2,11 @@
 
 Loaded once per process (they are read-only).  ``lookup`` is what metadata validation uses;
 ``term_body`` is the JSON of ``GET /api/vocabularies/<type>/<id>`` (API-v3.md §10).
+
+One job: the real vocabularies, so that unknown ids are refused as the real server refuses them.
+
+May import: nothing; never ecasrepro.api, ecasrepro.b2share (the client it serves), or a front end
+(ecasrepro.cli, ecasrepro.magic, ecasrepro.compat).
 """
 
 from __future__ import annotations
