@@ -7,6 +7,8 @@ snapshot (cells run out of order, cells never run, an unsaved notebook) become `
 
 from __future__ import annotations
 
+import functools
+import html
 import itertools
 import json
 import re
@@ -288,6 +290,11 @@ def capture_notebook(
     facts = _execution_facts(notebook, path)
     if execute:  # the file on disk is not what we captured, and that is intended
         facts["warnings"] = [w for w in facts["warnings"] if "older than" not in w]
+    if has_widgets(notebook):
+        facts["warnings"].append(
+            f"{path.name} has interactive widgets; the bundle's HTML page shows their static "
+            "fallback (text or image output), as live widgets need scripts from the network."
+        )
     return NotebookCapture(
         path=path,
         notebook=notebook,
@@ -307,10 +314,139 @@ def capture_notebook(
     )
 
 
-def render_html(notebook: Any) -> str:
-    """The notebook as a self-contained HTML page (nbconvert's classic template, no network)."""
-    from nbconvert import HTMLExporter
+#: Output types a live widget would need a JavaScript widget manager (from a CDN) to draw; the
+#: offline page shows each widget's static fallback (its text or image output) instead.
+WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 
-    exporter = HTMLExporter(template_name="classic")
+#: The HTML's display priority: nbconvert's, less the widget view (see WIDGET_VIEW).
+_HTML_PRIORITY = [
+    "application/javascript",
+    "text/html",
+    "text/markdown",
+    "image/svg+xml",
+    "text/vnd.mermaid",
+    "text/latex",
+    "image/png",
+    "image/jpeg",
+    "text/plain",
+]
+
+#: nbconvert's ``lab`` page less every remote resource: no require.js, widget manager, MathJax or
+#: mermaid from a CDN (math is MathML written at snapshot time; docs/decisions.md says why).
+_OFFLINE_TEMPLATE = """{%- extends 'index.html.j2' -%}
+{%- block html_head_js_requirejs -%}{%- endblock html_head_js_requirejs -%}
+{% block jupyter_widgets %}{% endblock jupyter_widgets %}
+{%- block html_head_js_mathjax -%}
+<style type="text/css">
+math[display="block"] { display: block math; margin: 0.6em 0; }
+code.ecasrepro-tex { white-space: pre-wrap; }
+</style>
+{%- endblock html_head_js_mathjax -%}
+{%- block html_head_js_mermaidjs -%}{%- endblock html_head_js_mermaidjs -%}
+{% block data_latex scoped %}
+<div class="jp-RenderedLatex jp-OutputArea-output {{ extra_class }}" data-mime-type="text/latex">
+{{ output.data['text/latex'] | latex_to_html }}
+</div>
+{%- endblock data_latex %}
+"""
+
+#: TeX math in a text/latex output, as MathJax finds it: $$..$$, \[..\], environments, $..$, \(..\).
+_LATEX_MATH = re.compile(
+    r"\$\$(?P<dd>.+?)\$\$|\\\[(?P<db>.+?)\\\]"
+    r"|(?P<env>\\begin\{(?P<name>[A-Za-z]+\*?)\}.*?\\end\{(?P=name)\})"
+    r"|(?<![\\$])\$(?P<id>[^$]+?)\$|\\\((?P<ib>.+?)\\\)",
+    re.DOTALL,
+)
+
+
+def tex_to_mathml(tex: str, display: bool) -> str:
+    """TeX math as MathML, which browsers draw natively; the escaped source where it cannot be."""
+    from latex2mathml.converter import convert
+
+    cleaned = re.sub(r"\\(?:label|nonumber|notag)(?:\{[^}]*\})?", "", tex).strip()
+    try:
+        mathml = convert(cleaned, display="block" if display else "inline")
+    except Exception:  # latex2mathml raises assorted errors on TeX it cannot parse
+        return f'<code class="ecasrepro-tex">{html.escape(tex)}</code>'
+    return mathml.replace(">&<", ">&amp;<")  # a bare alignment '&' is not XML
+
+
+def latex_to_html(text: str) -> str:
+    """A text/latex output: its math as MathML, the text around it escaped."""
+    parts: list[str] = []
+    position = 0
+    for match in _LATEX_MATH.finditer(text):
+        parts.append(html.escape(text[position : match.start()]))
+        inline = match.group("id") or match.group("ib")
+        body = inline or match.group("dd") or match.group("db") or match.group("env") or ""
+        parts.append(tex_to_mathml(body, display=inline is None))
+        position = match.end()
+    parts.append(html.escape(text[position:]))
+    return "".join(parts)
+
+
+@functools.cache
+def _offline_exporter_class() -> type:
+    """nbconvert's HTMLExporter with the offline template and math turned into MathML."""
+    from jinja2 import pass_context
+    from nbconvert import HTMLExporter
+    from nbconvert.filters.markdown_mistune import IPythonRenderer, MarkdownWithMath
+
+    class MathMLRenderer(IPythonRenderer):
+        def block_math(self, body: str) -> str:
+            return tex_to_mathml(body, display=True)
+
+        def inline_math(self, body: str) -> str:
+            return tex_to_mathml(body, display=False)
+
+        def latex_environment(self, name: str, body: str) -> str:
+            return tex_to_mathml(f"\\begin{{{name}}}{body}\\end{{{name}}}", display=True)
+
+    class OfflineHTMLExporter(HTMLExporter):
+        @pass_context
+        def markdown2html(self, context: Any, source: str) -> str:
+            cell = context.get("cell", {})
+            renderer = MathMLRenderer(
+                escape=False,
+                attachments=cell.get("attachments", {}),
+                embed_images=False,
+                anchor_link_text=self.anchor_link_text,
+                exclude_anchor_links=self.exclude_anchor_links,
+                **self.lexer_options,
+            )
+            return str(MarkdownWithMath(renderer=renderer).render(source))
+
+        def default_filters(self) -> Any:
+            yield from super().default_filters()
+            yield ("markdown2html", self.markdown2html)
+            yield ("latex_to_html", latex_to_html)
+
+    return OfflineHTMLExporter
+
+
+def has_widgets(notebook: Any) -> bool:
+    """Widget state saved in the notebook, or a widget shown in an output."""
+    if "widgets" in notebook.metadata:
+        return True
+    return any(
+        WIDGET_VIEW in output.get("data", {})
+        for cell in notebook.cells
+        for output in cell.get("outputs", [])
+    )
+
+
+def render_html(notebook: Any) -> str:
+    """The notebook as one HTML page that needs no network (nbconvert's lab template, math as
+    MathML, widgets as their static fallback): a reader in ten years has no CDN."""
+    from jinja2 import DictLoader
+    from traitlets.config import Config
+
+    config = Config({"NbConvertBase": {"display_data_priority": _HTML_PRIORITY}})
+    exporter = _offline_exporter_class()(
+        config=config,
+        template_name="lab",
+        template_file="ecasrepro-offline.html.j2",
+        extra_loaders=[DictLoader({"ecasrepro-offline.html.j2": _OFFLINE_TEMPLATE})],
+    )
     body, _resources = exporter.from_notebook_node(notebook)
     return str(body)
