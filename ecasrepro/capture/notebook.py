@@ -17,7 +17,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from ecasrepro.errors import BadInput
+from ecasrepro.errors import BadInput, os_reason
 
 #: ESGF / CMIP tracking ids as printed by ``ds.attrs["tracking_id"]``: a very specific shape, so
 #: harvesting them from the notebook text does not pick up PIDs that are merely mentioned in prose.
@@ -54,9 +54,9 @@ class NotebookCapture:
     def first_heading(self) -> str | None:
         """The first Markdown heading: a better default title than the file name."""
         for cell in self.notebook.cells:
-            if cell.cell_type != "markdown":
+            if cell.get("cell_type") != "markdown":
                 continue
-            for line in str(cell.source).splitlines():
+            for line in str(cell.get("source", "")).splitlines():
                 match = re.match(r"^\s{0,3}#{1,6}\s+(.+?)\s*#*\s*$", line)
                 if match:
                     return match.group(1)
@@ -71,8 +71,9 @@ def _load_json(path: Path) -> Any:
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
-        reason = getattr(exc, "strerror", None) or "not UTF-8 text"
-        raise BadInput(f"notebook {path} cannot be read ({reason}); check the file.") from None
+        raise BadInput(
+            f"notebook {path} cannot be read ({os_reason(exc)}); check the file."
+        ) from None
     if not text.strip():
         raise BadInput(f"notebook {path} is empty; save it in Jupyter first.")
     try:
@@ -82,6 +83,81 @@ def _load_json(path: Path) -> Any:
             f"{path} is not JSON (line {exc.lineno}, column {exc.colno}: {exc.msg}), so it is not "
             "a Jupyter notebook; pass the .ipynb file."
         ) from None
+
+
+#: The cell types nbformat 4 defines; others come from a newer minor version of the format.
+KNOWN_CELL_TYPES = ("code", "markdown", "raw")
+
+
+def _damage(exc: Exception) -> str:
+    """What is wrong with a notebook nbformat choked on, in words (no Python exception name)."""
+    field = str(exc.args[0]) if exc.args else ""
+    if isinstance(exc, (KeyError, AttributeError)) and re.fullmatch(r"[A-Za-z_][\w-]*", field):
+        return f"a field {field!r} is missing"  # nbformat's nodes raise these for absent fields
+    return "its fields do not have the shape the notebook format requires"
+
+
+def _still_running(notebook: Any, name: str) -> list[str]:
+    """Cells saved while running (Jupyter's ``"*"`` prompt in nbformat 3) become never-run cells,
+    as Jupyter shows them; their partial outputs are kept."""
+    running: list[int] = []
+    for index, cell in enumerate(notebook.cells, start=1):
+        if cell.get("cell_type") != "code":
+            continue
+        count = cell.get("execution_count")
+        if count is not None and (not isinstance(count, int) or isinstance(count, bool)):
+            cell["execution_count"] = None
+            running.append(index)
+        for output in cell.get("outputs", []):
+            if "execution_count" in output and not isinstance(output["execution_count"], int):
+                output["execution_count"] = None
+    if not running:
+        return []
+    cells = ", ".join(str(i) for i in running[:10]) + (", ..." if len(running) > 10 else "")
+    return [
+        f"{name} was saved while cell(s) {cells} were still running (execution count '*'); "
+        "they are kept as cells that never ran."
+    ]
+
+
+def _unknown_cells(notebook: Any, name: str, version: str) -> list[str]:
+    """Cells of a type from a newer format are kept as they are (nbformat keeps them; nbconvert
+    leaves them out of the HTML)."""
+    unknown = [
+        (index, str(cell.get("cell_type")))
+        for index, cell in enumerate(notebook.cells, start=1)
+        if cell.get("cell_type") not in KNOWN_CELL_TYPES
+    ]
+    if not unknown:
+        return []
+    shown = ", ".join(f"{i} ({kind!r})" for i, kind in unknown[:10])
+    return [
+        f"{name} (nbformat {version}) has cell(s) of a type this nbformat does not know: "
+        f"{shown}; they are kept in the bundle's notebook but not shown in its HTML page."
+    ]
+
+
+#: ``attachment:NAME`` references in Markdown (images pasted into a cell).
+_ATTACHMENT_REF = re.compile(r"attachment:([^\s)\"'>]+)")
+
+
+def _missing_attachments(notebook: Any, name: str) -> list[str]:
+    """Markdown that shows an attachment the cell does not carry: Jupyter draws a broken image;
+    nbconvert stops, so the HTML page says what is missing instead."""
+    missing = [
+        (index, ref)
+        for index, cell in enumerate(notebook.cells, start=1)
+        if cell.get("cell_type") == "markdown"
+        for ref in _ATTACHMENT_REF.findall(str(cell.get("source", "")))
+        if ref not in (cell.get("attachments") or {})
+    ]
+    if not missing:
+        return []
+    shown = ", ".join(f"{ref} (cell {i})" for i, ref in missing[:10])
+    return [
+        f"{name} shows attachment(s) its cells do not carry: {shown}; the HTML page says they "
+        "are missing. Paste the images again in Jupyter to keep them."
+    ]
 
 
 def read_notebook(path: Path) -> tuple[Any, str, list[str]]:
@@ -98,6 +174,8 @@ def read_notebook(path: Path) -> tuple[Any, str, list[str]]:
             "pass the .ipynb file."
         )
     warnings: list[str] = []
+    major: Any = data.get("nbformat")
+    minor: Any = data.get("nbformat_minor", 0)
     try:
         major, minor = get_version(data)
         if major not in nbformat.versions:
@@ -112,7 +190,16 @@ def read_notebook(path: Path) -> tuple[Any, str, list[str]]:
                 f"{path.name} is an nbformat {major} notebook; it was upgraded to nbformat 4 "
                 "for the bundle (the file itself is unchanged)."
             )
+        elif isinstance(minor, int) and minor > nbformat.v4.nbformat_minor:
+            warnings.append(
+                f"{path.name} is an nbformat {major}.{minor} notebook, newer than this nbformat "
+                f"reads (4.{nbformat.v4.nbformat_minor}); it is kept as it is and shown as "
+                "nbconvert shows it (upgrade nbformat for the newer format's features)."
+            )
+        warnings += _still_running(notebook, path.name)
         nbformat.validate(notebook)
+        warnings += _unknown_cells(notebook, path.name, f"{major}.{minor}")
+        warnings += _missing_attachments(notebook, path.name)
     except nbformat.ValidationError as exc:
         where = "/".join(str(p) for p in getattr(exc, "absolute_path", ()) or ())
         detail = f" at {where}" if where else ""
@@ -125,7 +212,7 @@ def read_notebook(path: Path) -> tuple[Any, str, list[str]]:
         raise
     except Exception as exc:  # nbformat raises assorted errors on damaged files
         raise BadInput(
-            f"{path.name} is not a readable Jupyter notebook ({type(exc).__name__}: {exc}); "
+            f"{path.name} is not a readable Jupyter notebook (nbformat {major}: {_damage(exc)}); "
             "open and save it in Jupyter to repair it."
         ) from None
     return notebook, f"{major}.{minor}", warnings
@@ -183,7 +270,7 @@ def _only_ecasrepro_magics(source: str) -> bool:
 
 
 def _execution_facts(notebook: Any, path: Path) -> dict[str, Any]:
-    code_cells = [c for c in notebook.cells if c.cell_type == "code"]
+    code_cells = [c for c in notebook.cells if c.get("cell_type") == "code"]
     counts = [c.get("execution_count") for c in code_cells]
     ran = [n for n in counts if n is not None]
     in_order = all(a < b for a, b in itertools.pairwise(ran))
@@ -191,8 +278,9 @@ def _execution_facts(notebook: Any, path: Path) -> dict[str, Any]:
     never_run = [
         i + 1
         for i, cell in enumerate(notebook.cells)
-        if cell.cell_type == "code" and cell.get("execution_count") is None and cell.source.strip()
-        and not _only_ecasrepro_magics(str(cell.source))
+        if cell.get("cell_type") == "code" and cell.get("execution_count") is None
+        and str(cell.get("source", "")).strip()
+        and not _only_ecasrepro_magics(str(cell.get("source", "")))
     ]
     if not code_cells:
         warnings.append(
@@ -255,7 +343,7 @@ def harvest_tracking_ids(notebook: Any) -> list[str]:
     """ESGF ``hdl:21.14100/<uuid>`` tracking ids printed or written in the notebook, in order."""
     found: dict[str, None] = {}
     for cell in notebook.cells:
-        texts = [str(cell.source)]
+        texts = [str(cell.get("source", ""))]
         for output in cell.get("outputs", []):
             if "text" in output:
                 texts.append(str(output["text"]))
@@ -401,6 +489,12 @@ def _offline_exporter_class() -> type:
 
         def latex_environment(self, name: str, body: str) -> str:
             return tex_to_mathml(f"\\begin{{{name}}}{body}\\end{{{name}}}", display=True)
+
+        def image(self, text: str, url: str, title: str | None = None) -> str:
+            name = url.removeprefix("attachment:")
+            if name != url and name not in self.attachments:  # nbconvert would stop here
+                return f"<em>[missing attachment: {html.escape(name)}]</em>"
+            return str(super().image(text, url, title))
 
     class OfflineHTMLExporter(HTMLExporter):
         @pass_context
