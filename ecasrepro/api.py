@@ -78,7 +78,7 @@ def snapshot(
     capture = capture_notebook(notebook_path, execute=execute, timeout=timeout, harvest=harvest)
     try:
         declared = pids.related_identifiers(capture.declared_inputs)
-    except Exception as exc:
+    except BadInput as exc:
         raise BadInput(
             f"{notebook_path.name}: notebook metadata 'ecasrepro.inputs' holds a bad PID ({exc})"
         ) from None

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
-from ecasrepro.errors import ConfigurationError
+from ecasrepro.errors import ConfigurationError, os_reason
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -252,7 +252,7 @@ def _read_token_file(path: Path, source: str, warnings: list[str]) -> Secret:
         ) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigurationError(
-            f"token file {path} (from {source}) cannot be read ({type(exc).__name__}); fix its "
+            f"token file {path} (from {source}) cannot be read ({os_reason(exc)}); fix its "
             "permissions or point to another file."
         ) from None
     if not text or len(text.split()) != 1:

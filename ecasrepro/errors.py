@@ -16,6 +16,13 @@ from dataclasses import dataclass, field
 from enum import IntEnum
 
 
+def os_reason(exc: BaseException) -> str:
+    """Why a file could not be read, in words for a sentence (never a Python exception name)."""
+    if isinstance(exc, UnicodeDecodeError):
+        return "not UTF-8 text"
+    return getattr(exc, "strerror", None) or "the system refused to read it"
+
+
 class ExitCode(IntEnum):
     """Exit codes of every ecasrepro command (the table in README.md mirrors this one)."""
 

@@ -23,7 +23,7 @@ from importlib.resources import files
 from pathlib import Path
 from typing import Any, Literal
 
-from ecasrepro.errors import BadInput, MetadataInvalid
+from ecasrepro.errors import BadInput, MetadataInvalid, os_reason
 
 #: The ECAS community on B2SHARE (API-v2.md §15); the default community of every record.
 ECAS_COMMUNITY_ID = "d2c6e694-0c0a-4884-ad15-ddf498008320"
@@ -184,8 +184,9 @@ def load_user_metadata(path: str | os.PathLike[str]) -> dict[str, Any]:
     except IsADirectoryError:
         raise BadInput(f"metadata file {path} is a directory; pass a JSON file.") from None
     except (OSError, UnicodeDecodeError) as exc:
-        reason = getattr(exc, "strerror", None) or type(exc).__name__
-        raise BadInput(f"metadata file {path} cannot be read ({reason}); check it.") from None
+        raise BadInput(
+            f"metadata file {path} cannot be read ({os_reason(exc)}); check it."
+        ) from None
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
@@ -194,8 +195,11 @@ def load_user_metadata(path: str | os.PathLike[str]) -> dict[str, Any]:
             f"{exc.msg}); fix the JSON."
         ) from None
     if not isinstance(data, dict):
+        kind = {list: "array", str: "string", bool: "boolean", type(None): "null"}.get(
+            type(data), "number"
+        )
         raise BadInput(
-            f"metadata file {path} holds a JSON {type(data).__name__}, not an object; "
+            f"metadata file {path} holds a JSON {kind}, not an object; "
             'write it as {"titles": [...], ...}.'
         )
     return data

@@ -137,7 +137,7 @@ def test_flags_win_over_the_file_and_lists_are_unioned() -> None:
     [
         (None, "does not exist"),
         ("{not json", "is not valid JSON"),
-        ("[1, 2]", "holds a JSON list, not an object"),
+        ("[1, 2]", "holds a JSON array, not an object"),
         (b"\xff\xfe\x00", "cannot be read"),
     ],
 )

@@ -11,7 +11,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from ecasrepro.capture.notebook import capture_notebook, render_html
+from ecasrepro.capture.notebook import capture_notebook, latex_to_html, render_html, tex_to_mathml
 from ecasrepro.errors import BadInput
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
@@ -166,3 +166,13 @@ def test_execute_runs_the_notebook_in_its_directory(tmp_path: Path) -> None:
     assert (tmp_path / "outputs" / "anomaly.csv").read_text() == (
         EXAMPLES / "outputs" / "anomaly.csv"
     ).read_text()
+
+
+def test_math_becomes_mathml_and_unparsable_tex_stays_readable() -> None:
+    page = latex_to_html(r"cost \$3 <b>: $x<y$ and \begin{equation}\label{e1}E=mc^2\end{equation}")
+    assert page.startswith(r"cost \$3 &lt;b&gt;: <math ")
+    assert '<math xmlns="http://www.w3.org/1998/Math/MathML" display="inline">' in page
+    assert "<mo>&#x0003C;</mo>" in page and 'display="block"' in page
+    assert "label" not in page and "e1" not in page
+    broken = tex_to_mathml(r"\left( <x", display=False)
+    assert broken == r'<code class="ecasrepro-tex">\left( &lt;x</code>'

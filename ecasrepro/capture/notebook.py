@@ -13,6 +13,8 @@ end (ecasrepro.cli, ecasrepro.magic, ecasrepro.compat).
 
 from __future__ import annotations
 
+import functools
+import html
 import itertools
 import json
 import re
@@ -21,7 +23,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from ecasrepro.errors import BadInput
+from ecasrepro.errors import BadInput, os_reason
 
 #: ESGF / CMIP tracking ids as printed by ``ds.attrs["tracking_id"]``: a very specific shape, so
 #: harvesting them from the notebook text does not pick up PIDs that are merely mentioned in prose.
@@ -58,9 +60,9 @@ class NotebookCapture:
     def first_heading(self) -> str | None:
         """The first Markdown heading: a better default title than the file name."""
         for cell in self.notebook.cells:
-            if cell.cell_type != "markdown":
+            if cell.get("cell_type") != "markdown":
                 continue
-            for line in str(cell.source).splitlines():
+            for line in str(cell.get("source", "")).splitlines():
                 match = re.match(r"^\s{0,3}#{1,6}\s+(.+?)\s*#*\s*$", line)
                 if match:
                     return match.group(1)
@@ -75,8 +77,9 @@ def _load_json(path: Path) -> Any:
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
-        reason = getattr(exc, "strerror", None) or "not UTF-8 text"
-        raise BadInput(f"notebook {path} cannot be read ({reason}); check the file.") from None
+        raise BadInput(
+            f"notebook {path} cannot be read ({os_reason(exc)}); check the file."
+        ) from None
     if not text.strip():
         raise BadInput(f"notebook {path} is empty; save it in Jupyter first.")
     try:
@@ -86,6 +89,81 @@ def _load_json(path: Path) -> Any:
             f"{path} is not JSON (line {exc.lineno}, column {exc.colno}: {exc.msg}), so it is not "
             "a Jupyter notebook; pass the .ipynb file."
         ) from None
+
+
+#: The cell types nbformat 4 defines; others come from a newer minor version of the format.
+KNOWN_CELL_TYPES = ("code", "markdown", "raw")
+
+
+def _damage(exc: Exception) -> str:
+    """What is wrong with a notebook nbformat choked on, in words (no Python exception name)."""
+    field = str(exc.args[0]) if exc.args else ""
+    if isinstance(exc, (KeyError, AttributeError)) and re.fullmatch(r"[A-Za-z_][\w-]*", field):
+        return f"a field {field!r} is missing"  # nbformat's nodes raise these for absent fields
+    return "its fields do not have the shape the notebook format requires"
+
+
+def _still_running(notebook: Any, name: str) -> list[str]:
+    """Cells saved while running (Jupyter's ``"*"`` prompt in nbformat 3) become never-run cells,
+    as Jupyter shows them; their partial outputs are kept."""
+    running: list[int] = []
+    for index, cell in enumerate(notebook.cells, start=1):
+        if cell.get("cell_type") != "code":
+            continue
+        count = cell.get("execution_count")
+        if count is not None and (not isinstance(count, int) or isinstance(count, bool)):
+            cell["execution_count"] = None
+            running.append(index)
+        for output in cell.get("outputs", []):
+            if "execution_count" in output and not isinstance(output["execution_count"], int):
+                output["execution_count"] = None
+    if not running:
+        return []
+    cells = ", ".join(str(i) for i in running[:10]) + (", ..." if len(running) > 10 else "")
+    return [
+        f"{name} was saved while cell(s) {cells} were still running (execution count '*'); "
+        "they are kept as cells that never ran."
+    ]
+
+
+def _unknown_cells(notebook: Any, name: str, version: str) -> list[str]:
+    """Cells of a type from a newer format are kept as they are (nbformat keeps them; nbconvert
+    leaves them out of the HTML)."""
+    unknown = [
+        (index, str(cell.get("cell_type")))
+        for index, cell in enumerate(notebook.cells, start=1)
+        if cell.get("cell_type") not in KNOWN_CELL_TYPES
+    ]
+    if not unknown:
+        return []
+    shown = ", ".join(f"{i} ({kind!r})" for i, kind in unknown[:10])
+    return [
+        f"{name} (nbformat {version}) has cell(s) of a type this nbformat does not know: "
+        f"{shown}; they are kept in the bundle's notebook but not shown in its HTML page."
+    ]
+
+
+#: ``attachment:NAME`` references in Markdown (images pasted into a cell).
+_ATTACHMENT_REF = re.compile(r"attachment:([^\s)\"'>]+)")
+
+
+def _missing_attachments(notebook: Any, name: str) -> list[str]:
+    """Markdown that shows an attachment the cell does not carry: Jupyter draws a broken image;
+    nbconvert stops, so the HTML page says what is missing instead."""
+    missing = [
+        (index, ref)
+        for index, cell in enumerate(notebook.cells, start=1)
+        if cell.get("cell_type") == "markdown"
+        for ref in _ATTACHMENT_REF.findall(str(cell.get("source", "")))
+        if ref not in (cell.get("attachments") or {})
+    ]
+    if not missing:
+        return []
+    shown = ", ".join(f"{ref} (cell {i})" for i, ref in missing[:10])
+    return [
+        f"{name} shows attachment(s) its cells do not carry: {shown}; the HTML page says they "
+        "are missing. Paste the images again in Jupyter to keep them."
+    ]
 
 
 def read_notebook(path: Path) -> tuple[Any, str, list[str]]:
@@ -102,6 +180,8 @@ def read_notebook(path: Path) -> tuple[Any, str, list[str]]:
             "pass the .ipynb file."
         )
     warnings: list[str] = []
+    major: Any = data.get("nbformat")
+    minor: Any = data.get("nbformat_minor", 0)
     try:
         major, minor = get_version(data)
         if major not in nbformat.versions:
@@ -116,7 +196,16 @@ def read_notebook(path: Path) -> tuple[Any, str, list[str]]:
                 f"{path.name} is an nbformat {major} notebook; it was upgraded to nbformat 4 "
                 "for the bundle (the file itself is unchanged)."
             )
+        elif isinstance(minor, int) and minor > nbformat.v4.nbformat_minor:
+            warnings.append(
+                f"{path.name} is an nbformat {major}.{minor} notebook, newer than this nbformat "
+                f"reads (4.{nbformat.v4.nbformat_minor}); it is kept as it is and shown as "
+                "nbconvert shows it (upgrade nbformat for the newer format's features)."
+            )
+        warnings += _still_running(notebook, path.name)
         nbformat.validate(notebook)
+        warnings += _unknown_cells(notebook, path.name, f"{major}.{minor}")
+        warnings += _missing_attachments(notebook, path.name)
     except nbformat.ValidationError as exc:
         where = "/".join(str(p) for p in getattr(exc, "absolute_path", ()) or ())
         detail = f" at {where}" if where else ""
@@ -129,7 +218,7 @@ def read_notebook(path: Path) -> tuple[Any, str, list[str]]:
         raise
     except Exception as exc:  # nbformat raises assorted errors on damaged files
         raise BadInput(
-            f"{path.name} is not a readable Jupyter notebook ({type(exc).__name__}: {exc}); "
+            f"{path.name} is not a readable Jupyter notebook (nbformat {major}: {_damage(exc)}); "
             "open and save it in Jupyter to repair it."
         ) from None
     return notebook, f"{major}.{minor}", warnings
@@ -187,7 +276,7 @@ def _only_ecasrepro_magics(source: str) -> bool:
 
 
 def _execution_facts(notebook: Any, path: Path) -> dict[str, Any]:
-    code_cells = [c for c in notebook.cells if c.cell_type == "code"]
+    code_cells = [c for c in notebook.cells if c.get("cell_type") == "code"]
     counts = [c.get("execution_count") for c in code_cells]
     ran = [n for n in counts if n is not None]
     in_order = all(a < b for a, b in itertools.pairwise(ran))
@@ -195,8 +284,9 @@ def _execution_facts(notebook: Any, path: Path) -> dict[str, Any]:
     never_run = [
         i + 1
         for i, cell in enumerate(notebook.cells)
-        if cell.cell_type == "code" and cell.get("execution_count") is None and cell.source.strip()
-        and not _only_ecasrepro_magics(str(cell.source))
+        if cell.get("cell_type") == "code" and cell.get("execution_count") is None
+        and str(cell.get("source", "")).strip()
+        and not _only_ecasrepro_magics(str(cell.get("source", "")))
     ]
     if not code_cells:
         warnings.append(
@@ -259,7 +349,7 @@ def harvest_tracking_ids(notebook: Any) -> list[str]:
     """ESGF ``hdl:21.14100/<uuid>`` tracking ids printed or written in the notebook, in order."""
     found: dict[str, None] = {}
     for cell in notebook.cells:
-        texts = [str(cell.source)]
+        texts = [str(cell.get("source", ""))]
         for output in cell.get("outputs", []):
             if "text" in output:
                 texts.append(str(output["text"]))
@@ -294,6 +384,11 @@ def capture_notebook(
     facts = _execution_facts(notebook, path)
     if execute:  # the file on disk is not what we captured, and that is intended
         facts["warnings"] = [w for w in facts["warnings"] if "older than" not in w]
+    if has_widgets(notebook):
+        facts["warnings"].append(
+            f"{path.name} has interactive widgets; the bundle's HTML page shows their static "
+            "fallback (text or image output), as live widgets need scripts from the network."
+        )
     return NotebookCapture(
         path=path,
         notebook=notebook,
@@ -313,10 +408,145 @@ def capture_notebook(
     )
 
 
-def render_html(notebook: Any) -> str:
-    """The notebook as a self-contained HTML page (nbconvert's classic template, no network)."""
-    from nbconvert import HTMLExporter
+#: Output types a live widget would need a JavaScript widget manager (from a CDN) to draw; the
+#: offline page shows each widget's static fallback (its text or image output) instead.
+WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 
-    exporter = HTMLExporter(template_name="classic")
+#: The HTML's display priority: nbconvert's, less the widget view (see WIDGET_VIEW).
+_HTML_PRIORITY = [
+    "application/javascript",
+    "text/html",
+    "text/markdown",
+    "image/svg+xml",
+    "text/vnd.mermaid",
+    "text/latex",
+    "image/png",
+    "image/jpeg",
+    "text/plain",
+]
+
+#: nbconvert's ``lab`` page less every remote resource: no require.js, widget manager, MathJax or
+#: mermaid from a CDN (math is MathML written at snapshot time; docs/decisions.md says why).
+_OFFLINE_TEMPLATE = """{%- extends 'index.html.j2' -%}
+{%- block html_head_js_requirejs -%}{%- endblock html_head_js_requirejs -%}
+{% block jupyter_widgets %}{% endblock jupyter_widgets %}
+{%- block html_head_js_mathjax -%}
+<style type="text/css">
+math[display="block"] { display: block math; margin: 0.6em 0; }
+code.ecasrepro-tex { white-space: pre-wrap; }
+</style>
+{%- endblock html_head_js_mathjax -%}
+{%- block html_head_js_mermaidjs -%}{%- endblock html_head_js_mermaidjs -%}
+{% block data_latex scoped %}
+<div class="jp-RenderedLatex jp-OutputArea-output {{ extra_class }}" data-mime-type="text/latex">
+{{ output.data['text/latex'] | latex_to_html }}
+</div>
+{%- endblock data_latex %}
+"""
+
+#: TeX math in a text/latex output, as MathJax finds it: $$..$$, \[..\], environments, $..$, \(..\).
+_LATEX_MATH = re.compile(
+    r"\$\$(?P<dd>.+?)\$\$|\\\[(?P<db>.+?)\\\]"
+    r"|(?P<env>\\begin\{(?P<name>[A-Za-z]+\*?)\}.*?\\end\{(?P=name)\})"
+    r"|(?<![\\$])\$(?P<id>[^$]+?)\$|\\\((?P<ib>.+?)\\\)",
+    re.DOTALL,
+)
+
+
+def tex_to_mathml(tex: str, display: bool) -> str:
+    """TeX math as MathML, which browsers draw natively; the escaped source where it cannot be."""
+    from latex2mathml.converter import convert
+
+    cleaned = re.sub(r"\\(?:label|nonumber|notag)(?:\{[^}]*\})?", "", tex).strip()
+    try:
+        mathml = convert(cleaned, display="block" if display else "inline")
+    except Exception:  # latex2mathml raises assorted errors on TeX it cannot parse
+        return f'<code class="ecasrepro-tex">{html.escape(tex)}</code>'
+    return mathml.replace(">&<", ">&amp;<")  # a bare alignment '&' is not XML
+
+
+def latex_to_html(text: str) -> str:
+    """A text/latex output: its math as MathML, the text around it escaped."""
+    parts: list[str] = []
+    position = 0
+    for match in _LATEX_MATH.finditer(text):
+        parts.append(html.escape(text[position : match.start()]))
+        inline = match.group("id") or match.group("ib")
+        body = inline or match.group("dd") or match.group("db") or match.group("env") or ""
+        parts.append(tex_to_mathml(body, display=inline is None))
+        position = match.end()
+    parts.append(html.escape(text[position:]))
+    return "".join(parts)
+
+
+@functools.cache
+def _offline_exporter_class() -> type:
+    """nbconvert's HTMLExporter with the offline template and math turned into MathML."""
+    from jinja2 import pass_context
+    from nbconvert import HTMLExporter
+    from nbconvert.filters.markdown_mistune import IPythonRenderer, MarkdownWithMath
+
+    class MathMLRenderer(IPythonRenderer):
+        def block_math(self, body: str) -> str:
+            return tex_to_mathml(body, display=True)
+
+        def inline_math(self, body: str) -> str:
+            return tex_to_mathml(body, display=False)
+
+        def latex_environment(self, name: str, body: str) -> str:
+            return tex_to_mathml(f"\\begin{{{name}}}{body}\\end{{{name}}}", display=True)
+
+        def image(self, text: str, url: str, title: str | None = None) -> str:
+            name = url.removeprefix("attachment:")
+            if name != url and name not in self.attachments:  # nbconvert would stop here
+                return f"<em>[missing attachment: {html.escape(name)}]</em>"
+            return str(super().image(text, url, title))
+
+    class OfflineHTMLExporter(HTMLExporter):
+        @pass_context
+        def markdown2html(self, context: Any, source: str) -> str:
+            cell = context.get("cell", {})
+            renderer = MathMLRenderer(
+                escape=False,
+                attachments=cell.get("attachments", {}),
+                embed_images=False,
+                anchor_link_text=self.anchor_link_text,
+                exclude_anchor_links=self.exclude_anchor_links,
+                **self.lexer_options,
+            )
+            return str(MarkdownWithMath(renderer=renderer).render(source))
+
+        def default_filters(self) -> Any:
+            yield from super().default_filters()
+            yield ("markdown2html", self.markdown2html)
+            yield ("latex_to_html", latex_to_html)
+
+    return OfflineHTMLExporter
+
+
+def has_widgets(notebook: Any) -> bool:
+    """Widget state saved in the notebook, or a widget shown in an output."""
+    if "widgets" in notebook.metadata:
+        return True
+    return any(
+        WIDGET_VIEW in output.get("data", {})
+        for cell in notebook.cells
+        for output in cell.get("outputs", [])
+    )
+
+
+def render_html(notebook: Any) -> str:
+    """The notebook as one HTML page that needs no network (nbconvert's lab template, math as
+    MathML, widgets as their static fallback): a reader in ten years has no CDN."""
+    from jinja2 import DictLoader
+    from traitlets.config import Config
+
+    config = Config({"NbConvertBase": {"display_data_priority": _HTML_PRIORITY}})
+    exporter = _offline_exporter_class()(
+        config=config,
+        template_name="lab",
+        template_file="ecasrepro-offline.html.j2",
+        extra_loaders=[DictLoader({"ecasrepro-offline.html.j2": _OFFLINE_TEMPLATE})],
+    )
     body, _resources = exporter.from_notebook_node(notebook)
     return str(body)

@@ -66,7 +66,7 @@ def clean_remote_url(url: str) -> str:
 
 def _safe_message(exc: BaseException) -> str:
     """First line of an error, with any URL credentials removed."""
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else "no reason given"
     return _URL_USERINFO.sub(r"\1", text)[:300]
 
 
