@@ -58,6 +58,8 @@ class EnvironmentSnapshot:
     conda_environment_yml: str | None
     platform: dict[str, Any]
     warnings: list[str] = field(default_factory=list)
+    # each distribution with its metadata directory (what capture/lockfile.py resolves)
+    found: list[tuple[InstalledDistribution, Path]] = field(default_factory=list, repr=False)
 
 
 def canonical_name(name: str) -> str:
@@ -312,4 +314,5 @@ def capture_environment(
         conda_environment_yml=conda,
         platform=facts,
         warnings=warnings,
+        found=found,
     )
