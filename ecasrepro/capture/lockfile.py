@@ -5,7 +5,8 @@ lock entry without a hash is invalid (``packaging.pylock`` rejects it). So each 
 one of two honest sources, and says which in ``[packages.tool.ecasrepro] source``:
 
 - ``direct_url.json`` (PEP 610), observed: VCS commits, archives with their recorded hashes, and
-  local directories (``portable = false``: they exist only on the capturing machine);
+  local directories and files (``portable = false``, by name only: they exist only on the
+  capturing machine, and their full path would publish a home directory);
 - ``index-resolved``: the wheel on the index the environment installs from (pip/uv configuration)
   whose file name has the distribution's name, version, build and the tags its dist-info
   ``WHEEL`` file lists, with the URL and hashes that index publishes (PEP 691 JSON or PEP 503
@@ -255,7 +256,10 @@ def _direct_entry(dist: InstalledDistribution, direct: dict[str, Any]) -> dict[s
                 "tool": {"ecasrepro": tool}}
     dir_info = direct.get("dir_info")
     if isinstance(dir_info, dict):
-        directory = {"path": _file_path(url), "editable": bool(dir_info.get("editable")), **sub}
+        # only the directory's name: the full path would put a home directory in a published
+        # file (as requirements.txt, which names it in a comment); it is marked not portable
+        name = Path(_file_path(url)).name or "."
+        directory = {"path": name, "editable": bool(dir_info.get("editable")), **sub}
         return {"name": key, "directory": directory,
                 "tool": {"ecasrepro": {**tool, "portable": False}}}
     archive_info = direct.get("archive_info")
@@ -267,7 +271,7 @@ def _direct_entry(dist: InstalledDistribution, direct: dict[str, Any]) -> dict[s
             tool["hashed-at-capture"] = True
         if not hashes:
             return "its direct_url.json records no archive hash"
-        where = {"path": _file_path(url)} if local else {"url": url}
+        where = {"path": Path(_file_path(url)).name} if local else {"url": url}
         if local:
             tool["portable"] = False
         archive = {**where, "hashes": hashes, **sub}
