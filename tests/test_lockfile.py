@@ -166,6 +166,8 @@ def test_index_installs_resolve_to_the_exact_wheel_and_cache(index: Index, tmp_p
     fake_install(site, "alpha_pkg", "1.0")
     fake_install(site, "beta", "2.0.post1", tags=("py2-none-any", "py3-none-any"))
     fake_install(site, "gamma", "3.0")  # the index does not have it
+    fake_install(site, "numpy", "2.0")
+    (next(site.glob("numpy-*")) / "INSTALLER").write_text("conda\n")  # environment.yml's
     found = installed_distributions([str(site)])
 
     result = build_lock(found, settings=index.settings())
@@ -182,8 +184,9 @@ def test_index_installs_resolve_to_the_exact_wheel_and_cache(index: Index, tmp_p
     assert wheels["beta"][0]["upload-time"].year == 2026
     assert {p["tool"]["ecasrepro"]["source"] for p in doc["packages"]} == {"index-resolved"}
     assert {p["index"] for p in doc["packages"]} == {index.url}
-    assert doc["tool"]["ecasrepro"]["unresolved"] == ["gamma==3.0"]
+    assert doc["tool"]["ecasrepro"]["unresolved"] == ["gamma==3.0", "numpy==2.0"]
     assert len(result.warnings) == 1 and "gamma==3.0 (not on the index)" in result.warnings[0]
+    assert "numpy==2.0 (installed by conda" in result.warnings[0]
     assert SECRET not in result.toml + "".join(result.warnings)
     # an installer reading the lock picks exactly these wheels for this interpreter
     chosen = {p.name: a.name for p, a in lock.select(
@@ -356,3 +359,21 @@ def test_lock_from_inside_a_venv_installed_from_a_loopback_index(
     assert SECRET not in done.stdout + done.stderr
     assert {p.name for p, _ in lock.select(environment=default_environment(),
                                           tags=list(sys_tags()))} == set(packages)
+    # pip (>= 26.1) installs a second venv from it: index wheels by URL with their hashes, the
+    # local wheel by name once it is put beside the lock (it is marked not portable)
+    rebuilt = tmp_path / "rebuilt"
+    rebuilt.mkdir()
+    (rebuilt / "pylock.toml").write_text(done.stdout)
+    (rebuilt / local.name).write_bytes(local.read_bytes())
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(rebuilt / "venv")],
+                   check=True)
+    env["PIP_CONFIG_FILE"] = os.devnull
+    subprocess.run(
+        [sys.executable, "-m", "pip", "--python", str(rebuilt / "venv" / "bin" / "python"),
+         "install", "--quiet", "--no-cache-dir", "-r", str(rebuilt / "pylock.toml")],
+        check=True, env=env, capture_output=True,
+    )
+    check = "import alpha_pkg, beta, delta; print(alpha_pkg.VERSION, beta.VERSION, delta.VERSION)"
+    out = subprocess.run([str(rebuilt / "venv" / "bin" / "python"), "-c", check],
+                         capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["1.0", "2.0", "1.0"]

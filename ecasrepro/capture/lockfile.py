@@ -208,6 +208,13 @@ def _wheel_facts(info_dir: Path) -> tuple[tuple[str, ...], str]:
     return tuple(sorted(tags)), build
 
 
+def _installer(info_dir: Path) -> str:
+    try:
+        return (info_dir / "INSTALLER").read_text(encoding="utf-8").strip()
+    except OSError:
+        return ""
+
+
 def _read_direct_url(info_dir: Path) -> dict[str, Any] | None:
     try:
         data = json.loads((info_dir / "direct_url.json").read_text(encoding="utf-8"))
@@ -607,10 +614,14 @@ def build_lock(
     shown_index = strip_url_credentials(index)
     direct: list[tuple[InstalledDistribution, dict[str, Any]]] = []
     wanted: dict[str, _Wanted] = {}
+    conda: list[str] = []
     for dist, info_dir in found:
         recorded = _read_direct_url(info_dir)
         if recorded is not None:
             direct.append((dist, recorded))
+            continue
+        if _installer(info_dir) == "conda":  # its artifact is a conda package: environment.yml
+            conda.append(f"{canonical_name(dist.name)}=={dist.version}")
             continue
         tags, build = _wheel_facts(info_dir)
         item = _Wanted(canonical_name(dist.name), dist.version, tags, build)
@@ -621,8 +632,9 @@ def build_lock(
     from ecasrepro.version import __version__
 
     material = json.dumps([CACHE_FORMAT, __version__, shown_index, marker,
-                           sorted(wanted), sorted(json.dumps([d.name, d.version, r],
-                                                             sort_keys=True) for d, r in direct)])
+                           sorted(wanted), sorted(conda),
+                           sorted(json.dumps([d.name, d.version, r], sort_keys=True)
+                                  for d, r in direct)])
     cache_file = _cache_path(material)
     cached = _load_cache(cache_file)
     now = time.time()
@@ -655,7 +667,7 @@ def build_lock(
         )
 
     entries: list[dict[str, Any]] = []
-    reasons: dict[str, str] = {}  # pin -> why it is left out
+    reasons: dict[str, str] = {pin: "installed by conda; see environment.yml" for pin in conda}
     for dist, recorded in direct:
         entry = _direct_entry(dist, recorded)
         if isinstance(entry, str):
