@@ -99,6 +99,14 @@ def _read_headers(path: Path) -> dict[str, str]:
     return found
 
 
+def installer(info_dir: Path) -> str:
+    """The tool that installed a distribution (its ``INSTALLER`` file: pip, uv, conda...)."""
+    try:
+        return (info_dir / "INSTALLER").read_text(encoding="utf-8").strip()
+    except OSError:
+        return ""
+
+
 def _requirement(name: str, version: str, info_dir: Path, warnings: list[str]) -> str:
     """The requirements.txt line for one distribution, from its direct_url.json if any."""
     pin = f"{name}=={version}"
@@ -250,11 +258,7 @@ def _conda_environment(
     conda_names = {canonical_name(p[0]) for p in packages}
     pip_only = []
     for dist, info_dir in dists:
-        try:
-            installer = (info_dir / "INSTALLER").read_text(encoding="utf-8").strip()
-        except OSError:
-            installer = ""
-        if installer != "conda" and dist.key not in conda_names:
+        if installer(info_dir) != "conda" and dist.key not in conda_names:
             pip_only.append(dist.requirement)
     out = [
         "# Conda environment of the captured interpreter (exact name=version=build pins).",

@@ -44,6 +44,7 @@ from ecasrepro.capture.environment import (
     InstalledDistribution,
     canonical_name,
     installed_distributions,
+    installer,
     strip_url_credentials,
 )
 
@@ -206,13 +207,6 @@ def _wheel_facts(info_dir: Path) -> tuple[tuple[str, ...], str]:
     except OSError:
         pass
     return tuple(sorted(tags)), build
-
-
-def _installer(info_dir: Path) -> str:
-    try:
-        return (info_dir / "INSTALLER").read_text(encoding="utf-8").strip()
-    except OSError:
-        return ""
 
 
 def _read_direct_url(info_dir: Path) -> dict[str, Any] | None:
@@ -620,7 +614,7 @@ def build_lock(
         if recorded is not None:
             direct.append((dist, recorded))
             continue
-        if _installer(info_dir) == "conda":  # its artifact is a conda package: environment.yml
+        if installer(info_dir) == "conda":  # its artifact is a conda package: environment.yml
             conda.append(f"{canonical_name(dist.name)}=={dist.version}")
             continue
         tags, build = _wheel_facts(info_dir)
