@@ -188,6 +188,8 @@ def test_index_installs_resolve_to_the_exact_wheel_and_cache(index: Index, tmp_p
     assert len(result.warnings) == 1 and "gamma==3.0 (not on the index)" in result.warnings[0]
     assert "numpy==2.0 (installed by conda" in result.warnings[0]
     assert SECRET not in result.toml + "".join(result.warnings)
+    cached = [p.read_text() for p in (tmp_path / "cache").rglob("*") if p.is_file()]
+    assert cached and not any(SECRET in text for text in cached)  # nor in the cache
     # an installer reading the lock picks exactly these wheels for this interpreter
     chosen = {p.name: a.name for p, a in lock.select(
         environment=default_environment(), tags=list(sys_tags()))}  # type: ignore[union-attr]

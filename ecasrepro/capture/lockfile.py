@@ -308,7 +308,9 @@ class _Anchors(HTMLParser):
 
 
 def _files_from_page(body: bytes, content_type: str, page_url: str) -> list[dict[str, Any]]:
-    """``{filename, url, hashes, size?, upload-time?}`` of every file on a project page."""
+    """``{filename, url, hashes, size?, upload-time?}`` of every file on a project page; URLs
+    absolute and without credentials (nothing kept, cached or written holds them)."""
+    page_url = strip_url_credentials(page_url)
     files: list[dict[str, Any]] = []
     if "json" in content_type:
         document = json.loads(body)
@@ -316,7 +318,8 @@ def _files_from_page(body: bytes, content_type: str, page_url: str) -> list[dict
             if not isinstance(item, dict) or not item.get("filename") or not item.get("url"):
                 continue
             entry = {"filename": str(item["filename"]),
-                     "url": urljoin(page_url, str(item["url"])).split("#", 1)[0],
+                     "url": strip_url_credentials(
+                         urljoin(page_url, str(item["url"])).split("#", 1)[0]),
                      "hashes": {str(k): str(v) for k, v in (item.get("hashes") or {}).items()}}
             if isinstance(item.get("size"), int):
                 entry["size"] = item["size"]
@@ -330,7 +333,7 @@ def _files_from_page(body: bytes, content_type: str, page_url: str) -> list[dict
         href = attrs.get("href")
         if not href:
             continue
-        url, _, fragment = urljoin(page_url, href).partition("#")
+        url, _, fragment = strip_url_credentials(urljoin(page_url, href)).partition("#")
         algorithm, _, value = fragment.partition("=")
         hashes = {algorithm: value} if algorithm and value else {}
         name = text or unquote(urlsplit(url).path.rsplit("/", 1)[-1])
@@ -417,7 +420,7 @@ class _Index:
 def _entry_from_artifact(wanted: _Wanted, artifact: dict[str, Any], index: str) -> dict[str, Any]:
     """A ``[[packages]]`` table for an index-resolved artifact (URLs without credentials)."""
     table: dict[str, Any] = {"name": artifact["filename"],
-                             "url": strip_url_credentials(artifact["url"])}
+                             "url": artifact["url"]}  # credential-free since parsing
     if "upload-time" in artifact:
         with contextlib.suppress(ValueError):
             table["upload-time"] = datetime.fromisoformat(
