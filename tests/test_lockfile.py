@@ -284,8 +284,9 @@ def test_settings_follow_the_environment_index(tmp_path: Path) -> None:
     uv = tmp_path / "home" / ".config" / "uv"
     uv.mkdir(parents=True)
     (uv / "uv.toml").write_text('[[index]]\nurl = "https://uv.example/simple"\ndefault = true\n')
-    assert lock_settings({"HOME": home, "PIP_CONFIG_FILE": os.devnull}).index == (
-        "https://uv.example/simple/")
+    from_uv = lock_settings({"HOME": home, "PIP_CONFIG_FILE": os.devnull})
+    assert from_uv.index == "https://uv.example/simple/"
+    assert from_uv.origin == "uv configuration ~/.config/uv/uv.toml"  # no home path in messages
     assert build_lock([], settings=lock_settings({"ECASREPRO_LOCK_INDEX": "off"})).toml is None
 
 

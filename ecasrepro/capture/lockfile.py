@@ -110,6 +110,14 @@ class _Transient(Exception):
 # --- settings -----------------------------------------------------------------------------------
 
 
+def _shown(path: Path, home: Path) -> str:
+    """*path* with the home directory as ``~`` (messages end up in bag-info.txt)."""
+    try:
+        return str(Path("~") / path.relative_to(home))
+    except ValueError:
+        return str(path)
+
+
 def _pip_config_index(environ: Mapping[str, str]) -> tuple[str, str] | None:
     """``index-url`` from pip's configuration files, in pip's order (later files win)."""
     home = Path(environ.get("HOME") or Path.home())
@@ -133,7 +141,8 @@ def _pip_config_index(environ: Mapping[str, str]) -> tuple[str, str] | None:
         for section in ("global", "install"):
             for key in ("index-url", "index_url"):
                 if parser.has_option(section, key) and parser.get(section, key).strip():
-                    found = (parser.get(section, key).split()[0], f"pip configuration {path}")
+                    found = (parser.get(section, key).split()[0],
+                             f"pip configuration {_shown(path, home)}")
     return found
 
 
@@ -152,10 +161,10 @@ def _uv_config_index(environ: Mapping[str, str]) -> tuple[str, str] | None:
             continue
         for index in document.get("index") or []:
             if isinstance(index, dict) and index.get("default") and index.get("url"):
-                return str(index["url"]), f"uv configuration {path}"
+                return str(index["url"]), f"uv configuration {_shown(path, home)}"
         for table in (document, document.get("pip") or {}):
             if isinstance(table, dict) and table.get("index-url"):
-                return str(table["index-url"]), f"uv configuration {path}"
+                return str(table["index-url"]), f"uv configuration {_shown(path, home)}"
     return None
 
 
