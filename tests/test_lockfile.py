@@ -245,6 +245,10 @@ def test_no_network_writes_no_lock_and_says_why(index: Index, tmp_path: Path) ->
     assert result.toml is None and len(result.warnings) == 1
     assert "could not be reached (ConnectionError)" in result.warnings[0]
     assert f"127.0.0.1:{port}/simple/" in result.warnings[0] and SECRET not in result.warnings[0]
+    # remembered: the next snapshot (an offline compute node) does not wait again
+    again = build_lock(installed_distributions([str(tmp_path / "site")]), settings=settings)
+    assert (again.toml, again.requests) == (None, 0)
+    assert "not retried before" in again.warnings[0] and "ConnectionError" in again.warnings[0]
 
 
 def test_a_slow_index_costs_at_most_the_budget(index: Index, tmp_path: Path) -> None:

@@ -34,7 +34,7 @@ import threading
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timezone
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
@@ -57,6 +57,7 @@ DEFAULT_TIMEOUT = 15.0
 WORKERS = 16
 CACHE_FORMAT = 1
 ABSENT_TTL = 24 * 3600  # "not on the index" is re-asked after a day; found artifacts never change
+OFFLINE_TTL = 3600  # an index that could not be reached is not asked again for an hour
 _OFF = frozenset({"off", "none", "no", "false", "0", "disabled"})
 _ACCEPT = (
     "application/vnd.pypi.simple.v1+json, application/vnd.pypi.simple.v1+html;q=0.2, "
@@ -589,6 +590,14 @@ def _rejection(entries: list[dict[str, Any]]) -> str | None:
     return None
 
 
+def _offline_warning(index: str, origin: str, reason: str, retry: str) -> str:
+    return (
+        f"pylock.toml was not written: the package index {index} (from {origin}) could not be "
+        f"reached ({reason}{'; ' + retry if retry else ''}); requirements.txt holds the exact "
+        f"pins ({INDEX_SETTING}=off skips the lock)."
+    )
+
+
 def _unresolved_warning(reasons: Mapping[str, str], index: str) -> list[str]:
     if not reasons:
         return []
@@ -648,6 +657,13 @@ def build_lock(
     if isinstance(whole, dict) and now < float(whole.get("until", 0)):
         return LockResult(whole.get("toml"), list(whole.get("warnings") or []),
                           list(whole.get("unresolved") or []), 0, time.monotonic() - start)
+    offline = cached.get("unreachable")
+    if wanted and isinstance(offline, dict) and now - float(offline.get("at", 0)) < OFFLINE_TTL:
+        retry = datetime.fromtimestamp(float(offline["at"]) + OFFLINE_TTL, timezone.utc)
+        return LockResult(None, [_offline_warning(shown_index, settings.origin,
+                                                  str(offline.get("reason")),
+                                                  f"not retried before {retry:%H:%M} UTC")],
+                          sorted(w.pin for w in wanted.values()), 0, time.monotonic() - start)
     known = {
         cid: value for cid, value in (cached.get("entries") or {}).items()
         if cid in wanted and isinstance(value, dict)
@@ -662,12 +678,13 @@ def build_lock(
             value.setdefault("at", now)
         known.update(fresh)
     if wanted and failures and len(failures) == len(wanted):
+        # no network: remembered for a while, so that snapshots on an offline node (an HPC
+        # compute node) do not each wait for the budget
         reason = sorted(set(failures.values()))[0]
+        _save_cache(cache_file, {"format": CACHE_FORMAT, "entries": known,
+                                 "unreachable": {"at": now, "reason": reason}})
         return LockResult(
-            None,
-            [f"pylock.toml was not written: the package index {shown_index} (from "
-             f"{settings.origin}) could not be reached ({reason}); requirements.txt holds the "
-             "exact pins."],
+            None, [_offline_warning(shown_index, settings.origin, reason, "")],
             unresolved=sorted(w.pin for w in wanted.values()),
             requests=requests_made, seconds=time.monotonic() - start,
         )
