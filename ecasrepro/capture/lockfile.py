@@ -566,7 +566,7 @@ def _render(doc: dict[str, Any]) -> str:
         "# [packages.tool.ecasrepro] source: \"direct_url.json\" (observed at capture) or\n"
         "# \"index-resolved\" (the index's artifact matching the installed name, version and\n"
         "# wheel tags). Distributions in [tool.ecasrepro] unresolved are pinned in\n"
-        "# requirements.txt only.\n"
+        "# requirements.txt only (conda's packages: in environment.yml).\n"
     )
     return header + tomli_w.dumps(doc)
 
@@ -690,7 +690,7 @@ def build_lock(
         )
 
     entries: list[dict[str, Any]] = []
-    reasons: dict[str, str] = {pin: "installed by conda; see environment.yml" for pin in conda}
+    reasons: dict[str, str] = {}  # pin -> why it is left out
     for dist, recorded in direct:
         entry = _direct_entry(dist, recorded)
         if isinstance(entry, str):
@@ -719,15 +719,16 @@ def build_lock(
         "requires-python": f"=={python}.*",
         "created-by": "ecasrepro",
         "packages": entries,
+        # conda's packages are locked by environment.yml: named here, not warned about
         "tool": {"ecasrepro": {"version": __version__, "index": shown_index,
-                               "unresolved": sorted(reasons)}},
+                               "unresolved": sorted([*reasons, *conda])}},
     }
     from packaging.pylock import Pylock
 
     text = _render(doc)
     Pylock.from_dict(_toml_loads(text))  # what is written is exactly what the reader accepts
     warnings = _unresolved_warning(reasons, shown_index)
-    result = LockResult(text, warnings, sorted(reasons), requests_made,
+    result = LockResult(text, warnings, sorted([*reasons, *conda]), requests_made,
                         time.monotonic() - start)
     absent = any("absent" in v for v in known.values())
     lock = None if failures else {  # a lock with gaps the index may fill later is not kept
