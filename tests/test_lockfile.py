@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 from packaging.markers import default_environment
-from packaging.pylock import Pylock
+from packaging.pylock import PackageWheel, Pylock
 from packaging.tags import sys_tags
 
 import ecasrepro
@@ -191,8 +191,11 @@ def test_index_installs_resolve_to_the_exact_wheel_and_cache(index: Index, tmp_p
     cached = [p.read_text() for p in (tmp_path / "cache").rglob("*") if p.is_file()]
     assert cached and not any(SECRET in text for text in cached)  # nor in the cache
     # an installer reading the lock picks exactly these wheels for this interpreter
-    chosen = {p.name: a.name for p, a in lock.select(
-        environment=default_environment(), tags=list(sys_tags()))}  # type: ignore[union-attr]
+    chosen = {}
+    for package, artifact in lock.select(environment=default_environment(),
+                                         tags=list(sys_tags())):
+        assert isinstance(artifact, PackageWheel)
+        chosen[str(package.name)] = artifact.filename
     assert chosen == {"alpha-pkg": alpha.name, "beta": beta.name}
 
     before = len(index.hits)
