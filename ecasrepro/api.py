@@ -107,9 +107,11 @@ def snapshot(
 
     # 3. Capture the rest.
     from ecasrepro.capture.environment import capture_environment
+    from ecasrepro.capture.lockfile import start_lock
     from ecasrepro.capture.vcs import capture_git
 
     environment = capture_environment()
+    lock = start_lock(environment.found)  # index look-ups overlap the rest (bounded, cached)
     git = capture_git(notebook_path.parent)
     warnings = [*capture.warnings, *environment.warnings]
     creator_names = [c for c in creators if c]
@@ -132,6 +134,8 @@ def snapshot(
     record_title = str(titles[0].get("title") or final_title)
     names = [c.get("creator_name", "") for c in record.get("creators", []) if isinstance(c, dict)]
     last = capture.last_executed.isoformat() if capture.last_executed else None
+    locked = lock.result()
+    warnings += locked.warnings
     content = bundles.BundleContent(
         title=record_title,
         notebook_name=notebook_path.name,
@@ -145,6 +149,7 @@ def snapshot(
             else None
         ),
         platform=redactor.redact_json(environment.platform),
+        pylock_toml=redactor.redact_text(locked.toml) if locked.toml else None,
         git_state=redactor.redact_json(git.to_json()),
         git_patch=redactor.redact_text(git.diff) if getattr(git, "diff", "") else None,
         attachments=attachments,

@@ -6,7 +6,7 @@
       receipt.json                      # after publish; not in any manifest
       data/ro-crate-metadata.json  data/metadata.json
       data/notebook/<name>.ipynb  data/notebook/<name>.html
-      data/environment/{requirements.txt, environment.yml, platform.json}
+      data/environment/{requirements.txt, pylock.toml, environment.yml, platform.json}
       data/git/{state.json, uncommitted.patch}
       data/outputs/...
 
@@ -341,6 +341,7 @@ class BundleContent:
     description: str | None = None
     warnings: list[str] = field(default_factory=list)
     notebook_facts: dict[str, Any] = field(default_factory=dict)
+    pylock_toml: str | None = None  # PEP 751 lock (capture/lockfile.py); None when not written
 
 
 def _json_bytes(obj: Any) -> bytes:
@@ -664,6 +665,8 @@ def _write_payload(writer: _BagWriter, content: BundleContent, progress: bool | 
     stem = Path(content.notebook_name).stem
     writer.add_bytes(f"notebook/{content.notebook_name}", content.notebook_json)
     writer.add_text("environment/requirements.txt", content.requirements_txt)
+    if content.pylock_toml:
+        writer.add_text("environment/pylock.toml", content.pylock_toml)
     if content.conda_environment_yml:
         writer.add_text("environment/environment.yml", content.conda_environment_yml)
     writer.add_json("environment/platform.json", content.platform)

@@ -7,6 +7,7 @@ starts servers with other options (quotas, faults, seed, token).
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,10 @@ from typing import Any
 import pytest
 
 from ecasrepro.sandbox import SandboxServer
+
+# Snapshots in the suite resolve no pylock.toml against the public index (documented setting;
+# tests/test_lockfile.py points it at its own loopback index). Subprocesses inherit it.
+os.environ["ECASREPRO_LOCK_INDEX"] = "off"
 
 
 @pytest.fixture

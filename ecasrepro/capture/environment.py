@@ -64,6 +64,8 @@ class EnvironmentSnapshot:
     conda_environment_yml: str | None
     platform: dict[str, Any]
     warnings: list[str] = field(default_factory=list)
+    # each distribution with its metadata directory (what capture/lockfile.py resolves)
+    found: list[tuple[InstalledDistribution, Path]] = field(default_factory=list, repr=False)
 
 
 def canonical_name(name: str) -> str:
@@ -101,6 +103,14 @@ def _read_headers(path: Path) -> dict[str, str]:
     except OSError:
         pass
     return found
+
+
+def installer(info_dir: Path) -> str:
+    """The tool that installed a distribution (its ``INSTALLER`` file: pip, uv, conda...)."""
+    try:
+        return (info_dir / "INSTALLER").read_text(encoding="utf-8").strip()
+    except OSError:
+        return ""
 
 
 def _requirement(name: str, version: str, info_dir: Path, warnings: list[str]) -> str:
@@ -254,11 +264,7 @@ def _conda_environment(
     conda_names = {canonical_name(p[0]) for p in packages}
     pip_only = []
     for dist, info_dir in dists:
-        try:
-            installer = (info_dir / "INSTALLER").read_text(encoding="utf-8").strip()
-        except OSError:
-            installer = ""
-        if installer != "conda" and dist.key not in conda_names:
+        if installer(info_dir) != "conda" and dist.key not in conda_names:
             pip_only.append(dist.requirement)
     out = [
         "# Conda environment of the captured interpreter (exact name=version=build pins).",
@@ -318,4 +324,5 @@ def capture_environment(
         conda_environment_yml=conda,
         platform=facts,
         warnings=warnings,
+        found=found,
     )
