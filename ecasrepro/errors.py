@@ -23,10 +23,26 @@ class ExitCode(IntEnum):
     NOT_REPRODUCED = 6  # verify: the re-executed notebook did not reproduce
 
 
+def redact_message(text: str) -> str:
+    """*text* with every known secret and token-shaped value replaced by ``[REDACTED]``.
+
+    The one place messages are scrubbed: every :class:`EcasReproError` sentence passes here
+    when it is shown (a schema error quoting a value, a bad PID or community name that is in
+    fact the token), and so do the CLI's other error lines. Known secrets are the environment's
+    and every configured token (:meth:`ecasrepro.capture.secrets.Redactor.from_environment`).
+    """
+    from ecasrepro.capture.secrets import Redactor
+
+    return Redactor.from_environment().redact_text(text)
+
+
 class EcasReproError(Exception):
     """Base class: a failure the user can act on, described in one sentence."""
 
     exit_code: ExitCode = ExitCode.INTERNAL
+
+    def __str__(self) -> str:
+        return redact_message(super().__str__())
 
 
 class BadInput(EcasReproError):
@@ -65,7 +81,7 @@ class ServerRefused(EcasReproError):
         super().__init__(self.message)
 
     def __str__(self) -> str:
-        return self.message
+        return redact_message(self.message)
 
 
 class ServerUnreachable(EcasReproError):

@@ -487,3 +487,77 @@ def test_a_token_given_to_the_process_is_known(clean_env: Path) -> None:
     assert Redactor.from_environment().redact_text(given) == given  # not known yet
     Secret(given)  # what resolve_config does with --token-file / token=
     assert Redactor.from_environment().redact_text(given) == REDACTED
+
+
+# --- 7. error sentences never echo a known secret ------------------------------------------------
+
+ECHOED = "Echo9Tok3n-4tY8wZ1bC5dF0gH3jK6mNqq"
+
+
+@pytest.fixture(params=["environment", "config file"])
+def known_token(request: pytest.FixtureRequest, clean_env: Path,
+                monkeypatch: pytest.MonkeyPatch) -> str:
+    if request.param == "environment":
+        monkeypatch.setenv("B2SHARE_TOKEN", ECHOED)
+    else:
+        user = clean_env / "ecasrepro" / "config.toml"
+        user.parent.mkdir()
+        user.write_text(f'[b2share]\ntoken = "{ECHOED}"\n')
+    return ECHOED
+
+
+def test_error_sentences_hide_known_secrets(known_token: str) -> None:
+    from ecasrepro.errors import BadInput, InvalidPID, ServerRefused
+
+    for exc in (BadInput(f"community {known_token!r} is unknown; check it."),
+                InvalidPID(f"'{known_token}' is not a Handle, DOI or URL."),
+                ServerRefused(message=f"bad value {json.dumps(known_token)}", status=400)):
+        shown = str(exc)
+        assert known_token not in shown and REDACTED in shown
+        assert exc.exit_code != errors.ExitCode.INTERNAL
+
+
+@pytest.mark.parametrize("case", ["schema", "pid", "community", "usage"])
+def test_cli_errors_hide_known_secrets(tmp_path: Path, known_token: str, case: str,
+                                       sandbox: Any) -> None:
+    notebook = write_notebook(tmp_path / "nb.ipynb", [printed("hello\n")])
+    if case == "schema":
+        meta = tmp_path / "meta.json"
+        meta.write_text(json.dumps({"open_access": known_token}))
+        args = ["snapshot", str(notebook), "--metadata", str(meta)]
+    elif case == "pid":
+        args = ["snapshot", str(notebook), "-i", known_token]
+    elif case == "community":
+        assert snapshot(str(notebook), "-o", str(tmp_path / "b"))[0] == 0
+        args = ["publish", str(tmp_path / "b"), "--server", sandbox.url, "--token-file",
+                str(_token_file(tmp_path, sandbox.token)), "--community", known_token,
+                "--dry-run"]
+    else:
+        args = ["publish", str(tmp_path), "--api", known_token]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == (3 if case == "community" else 2), result.output
+    assert known_token not in result.output and known_token not in result.stderr
+    assert REDACTED in result.stderr
+    assert not (tmp_path / "nb.repro").exists()
+
+
+def _token_file(directory: Path, token: str) -> Path:
+    path = directory / "sandbox.token"
+    path.write_text(token)
+    path.chmod(0o600)
+    return path
+
+
+def test_internal_error_line_hides_known_secrets(known_token: str,
+                                                 monkeypatch: pytest.MonkeyPatch,
+                                                 tmp_path: Path) -> None:
+    import ecasrepro.api
+
+    def boom(*args: Any, **kwargs: Any) -> None:
+        raise RuntimeError(f"failed near {known_token}")
+
+    monkeypatch.setattr(ecasrepro.api, "snapshot", boom)
+    notebook = write_notebook(tmp_path / "nb.ipynb", [printed("hello\n")])
+    result = CliRunner().invoke(main, ["snapshot", str(notebook)])
+    assert result.exit_code == int(errors.ExitCode.INTERNAL)
+    assert "internal error" in result.stderr and known_token not in result.stderr
