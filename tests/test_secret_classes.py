@@ -249,6 +249,12 @@ CREDENTIALS = [  # (text, kind, the secret part)
      "sk-proj-AbCdEf0123456789GhIjKlMnOpQrStUvWxYz"),
     ("'sk-" + "aB3dE6gH9jK2mN5pQ8sT1vW4yZ7" + "'", "OpenAI-style API key",
      "sk-aB3dE6gH9jK2mN5pQ8sT1vW4yZ7"),
+    ('stripe.api_key = "sk_live_4eC39HqLyjWDarjtT1zdp7dc"', "Stripe key",
+     "sk_live_4eC39HqLyjWDarjtT1zdp7dc"),
+    ("rk_test_9bX2mQ7vT4pL8zR1wK6nY3cF", "Stripe key", "rk_test_9bX2mQ7vT4pL8zR1wK6nY3cF"),
+    ("twine: pypi-AgEIcHlwaS5vcmcCJGE4ZTQ3ZjYwLTk4YzMtNDYzZC1iNTk4LWI1MjlhMTg5MDE5ZAACKlsz",
+     "PyPI token", "pypi-AgEIcHlwaS5vcmcCJGE4ZTQ3ZjYwLTk4YzMtNDYzZC1iNTk4LWI1MjlhMTg5MDE5ZAACKlsz"),
+    ('DATABASE_PASSWORD="Xk9#mQ2$vL7pR4tz"', "password or key parameter", "Xk9#mQ2$vL7pR4tz"),
     ("url?key=AIzaSyA1b2C3d4E5f6G7h8I9j0KlMnOpQrStUvW", "Google API key",
      "AIzaSyA1b2C3d4E5f6G7h8I9j0KlMnOpQrStUvW"),
     ("eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U",
@@ -261,6 +267,8 @@ NOT_CREDENTIALS = [
     "machine learning password reset", "Enter your login and password below", "ghp_short",
     "AKIAshort", "ASIAN markets", "xoxo-see-you", "y = 'desk-1234567890abcdefghijKLM'",
     "the header is eyJhbGciOi... (base64 of JSON)", "glpat-short", "github_pat_", "AIzaShort",
+    'password = "{password}"', "password = '<your password here 1>'", 'token = "********"',
+    "desk_live_abc", "sk_live_short",
 ]
 
 
@@ -561,3 +569,45 @@ def test_internal_error_line_hides_known_secrets(known_token: str,
     result = CliRunner().invoke(main, ["snapshot", str(notebook)])
     assert result.exit_code == int(errors.ExitCode.INTERNAL)
     assert "internal error" in result.stderr and known_token not in result.stderr
+
+
+# --- the detect-secrets oracle -------------------------------------------------------------------
+
+FIXTURES = Path(__file__).resolve().parent / "fixtures" / "credentials"
+# Entropy detectors flag any random-looking string (image data, hashes, ids) and the IP detector
+# flags addresses: none of these is a credential by its shape, so they are not our promise.
+NOT_CREDENTIAL_DETECTORS = {"Base64HighEntropyString", "HexHighEntropyString", "IPPublicDetector"}
+
+
+def detect_secrets_lines(path: Path) -> set[tuple[int, str]]:
+    """(line, type) of everything detect-secrets (default plugins and filters) flags in *path*."""
+    detect_secrets = pytest.importorskip("detect_secrets")
+    from detect_secrets.core.plugins.util import get_mapping_from_secret_type_to_class
+    from detect_secrets.settings import default_settings
+
+    with default_settings() as settings:
+        settings.disable_plugins(*NOT_CREDENTIAL_DETECTORS)
+        collection = detect_secrets.SecretsCollection()
+        collection.scan_file(str(path))
+        assert get_mapping_from_secret_type_to_class()  # the plugins did load
+        return {(secret.line_number, secret.type) for _name, secret in collection}
+
+
+@pytest.mark.parametrize("name", sorted(p.name for p in FIXTURES.iterdir()))
+def test_everything_detect_secrets_flags_we_flag_too(name: str) -> None:
+    from ecasrepro.capture.secrets import scan_file
+
+    path = FIXTURES / name
+    theirs = detect_secrets_lines(path)
+    ours = {finding.line for finding in scan_file(path, Redactor())}
+    assert {line for line, _type in theirs} <= ours, sorted(theirs)
+    # redaction leaves nothing that either scanner would flag
+    cleaned = Redactor().redact_text(path.read_text())
+    assert Redactor().find_in_text(cleaned) == []
+    assert scan(Redactor(), cleaned.encode()) == []
+
+
+def test_the_oracle_is_not_vacuous() -> None:
+    flagged = {(p.name, *hit) for p in FIXTURES.iterdir() for hit in detect_secrets_lines(p)}
+    assert len(flagged) >= 20
+    assert len({kind for _name, _line, kind in flagged}) >= 8  # many detectors, not one

@@ -48,6 +48,8 @@ HUGGING_FACE_TOKEN = "Hugging Face token"
 OPENAI_KEY = "OpenAI-style API key"
 GOOGLE_API_KEY = "Google API key"
 JWT = "JSON web token"
+STRIPE_KEY = "Stripe key"
+PYPI_TOKEN = "PyPI token"
 
 # Variable names that say "my value is a secret" (a name match, case-insensitive).
 SECRET_NAME = re.compile(
@@ -83,6 +85,15 @@ _KEYWORD = (
     r"(?:[_-]?(?:access|key|value|string|str|text|id)){0,2}"
     r"(?:\\?[\"'])?" + _GAP + r"[:=]" + _GAP + r"(?:[bru]{0,2}\\?[\"'])?" + _VALUE
 )
+# A quoted value may hold any printable character but quotes, backslashes, white space and
+# template brackets ("{password}", "<your password>"): password = "Xk9#mQ2$vL7pR4tz".
+_KEYWORD_QUOTED = (
+    r"(?P<key>token|secret|passw(?:or)?d|api_?key)s?"
+    r"(?:[_-]?(?:access|key|value|string|str|text|id)){0,2}"
+    r"(?:\\?[\"'])?" + _GAP + r"[:=]" + _GAP + r"[bru]{0,2}(?P<quote>\\?[\"'])"
+    r"(?P<value>(?=[^\s\"'\\]*[0-9])(?=[^\s\"'\\]*[A-Za-z])[^\s\"'\\{}<>()\[\]]{8,128})"
+    r"(?P=quote)"
+)
 _BEARER = r"bearer[ \t]{1,4}" + _VALUE
 # RFC 3986 userinfo characters; "user:password@" or a long token used as the user name.
 _URL_CREDENTIALS = (
@@ -108,6 +119,8 @@ _PREFIXED_SHAPES: tuple[tuple[str, str], ...] = (
         r"sk-(?:proj-|svcacct-|admin-|ant-)?(?=[A-Za-z0-9_-]*[A-Z])(?=[A-Za-z0-9_-]*[a-z])"
         r"(?=[A-Za-z0-9_-]*[0-9])[A-Za-z0-9_-]{20,250}",
     ),
+    (STRIPE_KEY, r"[sr]k_(?:live|test)_[A-Za-z0-9]{20,247}"),
+    (PYPI_TOKEN, r"pypi-AgE[A-Za-z0-9_-]{50,1000}"),
     (GOOGLE_API_KEY, r"AIza[0-9A-Za-z_-]{35}"),
     (AWS_KEY_ID, r"AKIA[0-9A-Z]{16}"),
     (JWT, r"eyJ[A-Za-z0-9_-]{8,1024}={0,2}\.eyJ[A-Za-z0-9_-]{8,4096}={0,2}\.[A-Za-z0-9_-]{0,1024}"),
@@ -130,6 +143,7 @@ _LOOKBACK = 256  # bytes of context before an anchor (netrc: the machine/login b
 
 _FLAGS = re.IGNORECASE | re.ASCII
 _B_KEYWORD = re.compile(_KEYWORD.encode(), _FLAGS)
+_B_KEYWORD_QUOTED = re.compile(_KEYWORD_QUOTED.encode(), _FLAGS)
 _B_BEARER = re.compile(_BEARER.encode(), _FLAGS)
 _B_URL_CREDENTIALS = re.compile(_URL_CREDENTIALS.encode(), _FLAGS)
 _B_PRIVATE_KEY = re.compile(_PRIVATE_KEY_BEGIN.encode(), _FLAGS)
@@ -143,6 +157,7 @@ _T_NETRC_PASSWORD = re.compile(_NETRC_PASSWORD, _FLAGS)
 _T_NETRC_BEFORE = re.compile(_NETRC_BEFORE, _FLAGS)
 _TEXT_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("keyword", re.compile(r"(?P<access>access_)?" + _KEYWORD, _FLAGS)),
+    ("keyword", re.compile(r"(?P<access>access_)?" + _KEYWORD_QUOTED, _FLAGS)),
     (BEARER, re.compile(_BEARER, _FLAGS)),
     (URL_CREDENTIALS, re.compile(_URL_CREDENTIALS, _FLAGS)),
     (PRIVATE_KEY, re.compile(_PRIVATE_KEY_BLOCK, re.ASCII)),
@@ -218,17 +233,20 @@ _TEXT_ANCHORS: tuple[tuple[bytes, str], ...] = (
 # The other prefixed shapes are found from their "_" or "-" (one memchr pass each) where those
 # are rare, as in outputs and base64 data; where they are common (code), by their own prefixes.
 # Per separator: the lower-cased text just before it that starts a prefix (the "github" of
-# "github_pat_"), and the needles searched instead when the separator is common.
+# "github_pat_"), and the needles searched instead when the separator is common (each starts
+# its prefix, except "k_..." which starts one byte after the "s"/"r" of a Stripe key).
 _SEPARATED: tuple[tuple[bytes, frozenset[bytes], tuple[bytes, ...]], ...] = (
     (
         b"_",
-        frozenset({b"ghp", b"gho", b"ghu", b"ghs", b"ghr", b"github", b"hf"}),
-        (b"ghp_", b"gho_", b"ghu_", b"ghs_", b"ghr_", b"github_pat_", b"hf_"),
+        frozenset({b"ghp", b"gho", b"ghu", b"ghs", b"ghr", b"github", b"hf", b"sk", b"rk"}),
+        (b"ghp_", b"gho_", b"ghu_", b"ghs_", b"ghr_", b"github_pat_", b"hf_", b"k_live_",
+         b"k_test_"),  # "k_live_": sk_live_ and rk_live_ in one pass, one byte before
     ),
     (
         b"-",
-        frozenset({b"glpat", b"xoxa", b"xoxb", b"xoxp", b"xoxo", b"xoxs", b"xoxr", b"sk"}),
-        (b"glpat-", b"xox", b"sk-"),
+        frozenset({b"glpat", b"xoxa", b"xoxb", b"xoxp", b"xoxo", b"xoxs", b"xoxr", b"sk",
+                   b"pypi"}),
+        (b"glpat-", b"xox", b"sk-", b"pypi-"),
     ),
 )
 # A memmem pass over 4 MiB costs about as much as looking at 2,000 separator hits in Python:
@@ -745,14 +763,18 @@ def _separated_prefixes(lowered: bytes) -> list[int]:
         while pos != -1:
             budget -= 1
             if budget < 0:  # common here: the needles are cheaper
-                found = [hit for needle in needles for hit in _find_all(lowered, needle)]
+                found = [
+                    hit - (needle[:1] == b"k")  # "k_live_"/"k_test_" start a byte before
+                    for needle in needles
+                    for hit in _find_all(lowered, needle)
+                ]
                 break
             for size in lengths:
                 if pos >= size and lowered[pos - size : pos] in heads:
                     found.append(pos - size)
             pos = lowered.find(separator, pos + 1)
         starts.extend(found)
-    return sorted(set(starts))
+    return sorted({start for start in starts if start >= 0})
 
 
 def _after_boundary(data: bytes, pos: int, before: bytes) -> bool:
@@ -784,7 +806,7 @@ def _url_anchors(window: bytes) -> list[int]:
 def _confirm(data: bytes, pos: int, kind: str, before: bytes = b"") -> tuple[int, str] | None:
     """Run the pattern of *kind* at the anchor *pos*; the finding's position, or None."""
     if kind == "keyword":
-        match = _B_KEYWORD.match(data, pos)
+        match = _B_KEYWORD.match(data, pos) or _B_KEYWORD_QUOTED.match(data, pos)
         if match is None:
             return _netrc_password(data, pos, before) if data[pos : pos + 1] in b"pP" else None
         size = len(b"access_")
