@@ -611,3 +611,69 @@ def test_the_oracle_is_not_vacuous() -> None:
     flagged = {(p.name, *hit) for p in FIXTURES.iterdir() for hit in detect_secrets_lines(p)}
     assert len(flagged) >= 20
     assert len({kind for _name, _line, kind in flagged}) >= 8  # many detectors, not one
+
+
+# --- 8. publish checks large trusted files against the tokens known at publish time --------------
+
+MIB = 1024 * 1024
+
+
+@pytest.mark.parametrize("where", ["start", "across the first chunk boundary", "end"])
+def test_publish_stops_a_large_file_holding_a_token_known_only_now(
+        tmp_path: Path, clean_env: Path, sandbox: Any, where: str) -> None:
+    import ecasrepro
+
+    token = sandbox.token.encode()
+    filler = bytes(range(256)) * (3 * MIB // 256)  # binary, 3 MiB: trusted, never re-scanned
+    at = {"start": 0, "across the first chunk boundary": MIB - len(token) // 2,
+          "end": len(filler) - len(token)}[where]
+    data = filler[:at] + token + filler[at + len(token):]
+    (tmp_path / "big.bin").write_bytes(data)
+    notebook = write_notebook(tmp_path / "nb.ipynb", [printed("hello\n")])
+    code, err = snapshot(str(notebook), "-a", str(tmp_path / "big.bin"), "-o",
+                         str(tmp_path / "b"))
+    assert code == 0, err  # the snapshot did not know that token
+    with pytest.raises(errors.SecretFound) as caught:
+        ecasrepro.publish(tmp_path / "b", server=sandbox.url, token=sandbox.token,
+                          progress=False)
+    message = str(caught.value)
+    assert "big.bin" in message and sandbox.token not in message
+    assert caught.value.exit_code == errors.ExitCode.SECRET_FOUND
+    for stored in Path(sandbox.data_dir).rglob("*"):  # the token's bytes never reached it
+        if stored.is_file() and "sqlite" not in stored.name:  # (the database holds the users)
+            assert token not in stored.read_bytes(), stored
+
+
+def test_publish_sends_a_large_clean_file_through_the_guard(tmp_path: Path, clean_env: Path,
+                                                            sandbox: Any) -> None:
+    import ecasrepro
+
+    data = bytes(range(256)) * (3 * MIB // 256) + b"tail"
+    (tmp_path / "big.bin").write_bytes(data)
+    notebook = write_notebook(tmp_path / "nb.ipynb", [printed("hello\n")])
+    assert snapshot(str(notebook), "-a", str(tmp_path / "big.bin"), "-o",
+                    str(tmp_path / "b"))[0] == 0
+    record = ecasrepro.publish(tmp_path / "b", server=sandbox.url, token=sandbox.token,
+                               progress=False)
+    assert "outputs/big.bin" in record.uploaded or any("big.bin" in k for k in record.uploaded)
+
+
+def test_upload_guard_checks_one_chunk_ahead(tmp_path: Path) -> None:
+    from ecasrepro.b2share.client import FileBody
+
+    secret = "guard-test-token-0123456789"
+    data = b"x" * (MIB - 5) + secret.encode() + b"y" * (2 * MIB)
+    path = tmp_path / "f.bin"
+    path.write_bytes(data)
+    redactor = Redactor([secret])
+    body = FileBody(path, len(data), known_md5="0" * 32,
+                    guard=lambda: redactor.upload_guard("f.bin"))
+    sent: list[bytes] = []
+    with pytest.raises(errors.SecretFound):
+        for chunk in body:
+            sent.append(chunk)
+    assert secret.encode()[:5] not in b"".join(sent)[-10:]  # the chunk holding its start was held
+    assert sent == []  # the secret starts in the first chunk: nothing was sent
+    clean = FileBody(path, len(data), known_md5="0" * 32,
+                     guard=lambda: Redactor(["absent-value-123456"]).upload_guard("f.bin"))
+    assert b"".join(clean) == data

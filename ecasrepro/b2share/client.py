@@ -285,6 +285,8 @@ class FileBody:
     progress: ProgressCallback | None = None
     on_restart: Callable[[], Any] | None = None
     known_md5: str | None = None  # from the bag's manifest-md5.txt: then nothing is hashed here
+    # A fresh secrets.UploadGuard per send: each chunk is checked before the previous is sent.
+    guard: Callable[[], Any] | None = None
 
     def __post_init__(self) -> None:
         self._md5: str | None = None
@@ -306,6 +308,8 @@ class FileBody:
         else:
             digest = hashlib.md5(usedforsecurity=False)
         remaining = self.size
+        guard = self.guard() if self.guard else None
+        held: bytes | None = None  # with a guard: the chunk read but not yet sent
         try:
             with open(self.path, "rb", buffering=0) as handle:
                 if hasattr(os, "posix_fadvise"):
@@ -316,9 +320,20 @@ class FileBody:
                         break
                     digest.update(chunk)
                     remaining -= len(chunk)
+                    if guard is not None:
+                        guard.feed(chunk)
+                        chunk, held = held, chunk
+                        if chunk is None:
+                            continue
+                        guard.check()  # raises before *chunk* is sent if it starts a secret
                     if self.progress:
                         self.progress(len(chunk))
                     yield chunk
+                if held is not None and guard is not None:
+                    guard.check()
+                    if self.progress:
+                        self.progress(len(held))
+                    yield held
         finally:
             hexdigest = digest.hexdigest()  # also stops the helper thread on early exit
         if remaining:

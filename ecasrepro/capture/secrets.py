@@ -521,6 +521,40 @@ class Redactor:
         """A streaming scanner for one file called *path* (used in findings only)."""
         return ChunkScanner(path, self._known_bytes)
 
+    def upload_guard(self, name: str) -> UploadGuard:
+        """A known-values-only check of a file as it is uploaded (see :class:`UploadGuard`)."""
+        return UploadGuard(name, ChunkScanner(name, self._known_bytes, shapes=False))
+
+
+class UploadGuard:
+    """Checks an upload's bytes for known secrets one chunk ahead of sending them.
+
+    ``publish`` trusts the snapshot's scan of a large unchanged file, but a token configured
+    after the snapshot was not among its known values. The upload reads every byte anyway, so
+    each chunk is fed here before the previous one is sent (:meth:`check` after every feed):
+    a known value is found before the chunk holding its start leaves, and :meth:`check`
+    raises :class:`~ecasrepro.errors.SecretFound` naming the file. Known values only (memmem
+    per value): the token shapes were already checked by the snapshot.
+    """
+
+    def __init__(self, name: str, scanner: ChunkScanner) -> None:
+        self.name = name
+        self._scanner = scanner
+
+    def feed(self, chunk: bytes) -> None:
+        self._scanner.feed(chunk)
+
+    def check(self) -> None:
+        findings = self._scanner.findings()
+        if findings:
+            from ecasrepro.errors import SecretFound
+
+            raise SecretFound(
+                f"{self.name} holds a secret known now but not when the bundle was made "
+                f"({findings[0]}); its upload was stopped before that part was sent. Remove "
+                "it from the file, snapshot again and publish the new bundle."
+            )
+
 
 def _is_password_widget(state: Mapping[str, Any]) -> bool:
     """An ipywidgets Password model's state (ipywidgets 7 and 8 name it ``PasswordModel``)."""
@@ -581,9 +615,10 @@ class ChunkScanner:
     Lines are counted with ``bytes.count(b"\\n")``: once per chunk, and up to each hit.
     """
 
-    def __init__(self, path: str, known: Iterable[bytes] = ()) -> None:
+    def __init__(self, path: str, known: Iterable[bytes] = (), shapes: bool = True) -> None:
         self.path = path
         self._known = tuple(known)
+        self._shapes = shapes  # False: known values only (publish's pass over trusted files)
         self._known_in_runs = tuple(k for k in self._known if _fits_run(k))
         self._known_anywhere = tuple(k for k in self._known if not _fits_run(k))
         longest = max((len(k) for k in self._known), default=0)
@@ -666,6 +701,8 @@ class ChunkScanner:
 
         *before* holds the bytes just before *data* (so ``access_`` split off is still seen).
         """
+        if not self._shapes:
+            return _known_hits(data, 0, len(data), self._known)
         if b"\0" not in data:  # text: search it whole
             return [
                 *_known_hits(data, 0, len(data), self._known),
