@@ -238,13 +238,13 @@ def test_scanner_agrees_however_the_bytes_are_chunked(before: bytes, after: byte
 
 
 _REFERENCE_ANCHORS = re.compile(
-    rb"(?=(token|secret|passw|api_key|apikey|bearer|-----begin|://|basic"
+    rb"(?=(token|secret|passw|api_key|apikey|bearer|-----begin|://|basic "
     # every prefixed credential shape, by its full prefix (the scanner finds most from "_"/"-")
-    rb"|aiza|akia|eyj|gh[pousr]_|github_|hf_|[sr]k_live_|[sr]k_test_|glpat-|xox[a-z]-|sk-"
+    rb"|aizasy|akia|eyj|gh[pousr]_|github_|hf_|[sr]k_live_|[sr]k_test_|glpat-|xox[a-z]-|sk-"
     rb"|pypi-))"
 )
 _ANCHOR_KIND = {b"bearer": "bearer token", b"-----begin": "private key",
-                b"://": "URL credentials", b"basic": "basic auth credentials"}
+                b"://": "URL credentials", b"basic ": "basic auth credentials"}
 _KEYWORDS = {b"token", b"secret", b"passw", b"api_key", b"apikey"}
 
 

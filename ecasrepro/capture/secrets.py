@@ -121,14 +121,14 @@ _PREFIXED_SHAPES: tuple[tuple[str, str], ...] = (
     ),
     (STRIPE_KEY, r"[sr]k_(?:live|test)_[A-Za-z0-9]{20,247}"),
     (PYPI_TOKEN, r"pypi-AgE[A-Za-z0-9_-]{50,1000}"),
-    (GOOGLE_API_KEY, r"AIza[0-9A-Za-z_-]{35}"),
+    (GOOGLE_API_KEY, r"AIzaSy[0-9A-Za-z_-]{33}"),  # every Google API key starts "AIzaSy"
     (AWS_KEY_ID, r"AKIA[0-9A-Z]{16}"),
     (JWT, r"eyJ[A-Za-z0-9_-]{8,1024}={0,2}\.eyJ[A-Za-z0-9_-]{8,4096}={0,2}\.[A-Za-z0-9_-]{0,1024}"),
 )
 _PREFIXED = "|".join(f"(?P<p{i}>{shape})" for i, (_kind, shape) in enumerate(_PREFIXED_SHAPES))
 _PREFIXED_KINDS = {f"p{i}": kind for i, (kind, _shape) in enumerate(_PREFIXED_SHAPES)}
 # "Authorization: Basic base64(user:password)": decoded, it must be printable with a colon.
-_BASIC = r"basic[ \t]{1,4}(?P<value>[A-Za-z0-9+/]{8,684}={0,2})(?![A-Za-z0-9+/=])"
+_BASIC = r"basic {1,4}(?P<value>[A-Za-z0-9+/]{8,684}={0,2})(?![A-Za-z0-9+/=])"
 # netrc: "machine HOST login U [account A] [port P] password VALUE" (one line or several; the
 # login is required so that prose such as "machine learning password reset" is not one).
 _NETRC_PASSWORD = r"passw(?:or)?d[ \t]+(?!\[REDACTED\])(?P<value>[^\s\"'`<>]{4,128})"
@@ -225,8 +225,8 @@ _TEXT_ANCHORS: tuple[tuple[bytes, str], ...] = (
     (b"apikey", "keyword"),
     (b"bearer", BEARER),
     (b"-----begin", PRIVATE_KEY),
-    (b"basic", BASIC_AUTH),
-    (b"aiza", "prefixed"),
+    (b"basic ", BASIC_AUTH),  # longer needles are faster for memmem: "basic " and "aizasy"
+    (b"aizasy", "prefixed"),
     (b"akia", "prefixed"),
     (b"eyj", "prefixed"),
 )
@@ -796,7 +796,8 @@ def _separated_prefixes(lowered: bytes) -> list[int]:
         budget = int(len(lowered) * _HITS_PER_PASS * len(needles)) + 16
         lengths = sorted({len(head) for head in heads})
         found: list[int] = []
-        pos = lowered.find(separator)
+        find = lowered.find
+        pos = find(separator)
         while pos != -1:
             budget -= 1
             if budget < 0:  # common here: the needles are cheaper
@@ -806,10 +807,11 @@ def _separated_prefixes(lowered: bytes) -> list[int]:
                     for hit in _find_all(lowered, needle)
                 ]
                 break
-            for size in lengths:
-                if pos >= size and lowered[pos - size : pos] in heads:
-                    found.append(pos - size)
-            pos = lowered.find(separator, pos + 1)
+            if pos and 97 <= lowered[pos - 1] <= 122:  # every head ends in a letter
+                for size in lengths:
+                    if pos >= size and lowered[pos - size : pos] in heads:
+                        found.append(pos - size)
+            pos = find(separator, pos + 1)
         starts.extend(found)
     return sorted({start for start in starts if start >= 0})
 
