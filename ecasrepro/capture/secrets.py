@@ -2,11 +2,17 @@
 
 Two kinds of secret are recognised:
 
-* **known values**: the configured B2SHARE token and the values of environment variables whose
-  names say they hold a secret (``*TOKEN*``, ``*SECRET*``, ``*PASSWORD*``, ``*KEY*``, ...), found
-  verbatim and in their JSON-escaped and URL-quoted spellings (a notebook is JSON);
-* **token-shaped strings**: ``access_token=...``, ``token: ...``, ``password = "..."``,
-  ``Bearer ...``, ``https://user:password@host``, PEM private keys.
+* **known values**: every configured B2SHARE token (:func:`ecasrepro.config.known_tokens`) and
+  the values of environment variables whose names say they hold a secret (``*TOKEN*``,
+  ``*SECRET*``, ``*PASSWORD*``, ``*KEY*``, ``*_PASS``, ...), found verbatim, in their JSON-escaped
+  and URL-quoted spellings (a notebook is JSON) and base64-encoded at any alignment;
+* **token-shaped strings**: ``access_token=...``, ``token: ...``, ``password = "..."`` (ANSI
+  colour codes allowed in between), ``Bearer ...``, ``Basic <user:password>``,
+  ``https://user:password@host``, netrc passwords, PEM private keys, and services' credential
+  formats (AWS, GitHub, GitLab, Slack, Hugging Face, OpenAI-style, Stripe, PyPI, Google, JWT).
+
+PNG text chunks are decoded (:mod:`ecasrepro.capture.png`): dropped from notebook images when
+they hold a secret, reported when scanning files.
 
 :class:`Redactor` rewrites text and JSON before it is written; :class:`ChunkScanner` checks bytes
 as they are copied (fast: libc ``memmem``/``bytes.find`` for literal anchors, a regex only where
