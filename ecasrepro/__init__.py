@@ -11,7 +11,8 @@ One job: the package's front door, so that ``import ecasrepro`` offers the few p
 resolved on first use) and ``%load_ext ecasrepro`` works without loading an engine.
 
 May import: ecasrepro.version, ecasrepro.api, ecasrepro.bundle, ecasrepro.errors, ecasrepro.pids
-(lazily, the names it exports), ecasrepro.magic (in the extension hooks); never ecasrepro.cli or
+(lazily, the names it exports), ecasrepro.magic (in the extension hooks), ecasrepro.capture.secrets
+(lazily, as the message filter it installs in ecasrepro.errors); never ecasrepro.cli or
 ecasrepro.compat, and no engine at import time (it must stay fast).
 """
 
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from ecasrepro.errors import set_message_filter
 from ecasrepro.version import __version__
 
 # name -> module that defines it; resolved on first attribute access (PEP 562).
@@ -52,6 +54,16 @@ if TYPE_CHECKING:  # pragma: no cover
     from ecasrepro.bundle import Bundle
     from ecasrepro.errors import EcasReproError, ExitCode
     from ecasrepro.pids import RelatedIdentifier
+
+
+def _redact_known_secrets(text: str) -> str:
+    """Every error sentence, however raised, is scrubbed of known secrets when shown."""
+    from ecasrepro.capture.secrets import Redactor
+
+    return Redactor.from_environment().redact_text(text)
+
+
+set_message_filter(_redact_known_secrets)
 
 
 def load_ipython_extension(ipython: Any) -> None:

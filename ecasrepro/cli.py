@@ -22,7 +22,7 @@ from typing import Any, TypeVar
 
 import click
 
-from ecasrepro.errors import ConfigurationError, EcasReproError, ExitCode
+from ecasrepro.errors import ConfigurationError, EcasReproError, ExitCode, redact_message
 from ecasrepro.version import __version__
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -66,7 +66,7 @@ def user_errors(func: F) -> F:
             if debug:
                 raise
             click.echo(
-                f"internal error: {type(exc).__name__}: {exc} "
+                f"internal error: {type(exc).__name__}: {redact_message(str(exc))} "
                 "(this is a bug in ecasrepro; re-run with --debug for the traceback and report it)",
                 err=True,
             )
@@ -77,6 +77,13 @@ def user_errors(func: F) -> F:
 
 class _Group(click.Group):
     """Usage errors exit with 2 (click's default too) and say how to get help."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except click.ClickException as exc:  # click quotes bad values: never a known secret
+            vars(exc)["message"] = redact_message(exc.message)  # typed Final, set once here
+            raise
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})

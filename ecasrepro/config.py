@@ -57,6 +57,10 @@ HOW_TO_TOKEN = (
 )
 
 
+# Every token value this process has held in a Secret: the secret scanner's known values.
+_SEEN_TOKENS: set[str] = set()
+
+
 class Secret:
     """A string that never shows itself: repr/str/format print ``***``."""
 
@@ -64,6 +68,8 @@ class Secret:
 
     def __init__(self, value: str) -> None:
         self._value = value
+        if isinstance(value, str) and value.strip():
+            _SEEN_TOKENS.add(value.strip())
 
     def reveal(self) -> str:
         """The real value; call only where it is sent (the Authorization header)."""
@@ -263,6 +269,38 @@ def _read_token_file(path: Path, source: str, warnings: list[str]) -> Secret:
     if warning:
         warnings.append(warning)
     return Secret(text)
+
+
+def known_tokens(environ: Mapping[str, str] | None = None) -> list[str]:
+    """Every B2SHARE token this machine is configured with, wherever it comes from.
+
+    ``B2SHARE_TOKEN``, the ``B2SHARE_TOKEN_FILE``, ``token`` and ``token_file`` of the user and
+    site config files, and every token this process was given (``--token-file``, ``token=``).
+    The secret scanner searches for all of them, so a notebook that printed the configured
+    token, or the configured token file given as an attachment, is caught even when the
+    environment holds no token. Never raises: an unreadable or invalid file adds nothing here
+    (resolving the configuration reports it).
+    """
+    env = os.environ if environ is None else environ
+    found: list[str] = [env.get("B2SHARE_TOKEN", "")]
+    files: list[str] = [env.get("B2SHARE_TOKEN_FILE", "")]
+    for path in (user_config_path(env), site_config_path(env)):
+        try:
+            table = _read_config_file(path)
+        except (ConfigurationError, OSError, UnicodeDecodeError):
+            continue
+        found.append(str(table.get("token") or ""))
+        files.append(str(table.get("token_file") or ""))
+    for name in files:
+        if not name:
+            continue
+        try:
+            with open(os.path.expanduser(name), encoding="utf-8") as handle:
+                found.append(handle.read(64 * 1024))
+        except (OSError, UnicodeDecodeError, ValueError):
+            continue
+    tokens = {value.strip() for value in found if value and value.strip()}
+    return sorted(tokens | _SEEN_TOKENS)
 
 
 def resolve_config(

@@ -12,6 +12,7 @@ May import: the standard library only; never anything from ecasrepro (every modu
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import IntEnum
 
@@ -35,10 +36,39 @@ class ExitCode(IntEnum):
     NOT_REPRODUCED = 6  # verify: the re-executed notebook did not reproduce
 
 
+MessageFilter = Callable[[str], str]
+_message_filter: MessageFilter | None = None
+
+
+def set_message_filter(scrub: MessageFilter | None) -> None:
+    """Install the function every message passes through when shown (see :func:`redact_message`).
+
+    This module imports nothing of ecasrepro, so the secrets engine cannot be called from here
+    directly: the package's front door (``ecasrepro/__init__.py``, which runs before any of its
+    modules) installs it, lazily, so that no error sentence is ever shown unscrubbed.
+    """
+    global _message_filter
+    _message_filter = scrub
+
+
+def redact_message(text: str) -> str:
+    """*text* with every known secret and token-shaped value replaced by ``[REDACTED]``.
+
+    The one place messages are scrubbed: every :class:`EcasReproError` sentence passes here
+    when it is shown (a schema error quoting a value, a bad PID or community name that is in
+    fact the token), and so do the CLI's other error lines. Known secrets are the environment's
+    and every configured token (:meth:`ecasrepro.capture.secrets.Redactor.from_environment`).
+    """
+    return _message_filter(text) if _message_filter is not None else text
+
+
 class EcasReproError(Exception):
     """Base class: a failure the user can act on, described in one sentence."""
 
     exit_code: ExitCode = ExitCode.INTERNAL
+
+    def __str__(self) -> str:
+        return redact_message(super().__str__())
 
 
 class BadInput(EcasReproError):
@@ -77,7 +107,7 @@ class ServerRefused(EcasReproError):
         super().__init__(self.message)
 
     def __str__(self) -> str:
-        return self.message
+        return redact_message(self.message)
 
 
 class ServerUnreachable(EcasReproError):

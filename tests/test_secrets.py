@@ -238,10 +238,14 @@ def test_scanner_agrees_however_the_bytes_are_chunked(before: bytes, after: byte
 
 
 _REFERENCE_ANCHORS = re.compile(
-    rb"(?=(token|secret|passw|api_key|apikey|bearer|-----begin|://))"
+    rb"(?=(token|secret|passw|api_key|apikey|bearer|-----begin|://|basic "
+    # every prefixed credential shape, by its full prefix (the scanner finds most from "_"/"-")
+    rb"|aizasy|akia|eyj|gh[pousr]_|github_|hf_|[sr]k_live_|[sr]k_test_|glpat-|xox[a-z]-|sk-"
+    rb"|pypi-))"
 )
 _ANCHOR_KIND = {b"bearer": "bearer token", b"-----begin": "private key",
-                b"://": "URL credentials"}
+                b"://": "URL credentials", b"basic ": "basic auth credentials"}
+_KEYWORDS = {b"token", b"secret", b"passw", b"api_key", b"apikey"}
 
 
 def reference_findings(data: bytes, known: list[bytes]) -> list[tuple[int, str]]:
@@ -251,7 +255,8 @@ def reference_findings(data: bytes, known: list[bytes]) -> list[tuple[int, str]]
         for match in re.finditer(b"(?=" + re.escape(value) + b")", data):
             hits.add((match.start(), "known secret value"))
     for match in _REFERENCE_ANCHORS.finditer(data.lower()):
-        kind = _ANCHOR_KIND.get(match.group(1), "keyword")
+        anchor = match.group(1)
+        kind = "keyword" if anchor in _KEYWORDS else _ANCHOR_KIND.get(anchor, "prefixed")
         hit = secrets_module._confirm(data, match.start(), kind)
         if hit is not None:
             hits.add(hit)
@@ -261,6 +266,15 @@ def reference_findings(data: bytes, known: list[bytes]) -> list[tuple[int, str]]
 _PLANTS = [text.encode() for text, _kind, _secret in PLANTED] + [
     HUB.encode(), json.dumps(f'say "{TOKEN}"').encode(), b"https://carol:S3cure-pass@example.org/",
     b"x@y.org ://no-credentials-here", b"?token=" + b"a1" * 8 + b"&apikey=ZZ99yy88xx77ww66",
+    b"aws_secret_access_key = wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY", b"AKIAIOSFODNN7EXAMPLE",
+    b"machine h.org login bob password hunter2x", b"ghp_" + b"A1b2C3d4E5" * 4,
+    b"github_pat_11ABCDEFG0123456789_abcdefghijklmnopqrstuvwxyz", b"glpat-xYz12AbC34dEf56GhI78",
+    b"xoxb-1234567890-0987654321-AbCdEf", b"hf_AbCdEfGhIjKlMnOpQrStUvWxYz0123456789",
+    b"sk-proj-AbCdEf0123456789GhIjKlMnOpQrStUvWxYz", b"AIzaSyA1b2C3d4E5f6G7h8I9j0KlMnOpQrStUvW",
+    b"eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N",
+    b"sk_live_4eC39HqLyjWDarjtT1zdp7dc", b"Authorization: Basic YWxpY2U6d29uZGVybGFuZDc=",
+    b'password = "Xk9#mQ2$vL7pR4tz"', b"api_token \\u001b[38;5;241m=\\u001b[39m abcdef123456gh",
+    b"no-credentials: snake_case_words-and-dashes hf_hub sk-learn ghp_short",
 ]
 _TEXT_WORDS = [b"lorem", b"ipsum", b"tokenizer", b"http://example.org/a", b"a@b.c", b"=",
                b":", b"0.25", b"\n", b"  ", b'"key": ', b"bearer", b"Password"]

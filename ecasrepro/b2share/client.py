@@ -292,6 +292,8 @@ class FileBody:
     progress: ProgressCallback | None = None
     on_restart: Callable[[], Any] | None = None
     known_md5: str | None = None  # from the bag's manifest-md5.txt: then nothing is hashed here
+    # A fresh secrets.UploadGuard per send: each chunk is checked before the previous is sent.
+    guard: Callable[[], Any] | None = None
 
     def __post_init__(self) -> None:
         self._md5: str | None = None
@@ -317,12 +319,19 @@ class FileBody:
             with open(self.path, "rb", buffering=0) as handle:
                 if hasattr(os, "posix_fadvise"):
                     os.posix_fadvise(handle.fileno(), 0, 0, os.POSIX_FADV_SEQUENTIAL)
-                while remaining > 0:
-                    chunk = handle.read(min(self.chunk_size, remaining))
-                    if not chunk:
-                        break
-                    digest.update(chunk)
-                    remaining -= len(chunk)
+
+                def read() -> Iterator[bytes]:
+                    nonlocal remaining
+                    while remaining > 0:
+                        chunk = handle.read(min(self.chunk_size, remaining))
+                        if not chunk:
+                            return
+                        digest.update(chunk)
+                        remaining -= len(chunk)
+                        yield chunk
+
+                chunks = read() if self.guard is None else _guarded(read(), self.guard())
+                for chunk in chunks:
                     if self.progress:
                         self.progress(len(chunk))
                     yield chunk
@@ -336,6 +345,37 @@ class FileBody:
     def md5(self) -> str | None:
         """Hex md5 of the last complete send (None while incomplete)."""
         return self._md5
+
+
+def _guarded(chunks: Iterator[bytes], guard: Any) -> Iterator[bytes]:
+    """*chunks*, each passed on only once *guard* has checked it and the chunk after it.
+
+    ``guard.feed(chunk)`` then ``guard.check()`` (which raises on a finding) run on a helper
+    thread, one chunk ahead of the send: the scan of chunk N+2 overlaps the socket send of
+    chunk N (memmem and the socket both release the GIL). So no chunk leaves before every
+    secret starting in it was decided; memory holds three chunks.
+    """
+    from collections import deque
+    from concurrent.futures import Future, ThreadPoolExecutor
+
+    def step(chunk: bytes) -> None:
+        guard.feed(chunk)
+        guard.check()
+
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ecasrepro-guard")
+    pending: deque[tuple[bytes, Future[None]]] = deque()
+    try:
+        for chunk in chunks:
+            pending.append((chunk, pool.submit(step, chunk)))
+            if len(pending) == 3:
+                pending[1][1].result()  # the oldest chunk and the next are checked
+                yield pending.popleft()[0]
+        for _chunk, future in pending:
+            future.result()
+        while pending:
+            yield pending.popleft()[0]
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def open_session(config: PublishConfig) -> B2ShareSession:

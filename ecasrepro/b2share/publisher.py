@@ -297,6 +297,24 @@ class Publisher:
                 ) from None
         return known
 
+    def _upload_guard(self, bundle: Bundle, pf: PayloadFile) -> Callable[[], Any] | None:
+        """For a file :meth:`check_payload` trusted unscanned: a known-secrets check per send.
+
+        The snapshot did not know a token configured after it; the upload reads every byte,
+        so it checks them for every token known now, a chunk ahead of sending (exit 5).
+        """
+        from functools import partial  # local: the module's imports are kept as they are
+
+        if pf.size < TRUST_SNAPSHOT_MIN:
+            return None  # scanned by check_payload with the publish token
+        redactor = getattr(self, "_publish_redactor", None)
+        if redactor is None:
+            from ecasrepro.capture.secrets import Redactor
+
+            extra = [self.config.token.reveal()] if self.config.token else []
+            redactor = self._publish_redactor = Redactor.from_environment(extra=extra)
+        return partial(redactor.upload_guard, f"{bundle.path}/data/{pf.relpath}")
+
     # --- the main flow ---------------------------------------------------------------------------
     def publish(
         self,
@@ -670,7 +688,8 @@ class Publisher:
         for attempt in (1, 2):
             tracker = _FileProgress(bar, self._lock)
             body = FileBody(Path(pf.path), pf.size, progress=tracker.update,
-                            on_restart=tracker.restart, known_md5=known)
+                            on_restart=tracker.restart, known_md5=known,
+                            guard=self._upload_guard(run.bundle, pf) if known else None)
             stored = dialect.upload(files_at, key, body)
             if stored is None:
                 self.echo(f"the server dropped {key} during the transfer; sending it again")

@@ -2,11 +2,17 @@
 
 Two kinds of secret are recognised:
 
-* **known values**: the configured B2SHARE token and the values of environment variables whose
-  names say they hold a secret (``*TOKEN*``, ``*SECRET*``, ``*PASSWORD*``, ``*KEY*``, ...), found
-  verbatim and in their JSON-escaped and URL-quoted spellings (a notebook is JSON);
-* **token-shaped strings**: ``access_token=...``, ``token: ...``, ``password = "..."``,
-  ``Bearer ...``, ``https://user:password@host``, PEM private keys.
+* **known values**: every configured B2SHARE token (:func:`ecasrepro.config.known_tokens`) and
+  the values of environment variables whose names say they hold a secret (``*TOKEN*``,
+  ``*SECRET*``, ``*PASSWORD*``, ``*KEY*``, ``*_PASS``, ...), found verbatim, in their JSON-escaped
+  and URL-quoted spellings (a notebook is JSON) and base64-encoded at any alignment;
+* **token-shaped strings**: ``access_token=...``, ``token: ...``, ``password = "..."`` (ANSI
+  colour codes allowed in between), ``Bearer ...``, ``Basic <user:password>``,
+  ``https://user:password@host``, netrc passwords, PEM private keys, and services' credential
+  formats (AWS, GitHub, GitLab, Slack, Hugging Face, OpenAI-style, Stripe, PyPI, Google, JWT).
+
+PNG text chunks are decoded (:mod:`ecasrepro.capture.png`): dropped from notebook images when
+they hold a secret, reported when scanning files.
 
 :class:`Redactor` rewrites text and JSON before it is written; :class:`ChunkScanner` checks bytes
 as they are copied (fast: libc ``memmem``/``bytes.find`` for literal anchors, a regex only where
@@ -16,7 +22,8 @@ kind, never the value.
 One job: find and redact secrets, so that no token or password ever reaches a bundle, a log line or
 an upload.
 
-May import: nothing; never ecasrepro.bundle, ecasrepro.b2share, ecasrepro.api or a front end
+May import: .png, ecasrepro.config, ecasrepro.errors; never ecasrepro.bundle, ecasrepro.b2share,
+ecasrepro.api or a front end
 (ecasrepro.cli, ecasrepro.magic, ecasrepro.compat).
 """
 
@@ -28,9 +35,12 @@ import re
 from collections.abc import Callable, Container, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
+from functools import partial
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
+
+from ecasrepro.capture import png
 
 REDACTED = "[REDACTED]"
 
@@ -41,16 +51,30 @@ SECRET_PARAMETER = "password or key parameter"
 BEARER = "bearer token"
 URL_CREDENTIALS = "URL credentials"
 PRIVATE_KEY = "private key"
+BASIC_AUTH = "basic auth credentials"
+NETRC_PASSWORD = "netrc password"
+AWS_KEY_ID = "AWS access key id"
+GITHUB_TOKEN = "GitHub token"
+GITLAB_TOKEN = "GitLab token"
+SLACK_TOKEN = "Slack token"
+HUGGING_FACE_TOKEN = "Hugging Face token"
+OPENAI_KEY = "OpenAI-style API key"
+GOOGLE_API_KEY = "Google API key"
+JWT = "JSON web token"
+STRIPE_KEY = "Stripe key"
+PYPI_TOKEN = "PyPI token"
 
 # Variable names that say "my value is a secret" (a name match, case-insensitive).
-SECRET_NAME = re.compile(r"TOKEN|SECRET|PASSWORD|PASSWD|KEY|CREDENTIAL|AUTH|COOKIE", re.IGNORECASE)
+SECRET_NAME = re.compile(
+    r"TOKEN|SECRET|PASSWORD|PASSWD|KEY|CREDENTIAL|AUTH|COOKIE|(?:^|_)(?:PASS|PWD)(?:_|$)",
+    re.IGNORECASE,
+)
 # Variables whose values are always secrets, whatever the rule below says.
 ALWAYS_SECRET = ("B2SHARE_TOKEN", "JUPYTERHUB_API_TOKEN", "JPY_API_TOKEN")
 MIN_SECRET_LENGTH = 8
 _NOT_SECRETS = frozenset(
     {"true", "false", "yes", "no", "none", "null", "on", "off", "enabled", "disabled", "default"}
 )
-_MAX_TOKEN_FILE = 64 * 1024
 
 # A token-like value: 12+ characters of the base64/url-safe alphabet including at least one
 # digit and one letter, not a hex literal or attribute chain, not followed by "(" or "[" (so
@@ -65,9 +89,23 @@ _VALUE = (
     r"[A-Za-z0-9_.~+/=%!$*^-]{12,})(?![A-Za-z0-9_.~+/=%!$*^(\[-])"
 )
 # The key word, optionally with a short suffix (client_secret_key, api_key_value, tokens).
+# Terminal colour codes (as IPython writes tracebacks: ``token \x1b[38;5;241m=\x1b[39m "..."``),
+# raw or JSON/Python-escaped, may sit between a key word, its "=" and the value.
+_ANSI = r"(?:(?:\x1b|\\u001[bB]|\\x1[bB]|\\033|\\e)\[[0-9;]{0,16}m)"
+_GAP = r"(?:[ \t]|" + _ANSI + r"){0,8}"
 _KEYWORD = (
-    r"(?P<key>token|secret|passw(?:or)?d|api_?key)s?(?:[_-]?(?:key|value|string|str|text))?"
-    r"(?:\\?[\"'])?[ \t]{0,4}[:=][ \t]{0,4}(?:[bru]{0,2}\\?[\"'])?" + _VALUE
+    r"(?P<key>token|secret|passw(?:or)?d|api_?key)s?"
+    r"(?:[_-]?(?:access|key|value|string|str|text|id)){0,2}"
+    r"(?:\\?[\"'])?" + _GAP + r"[:=]" + _GAP + r"(?:[bru]{0,2}\\?[\"'])?" + _VALUE
+)
+# A quoted value may hold any printable character but quotes, backslashes, white space and
+# template brackets ("{password}", "<your password>"): password = "Xk9#mQ2$vL7pR4tz".
+_KEYWORD_QUOTED = (
+    r"(?P<key>token|secret|passw(?:or)?d|api_?key)s?"
+    r"(?:[_-]?(?:access|key|value|string|str|text|id)){0,2}"
+    r"(?:\\?[\"'])?" + _GAP + r"[:=]" + _GAP + r"[bru]{0,2}(?P<quote>\\?[\"'])"
+    r"(?P<value>(?=[^\s\"'\\]*[0-9])(?=[^\s\"'\\]*[A-Za-z])[^\s\"'\\{}<>()\[\]]{8,128})"
+    r"(?P=quote)"
 )
 _BEARER = r"bearer[ \t]{1,4}" + _VALUE
 # RFC 3986 userinfo characters; "user:password@" or a long token used as the user name.
@@ -81,17 +119,111 @@ _PRIVATE_KEY_BLOCK = (
     r"(?:-----END[A-Z ]{0,40}PRIVATE KEY-----|\Z))"
 )
 
-_FLAGS = re.IGNORECASE | re.ASCII
-_TEXT_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
-    ("keyword", re.compile(r"(?P<access>access_)?" + _KEYWORD, _FLAGS)),
-    (BEARER, re.compile(_BEARER, _FLAGS)),
-    (URL_CREDENTIALS, re.compile(_URL_CREDENTIALS, _FLAGS)),
-    (PRIVATE_KEY, re.compile(_PRIVATE_KEY_BLOCK, re.ASCII)),
+# Credential formats with a fixed prefix (each service's documented token shape); matched case-
+# sensitively, and only where the byte before is not a letter or digit.
+_PREFIXED_SHAPES: tuple[tuple[str, str], ...] = (
+    (GITHUB_TOKEN, r"gh[pousr]_[A-Za-z0-9]{36,251}"),
+    (GITHUB_TOKEN, r"github_pat_[A-Za-z0-9_]{22,244}"),
+    (GITLAB_TOKEN, r"glpat-[A-Za-z0-9_-]{20,250}"),
+    (SLACK_TOKEN, r"xox[abposr]-(?=[A-Za-z0-9-]*[0-9])[A-Za-z0-9-]{10,250}"),
+    (HUGGING_FACE_TOKEN, r"hf_[A-Za-z0-9]{30,250}"),
+    (
+        OPENAI_KEY,
+        r"sk-(?:proj-|svcacct-|admin-|ant-)?(?=[A-Za-z0-9_-]*[A-Z])(?=[A-Za-z0-9_-]*[a-z])"
+        r"(?=[A-Za-z0-9_-]*[0-9])[A-Za-z0-9_-]{20,250}",
+    ),
+    (STRIPE_KEY, r"[sr]k_(?:live|test)_[A-Za-z0-9]{20,247}"),
+    (PYPI_TOKEN, r"pypi-AgE[A-Za-z0-9_-]{50,1000}"),
+    (GOOGLE_API_KEY, r"AIzaSy[0-9A-Za-z_-]{33}"),  # every Google API key starts "AIzaSy"
+    (AWS_KEY_ID, r"AKIA[0-9A-Z]{16}"),
+    (JWT, r"eyJ[A-Za-z0-9_-]{8,1024}={0,2}\.eyJ[A-Za-z0-9_-]{8,4096}={0,2}\.[A-Za-z0-9_-]{0,1024}"),
 )
+_PREFIXED = "|".join(f"(?P<p{i}>{shape})" for i, (_kind, shape) in enumerate(_PREFIXED_SHAPES))
+_PREFIXED_KINDS = {f"p{i}": kind for i, (kind, _shape) in enumerate(_PREFIXED_SHAPES)}
+# "Authorization: Basic base64(user:password)": decoded, it must be printable with a colon.
+_BASIC = r"basic {1,4}(?P<value>[A-Za-z0-9+/]{8,684}={0,2})(?![A-Za-z0-9+/=])"
+# netrc: "machine HOST login U [account A] [port P] password VALUE" (one line or several; the
+# login is required so that prose such as "machine learning password reset" is not one).
+_NETRC_PASSWORD = r"passw(?:or)?d[ \t]+(?!\[REDACTED\])(?P<value>[^\s\"'`<>]{4,128})"
+# Between netrc words: white space, or (in a notebook's JSON) an escaped newline and the quotes
+# and comma between the lines of a list of strings, or a diff's "+"/"-" line marks.
+_NETRC_GAP = r"(?:\s|\\[nrt]|[\",+-])+"
+_NETRC_BEFORE = (
+    r"(?<![A-Za-z0-9_])(?:machine[ \t]+[^\s\"]{1,128}|default)"
+    r"(?:" + _NETRC_GAP + r"(?:login|account|port)[ \t]+[^\s\"]{1,128}){1,3}" + _NETRC_GAP + "$"
+)
+_LOOKBACK = 256  # bytes of context before an anchor (netrc: the machine/login before password)
+
+_FLAGS = re.IGNORECASE | re.ASCII
 _B_KEYWORD = re.compile(_KEYWORD.encode(), _FLAGS)
+_B_KEYWORD_QUOTED = re.compile(_KEYWORD_QUOTED.encode(), _FLAGS)
 _B_BEARER = re.compile(_BEARER.encode(), _FLAGS)
 _B_URL_CREDENTIALS = re.compile(_URL_CREDENTIALS.encode(), _FLAGS)
 _B_PRIVATE_KEY = re.compile(_PRIVATE_KEY_BEGIN.encode(), _FLAGS)
+_B_PREFIXED = re.compile(_PREFIXED.encode(), re.ASCII)
+_B_BASIC = re.compile(_BASIC.encode(), _FLAGS)
+_B_NETRC_PASSWORD = re.compile(_NETRC_PASSWORD.encode(), _FLAGS)
+_B_NETRC_BEFORE = re.compile(_NETRC_BEFORE.encode(), _FLAGS)
+_T_PREFIXED = re.compile(_PREFIXED, re.ASCII)
+_T_BASIC = re.compile(_BASIC, _FLAGS)
+_T_NETRC_PASSWORD = re.compile(_NETRC_PASSWORD, _FLAGS)
+_T_NETRC_BEFORE = re.compile(_NETRC_BEFORE, _FLAGS)
+_TEXT_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
+    ("keyword", re.compile(r"(?P<access>access_)?" + _KEYWORD, _FLAGS)),
+    ("keyword", re.compile(r"(?P<access>access_)?" + _KEYWORD_QUOTED, _FLAGS)),
+    (BEARER, re.compile(_BEARER, _FLAGS)),
+    (URL_CREDENTIALS, re.compile(_URL_CREDENTIALS, _FLAGS)),
+    (PRIVATE_KEY, re.compile(_PRIVATE_KEY_BLOCK, re.ASCII)),
+    ("prefixed", re.compile(r"(?<![A-Za-z0-9])(?P<value>" + _PREFIXED + ")", re.ASCII)),
+    (BASIC_AUTH, _T_BASIC),
+    (NETRC_PASSWORD, _T_NETRC_PASSWORD),
+)
+
+
+_CHECKED_KINDS = frozenset({"prefixed", BASIC_AUTH, NETRC_PASSWORD})
+
+
+def _redact_checked(kind: str, text: str, match: re.Match[str]) -> str:
+    return _redact_value(match) if _text_kind(kind, match, text) is not None else match.group(0)
+
+
+def _text_kind(kind: str, match: re.Match[str], text: str) -> str | None:
+    """The kind of a token-shape match in *text*, or None where the match is no secret."""
+    if kind == "keyword":
+        return _keyword_kind(match.group("key"), bool(match.group("access")))
+    if kind == URL_CREDENTIALS:
+        return None if _is_placeholder(match.group("value")) else kind
+    if kind == "prefixed":
+        return _prefixed_kind(match)
+    if kind == BASIC_AUTH:
+        return kind if _is_basic_credentials(match.group("value").encode("ascii")) else None
+    if kind == NETRC_PASSWORD:
+        start = match.start()
+        before = text[max(0, start - _LOOKBACK) : start]
+        return kind if _T_NETRC_BEFORE.search(before) else None
+    return kind
+
+
+def _prefixed_kind(match: re.Match[Any]) -> str:
+    for group, kind in _PREFIXED_KINDS.items():
+        if match.group(group) is not None:
+            return kind
+    return JWT  # pragma: no cover - one alternative always matched
+
+
+def _is_basic_credentials(value: bytes) -> bool:
+    """Whether base64 *value* decodes to printable ``user:password`` (HTTP Basic auth)."""
+    import base64
+    import binascii
+
+    padded = value + b"=" * (-len(value) % 4)
+    try:
+        decoded = base64.b64decode(padded, validate=True)
+        text = decoded.decode("utf-8")
+    except (binascii.Error, ValueError):
+        return False
+    _user, colon, password = text.partition(":")
+    return bool(colon and password and text.isprintable() and len(text) >= 6)
 
 # Literal anchors, searched at C speed (libc memmem when available, else bytes.find) in the
 # lower-cased text; the precise regex runs only where one hits. URL credentials are anchored on
@@ -106,14 +238,40 @@ _TEXT_ANCHORS: tuple[tuple[bytes, str], ...] = (
     (b"apikey", "keyword"),
     (b"bearer", BEARER),
     (b"-----begin", PRIVATE_KEY),
+    (b"basic ", BASIC_AUTH),  # longer needles are faster for memmem: "basic " and "aizasy"
+    (b"aizasy", "prefixed"),
+    (b"akia", "prefixed"),
+    (b"eyj", "prefixed"),
 )
+# The other prefixed shapes are found from their "_" or "-" (one memchr pass each) where those
+# are rare, as in outputs and base64 data; where they are common (code), by their own prefixes.
+# Per separator: the lower-cased text just before it that starts a prefix (the "github" of
+# "github_pat_"), and the needles searched instead when the separator is common (each starts
+# its prefix, except "k_..." which starts one byte after the "s"/"r" of a Stripe key).
+_SEPARATED: tuple[tuple[bytes, frozenset[bytes], tuple[bytes, ...]], ...] = (
+    (
+        b"_",
+        frozenset({b"ghp", b"gho", b"ghu", b"ghs", b"ghr", b"github", b"hf", b"sk", b"rk"}),
+        (b"ghp_", b"gho_", b"ghu_", b"ghs_", b"ghr_", b"github_pat_", b"hf_", b"k_live_",
+         b"k_test_"),  # "k_live_": sk_live_ and rk_live_ in one pass, one byte before
+    ),
+    (
+        b"-",
+        frozenset({b"glpat", b"xoxa", b"xoxb", b"xoxp", b"xoxo", b"xoxs", b"xoxr", b"sk",
+                   b"pypi"}),
+        (b"glpat-", b"xox", b"sk-", b"pypi-"),
+    ),
+)
+# A memmem pass over 4 MiB costs about as much as looking at 2,000 separator hits in Python:
+# beyond that many hits per needle the needles are searched instead.
+_HITS_PER_PASS = 1 / 2048
 # "://" + at most 128 + 1 + 128 userinfo characters + "@": the "://" of a match lies this far
 # before its "@" at most.
 _URL_REACH = 3 + 128 + 1 + 128
 # When "@" is common (e-mail logs), finding "://" directly is cheaper than one look-back per "@".
 _MAX_AT_HITS = 256
 _MIN_RUN = 12
-_BEFORE = len(b"access_")  # context a keyword needs before its anchor
+_BEFORE = _LOOKBACK  # context an anchor may need before it ("access_", a netrc "machine")
 _PRINTABLE = bytes(
     ord("a") if (32 <= b < 127 or b in (9, 10, 13)) else 0 for b in range(256)
 )
@@ -205,6 +363,35 @@ def _spellings(secret: str) -> list[str]:
     return out
 
 
+# A value whose base64 core would be shorter than this is not searched for encoded (too short
+# to be told apart from other base64 text).
+_MIN_BASE64_CORE = 12
+
+
+def _base64_spellings(secret: str) -> list[str]:
+    """The value's base64 (standard and URL-safe) as it appears inside any longer encoded text.
+
+    base64 encodes 3 bytes as 4 characters, so a value starting at byte offset k (mod 3) of the
+    encoded text is spelled differently for each k: for each k the characters that depend on
+    its bytes alone are those of ``value[j:]`` cut to whole 3-byte groups (j = 0, 1, 2). So
+    ``Authorization: Basic base64(user:token)`` contains one of the three whatever ``user`` is.
+    """
+    import base64
+
+    raw = secret.encode("utf-8")
+    out: list[str] = []
+    for skip in range(3):
+        part = raw[skip:]
+        part = part[: len(part) // 3 * 3]
+        encoded = base64.b64encode(part).decode("ascii")
+        if len(encoded) < _MIN_BASE64_CORE:
+            continue
+        for variant in (encoded, encoded.replace("+", "-").replace("/", "_")):
+            if variant not in out:
+                out.append(variant)
+    return out
+
+
 @dataclass(frozen=True)
 class SecretFinding:
     """A secret found in a file: where and what kind, never the value itself."""
@@ -228,7 +415,9 @@ class Redactor:
             # destroy ordinary text or loop; they are not credible secrets.
             if len(text) >= 4 and text not in REDACTED:
                 values.add(text)
+        self._values: tuple[str, ...] = tuple(sorted(values))
         spelled = {variant for value in values for variant in _spellings(value)}
+        spelled.update(variant for value in values for variant in _base64_spellings(value))
         self._known: tuple[str, ...] = tuple(sorted(spelled, key=lambda s: (-len(s), s)))
         self._known_bytes: tuple[bytes, ...] = tuple(v.encode("utf-8") for v in self._known)
 
@@ -239,22 +428,17 @@ class Redactor:
     def from_environment(
         cls, environ: Mapping[str, str] | None = None, extra: Iterable[str] = ()
     ) -> Redactor:
-        """Collect known secrets from the environment (see :func:`looks_secret`) plus *extra*."""
+        """Known secrets: the environment (see :func:`looks_secret`), every configured token
+        (:func:`ecasrepro.config.known_tokens`), plus *extra*."""
         env = os.environ if environ is None else environ
         secrets: list[str] = [s for s in extra if s]
         for name in ALWAYS_SECRET:
             value = env.get(name)
             if value and len(value.strip()) >= 4:
                 secrets.append(value)
-        token_file = env.get("B2SHARE_TOKEN_FILE")
-        if token_file:
-            try:
-                with open(os.path.expanduser(token_file), encoding="utf-8") as handle:
-                    content = handle.read(_MAX_TOKEN_FILE).strip()
-            except (OSError, UnicodeDecodeError):
-                content = ""
-            if content:
-                secrets.append(content)
+        from ecasrepro.config import known_tokens
+
+        secrets.extend(known_tokens(env))  # B2SHARE_TOKEN(_FILE), config.toml, given tokens
         for name, value in env.items():
             if SECRET_NAME.search(name) and looks_secret(value):
                 secrets.append(value)
@@ -271,31 +455,75 @@ class Redactor:
                 start = text.find(value, start + 1)
         for kind, pattern in _TEXT_PATTERNS:
             for match in pattern.finditer(text):
-                if kind == URL_CREDENTIALS and _is_placeholder(match.group("value")):
-                    continue
-                found = kind
-                if kind == "keyword":
-                    found = _keyword_kind(match.group("key"), bool(match.group("access")))
-                yield match.start("value"), match.end("value"), found
+                found = _text_kind(kind, match, text)
+                if found is not None:
+                    yield match.start("value"), match.end("value"), found
 
     def redact_text(self, text: str) -> str:
         """*text* with every secret value replaced by ``[REDACTED]`` (idempotent)."""
         for value in self._known:
             if value in text:
                 text = text.replace(value, REDACTED)
-        for _kind, pattern in _TEXT_PATTERNS:
-            text = pattern.sub(_redact_value, text)
+        for kind, pattern in _TEXT_PATTERNS:
+            if kind in _CHECKED_KINDS:  # the regex alone does not decide: check each match
+                text = pattern.sub(partial(_redact_checked, kind, text), text)
+            else:
+                text = pattern.sub(_redact_value, text)
         return text
 
     def redact_json(self, obj: Any) -> Any:
-        """A copy of a JSON-like value with every string (and dict key) redacted."""
+        """A copy of a JSON-like value with every string (and dict key) redacted.
+
+        Base64 PNGs (image outputs, cell attachments) lose the text chunks that hold a secret
+        (see :meth:`redact_png`).
+        """
+        passwords = _password_widget_values(obj)
+        redactor = Redactor([*self._values, *passwords]) if passwords else self
+        return redactor._redact_json(obj)
+
+    def _redact_json(self, obj: Any) -> Any:
         if isinstance(obj, str):
+            if obj.startswith(png.BASE64_SIGNATURE):
+                obj = self._redact_png_base64(obj)
             return self.redact_text(obj)
         if isinstance(obj, Mapping):
-            return {self.redact_json(k): self.redact_json(v) for k, v in obj.items()}
+            if _is_password_widget(obj):
+                obj = {k: REDACTED if k == "value" else v for k, v in obj.items()}
+            return {self._redact_json(k): self._redact_json(v) for k, v in obj.items()}
         if isinstance(obj, (list, tuple)):
-            return [self.redact_json(item) for item in obj]
+            return [self._redact_json(item) for item in obj]
         return obj
+
+    def redact_png(self, data: bytes) -> bytes:
+        """PNG *data* without the text chunks that hold a secret or cannot be checked.
+
+        The pixels and every other chunk stay byte for byte; a PNG's text is metadata
+        (``Software``, ``Comment``...), so dropping a chunk loses no part of the image.
+        """
+        return png.without_chunks(data, self._chunk_has_secret)
+
+    def _chunk_has_secret(self, chunk: png.TextChunk) -> bool:
+        if chunk.text is None:
+            return True
+        raw = chunk.keyword + b"\n" + chunk.text
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            text = raw.decode("latin-1")  # tEXt and zTXt are Latin-1
+        return bool(self.find_in_text(text))
+
+    def _redact_png_base64(self, value: str) -> str:
+        import base64
+        import binascii
+
+        try:
+            data = base64.b64decode(value)
+        except (binascii.Error, ValueError):
+            return value
+        clean = self.redact_png(data)
+        if clean is data:
+            return value
+        return base64.b64encode(clean).decode("ascii") + ("\n" if value.endswith("\n") else "")
 
     def find_in_text(self, text: str) -> list[tuple[int, str]]:
         """``(line, kind)`` for every secret in *text*, 1-based lines, in text order."""
@@ -305,6 +533,70 @@ class Redactor:
     def scanner(self, path: str) -> ChunkScanner:
         """A streaming scanner for one file called *path* (used in findings only)."""
         return ChunkScanner(path, self._known_bytes)
+
+    def upload_guard(self, name: str) -> UploadGuard:
+        """A known-values-only check of a file as it is uploaded (see :class:`UploadGuard`)."""
+        return UploadGuard(name, ChunkScanner(name, self._known_bytes, shapes=False))
+
+
+class UploadGuard:
+    """Checks an upload's bytes for known secrets one chunk ahead of sending them.
+
+    ``publish`` trusts the snapshot's scan of a large unchanged file, but a token configured
+    after the snapshot was not among its known values. The upload reads every byte anyway, so
+    each chunk is fed here before the previous one is sent (:meth:`check` after every feed):
+    a known value is found before the chunk holding its start leaves, and :meth:`check`
+    raises :class:`~ecasrepro.errors.SecretFound` naming the file. Known values only (memmem
+    per value): the token shapes were already checked by the snapshot.
+    """
+
+    def __init__(self, name: str, scanner: ChunkScanner) -> None:
+        self.name = name
+        self._scanner = scanner
+
+    def feed(self, chunk: bytes) -> None:
+        self._scanner.feed(chunk)
+
+    def check(self) -> None:
+        findings = self._scanner.findings()
+        if findings:
+            from ecasrepro.errors import SecretFound
+
+            raise SecretFound(
+                f"{self.name} holds a secret known now but not when the bundle was made "
+                f"({findings[0]}); its upload was stopped before that part was sent. Remove "
+                "it from the file, snapshot again and publish the new bundle."
+            )
+
+
+def _is_password_widget(state: Mapping[str, Any]) -> bool:
+    """An ipywidgets Password model's state (ipywidgets 7 and 8 name it ``PasswordModel``)."""
+    return state.get("_model_name") == "PasswordModel"
+
+
+def _password_widget_values(notebook: Any) -> list[str]:
+    """Values typed into Password widgets, from a notebook's saved widget state.
+
+    Jupyter saves widget state under ``metadata.widgets`` (MIME type
+    ``application/vnd.jupyter.widget-state+json``), a Password widget's ``value`` included; the
+    value is then a known secret wherever else it appears (a ``print(pw.value)`` output).
+    """
+    if not isinstance(notebook, Mapping):
+        return []
+    metadata = notebook.get("metadata")
+    widgets = metadata.get("widgets") if isinstance(metadata, Mapping) else None
+    if not isinstance(widgets, Mapping):
+        return []
+    found: list[str] = []
+    for bundle in widgets.values():
+        models = bundle.get("state") if isinstance(bundle, Mapping) else None
+        for model in (models or {}).values() if isinstance(models, Mapping) else ():
+            state = model.get("state") if isinstance(model, Mapping) else None
+            if isinstance(state, Mapping) and _is_password_widget(state):
+                value = state.get("value")
+                if isinstance(value, str) and value:
+                    found.append(value)
+    return found
 
 
 # user:password pairs that are documentation placeholders, not credentials.
@@ -336,9 +628,10 @@ class ChunkScanner:
     Lines are counted with ``bytes.count(b"\\n")``: once per chunk, and up to each hit.
     """
 
-    def __init__(self, path: str, known: Iterable[bytes] = ()) -> None:
+    def __init__(self, path: str, known: Iterable[bytes] = (), shapes: bool = True) -> None:
         self.path = path
         self._known = tuple(known)
+        self._shapes = shapes  # False: known values only (publish's pass over trusted files)
         self._known_in_runs = tuple(k for k in self._known if _fits_run(k))
         self._known_anywhere = tuple(k for k in self._known if not _fits_run(k))
         longest = max((len(k) for k in self._known), default=0)
@@ -351,6 +644,7 @@ class ChunkScanner:
         self._offset = 0  # absolute offset of the next chunk
         self._lines = 0  # newlines before the next chunk
         self._found: dict[tuple[int, str], SecretFinding] = {}
+        self._png: png.TextCollector | None = png.TextCollector()  # dropped if no PNG
 
     def __repr__(self) -> str:
         return f"ChunkScanner({self.path!r}, {len(self._found)} findings)"
@@ -361,6 +655,10 @@ class ChunkScanner:
             return
         if not isinstance(chunk, bytes):
             chunk = bytes(chunk)
+        if self._png is not None:
+            self._png.feed(chunk, self._lines)
+            if not self._png.active and not self._png.done:
+                self._png = None
         overlap = self._overlap
         # Anchors before this point have enough context once this chunk is here.
         decide_to = self._offset + len(chunk) - overlap
@@ -416,6 +714,8 @@ class ChunkScanner:
 
         *before* holds the bytes just before *data* (so ``access_`` split off is still seen).
         """
+        if not self._shapes:
+            return _known_hits(data, 0, len(data), self._known)
         if b"\0" not in data:  # text: search it whole
             return [
                 *_known_hits(data, 0, len(data), self._known),
@@ -442,7 +742,23 @@ class ChunkScanner:
         if self._tail:
             hits = self._hits(self._tail, self._before_tail)
             self._record_all(found, self._tail, hits, self._tail_offset, self._tail_lines)
+        if self._png is not None:
+            self._png_findings(found)
         return [found[key] for key in sorted(found)]
+
+    def _png_findings(self, found: dict[tuple[int, str], SecretFinding]) -> None:
+        """Secrets in the PNG's text chunks, decoded (zTXt and iTXt may be compressed)."""
+        assert self._png is not None
+        for ctype, start, line, body in self._png.done:
+            where = f"in a PNG {ctype.decode('ascii')} chunk"
+            text = None if body is None else png.decode_text(ctype, body)
+            if text is None or text[1] is None:
+                kind = f"text {where} too large or damaged to check"
+                found.setdefault((start, kind), SecretFinding(self.path, line, kind))
+                continue
+            for _pos, kind, _anchor in self._hits(text[0] + b"\n" + text[1]):
+                key = (start, f"{kind} {where}")
+                found.setdefault(key, SecretFinding(self.path, line, key[1]))
 
 
 def _fits_run(value: bytes) -> bool:
@@ -474,7 +790,52 @@ def _anchored(
         hit = _confirm(window, pos, URL_CREDENTIALS)
         if hit is not None:
             hits.append((hit[0] + start, hit[1], pos + start))
+    for pos in _separated_prefixes(lowered):
+        hit = _confirm(window, pos, "prefixed", before)
+        if hit is not None:
+            hits.append((hit[0] + start, hit[1], pos + start))
     return hits
+
+
+def _separated_prefixes(lowered: bytes) -> list[int]:
+    """Where a "_"/"-" prefixed shape (``ghp_``, ``hf_``, ``glpat-``, ``sk-``...) may start.
+
+    From each separator (memchr, a set lookup per hit) while they are rare; once they prove
+    common (code), from the needles (a memmem pass each) instead. Every position where a
+    prefix occurs is among the results either way; the regex in :func:`_confirm` decides.
+    """
+    starts: list[int] = []
+    for separator, heads, needles in _SEPARATED:
+        budget = int(len(lowered) * _HITS_PER_PASS * len(needles)) + 16
+        lengths = sorted({len(head) for head in heads})
+        found: list[int] = []
+        find = lowered.find
+        pos = find(separator)
+        while pos != -1:
+            budget -= 1
+            if budget < 0:  # common here: the needles are cheaper
+                found = [
+                    hit - (needle[:1] == b"k")  # "k_live_"/"k_test_" start a byte before
+                    for needle in needles
+                    for hit in _find_all(lowered, needle)
+                ]
+                break
+            if pos and 97 <= lowered[pos - 1] <= 122:  # every head ends in a letter
+                for size in lengths:
+                    if pos >= size and lowered[pos - size : pos] in heads:
+                        found.append(pos - size)
+            pos = find(separator, pos + 1)
+        starts.extend(found)
+    return sorted({start for start in starts if start >= 0})
+
+
+def _after_boundary(data: bytes, pos: int, before: bytes) -> bool:
+    """Whether the byte before *pos* ends a word (not a letter or digit, or an escape like \\n)."""
+    prev = data[pos - 1 : pos] if pos > 0 else before[-1:]
+    if not prev or not prev.isalnum():
+        return True
+    escape = data[pos - 2 : pos - 1] if pos > 1 else (before + data[:pos])[-2:-1]
+    return prev in b"ntr" and escape == b"\\"
 
 
 def _url_anchors(window: bytes) -> list[int]:
@@ -497,10 +858,11 @@ def _url_anchors(window: bytes) -> list[int]:
 def _confirm(data: bytes, pos: int, kind: str, before: bytes = b"") -> tuple[int, str] | None:
     """Run the pattern of *kind* at the anchor *pos*; the finding's position, or None."""
     if kind == "keyword":
-        match = _B_KEYWORD.match(data, pos)
+        match = _B_KEYWORD.match(data, pos) or _B_KEYWORD_QUOTED.match(data, pos)
         if match is None:
-            return None
-        prefix = data[pos - _BEFORE : pos] if pos >= _BEFORE else (before + data[:pos])[-_BEFORE:]
+            return _netrc_password(data, pos, before) if data[pos : pos + 1] in b"pP" else None
+        size = len(b"access_")
+        prefix = data[pos - size : pos] if pos >= size else (before + data[:pos])[-size:]
         access = prefix.lower() == b"access_"
         return match.start("value"), _keyword_kind(match.group("key").decode(), access)
     if kind == BEARER:
@@ -511,8 +873,31 @@ def _confirm(data: bytes, pos: int, kind: str, before: bytes = b"") -> tuple[int
         if match is None or _is_placeholder(match.group("value").decode("ascii")):
             return None
         return match.start("value"), URL_CREDENTIALS
+    if kind == "prefixed":
+        match = _B_PREFIXED.match(data, pos)
+        if match is None or not _after_boundary(data, pos, before):
+            return None
+        return pos, _prefixed_kind(match)
+    if kind == BASIC_AUTH:
+        match = _B_BASIC.match(data, pos)
+        if match is None or not _is_basic_credentials(match.group("value")):
+            return None
+        return match.start("value"), BASIC_AUTH
     match = _B_PRIVATE_KEY.match(data, pos)
     return (pos, PRIVATE_KEY) if match else None
+
+
+def _netrc_password(data: bytes, pos: int, before: bytes) -> tuple[int, str] | None:
+    """``password VALUE`` after a netrc ``machine HOST [login USER]`` (within _LOOKBACK bytes)."""
+    match = _B_NETRC_PASSWORD.match(data, pos)
+    if match is None:
+        return None
+    context = data[max(0, pos - _LOOKBACK) : pos]
+    if pos < _LOOKBACK:
+        context = (before + context)[-_LOOKBACK:]
+    if not _B_NETRC_BEFORE.search(context):
+        return None
+    return match.start("value"), NETRC_PASSWORD
 
 
 def scan_file(path: Path, redactor: Redactor, name: str | None = None) -> list[SecretFinding]:
