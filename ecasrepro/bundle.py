@@ -531,18 +531,43 @@ def check_output(output: Path, force: bool, zip_output: bool = False) -> None:
                 f"output {output} already exists; pass --force to replace it or choose another "
                 "--output."
             )
-        if not output.is_dir() or not (
-            (output / "bagit.txt").is_file() or not any(output.iterdir())
-        ):
-            raise BadInput(
-                f"output {output} exists and is not an ecasrepro bundle; refusing to replace it "
-                "even with --force; choose another --output."
-            )
+        _check_replaceable(output)
     zipped = zip_path(output)
     if zip_output and zipped.exists() and not force:
         raise BadInput(
             f"output {zipped} already exists; pass --force to replace it or choose another "
             "--output."
+        )
+
+
+def made_by_ecasrepro(path: Path) -> bool:
+    """True iff ``path`` is a bag this tool wrote: its bag-info names ecasrepro as the agent.
+
+    A bagit.txt alone proves nothing (a user's own BagIt bag has one), and ``--force`` must
+    never delete what it did not make.
+    """
+    if not path.is_dir() or not (path / "bagit.txt").is_file():
+        return False
+    try:
+        with open(path / "bag-info.txt", encoding="utf-8", errors="replace") as handle:
+            head = handle.read(64 * 1024)
+    except OSError:
+        return False
+    agent = AGENT.split(" ", 1)[0] + " "
+    return any(
+        line.partition(":")[0].strip().lower() == "bag-software-agent"
+        and line.partition(":")[2].strip().startswith(agent)
+        for line in head.splitlines()
+    )
+
+
+def _check_replaceable(output: Path) -> None:
+    """``--force`` replaces an empty directory or a bundle ecasrepro made, nothing else."""
+    empty = output.is_dir() and not output.is_symlink() and not any(output.iterdir())
+    if not (empty or made_by_ecasrepro(output)):
+        raise BadInput(
+            f"output {output} exists and is not an ecasrepro bundle; refusing to replace it "
+            "even with --force; choose another --output."
         )
 
 
@@ -686,6 +711,7 @@ def _move_into_place(temp: Path, output: Path, force: bool) -> None:
             f"output {output} already exists; pass --force to replace it or choose another "
             "--output."
         )
+    _check_replaceable(output)  # may have been replaced while we worked
     aside = Path(tempfile.mkdtemp(prefix=f".{output.name}.old-", dir=output.parent))
     old = aside / "old"
     os.rename(output, old)
