@@ -22,6 +22,7 @@ half-written bundle behind.
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import json
 import os
@@ -39,6 +40,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from ecasrepro.errors import BadInput, SecretFound
+from ecasrepro.userfiles import not_regular
 from ecasrepro.version import __version__
 
 # 1 MiB reads: few syscalls, hashlib releases the GIL per update, and the buffers come from
@@ -55,6 +57,8 @@ FIXITY_VERSION = 1
 # edit in the same coarse timestamp tick would keep their mtime), so the snapshot waits this out.
 RACY_NS = 20_000_000
 TAGMANIFEST = "tagmanifest-sha256.txt"
+# errnos of a write the disk refused: full, over quota, over the process's file size limit
+DISK_FULL = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
 RECEIPT = "receipt.json"
 CRATE = "ro-crate-metadata.json"
 PROCESS_RUN_CRATE = "https://w3id.org/ro/wfrun/process/0.5"
@@ -156,7 +160,7 @@ def resolve_attachments(
             elif item.is_file():
                 add(item, _layout_path(item, bases))
             else:
-                raise BadInput(f"--attach path {item} is not a regular file or directory.")
+                raise not_regular(item, "--attach path")
     return list(found.values())
 
 
@@ -354,6 +358,8 @@ class _BagWriter:
         try:
             size, sha256, md5 = copy_hashed(source, target, scanner, on_bytes)
         except OSError as exc:
+            if exc.errno in DISK_FULL:
+                raise  # the disk's fault, not the attachment's: write_bundle says so
             raise BadInput(
                 f"--attach file {source} could not be copied ({exc.strerror or exc}); check it."
             ) from None
@@ -614,8 +620,18 @@ def write_bundle(
                 "again (nothing was written)."
             )
         if zip:
-            _write_zip(temp, zip_path(output), output.name, force)
+            try:
+                _write_zip(temp, zip_path(output), output.name, force)
+            except OSError as exc:
+                if exc.errno in DISK_FULL:
+                    raise _disk_full(zip_path(output), exc, "--zip archive") from None
+                raise
         _move_into_place(temp, output, force)
+    except OSError as exc:
+        _remove(temp)
+        if exc.errno in DISK_FULL:
+            raise _disk_full(output, exc, "bundle") from None
+        raise
     except BaseException:
         _remove(temp)
         raise
@@ -628,6 +644,14 @@ def write_bundle(
     bundle.warnings = list(content.warnings)
     bundle.inputs = list(content.inputs)
     return bundle
+
+
+def _disk_full(target: Path, exc: OSError, what: str) -> BadInput:
+    """The sentence for a write that the disk refused (full, quota, file size limit)."""
+    return BadInput(
+        f"cannot write the {what} {target}: {exc.strerror} (nothing was kept); free space on "
+        "that disk or choose another --output."
+    )
 
 
 def _write_payload(writer: _BagWriter, content: BundleContent, progress: bool | None) -> None:

@@ -236,9 +236,11 @@ def _token_file_warning(path: Path) -> str | None:
 
 
 def _read_token_file(path: Path, source: str, warnings: list[str]) -> Secret:
+    from ecasrepro.userfiles import TOKEN_FILE_MAX, read_limited
+
     path = path.expanduser()
     try:
-        text = path.read_text(encoding="utf-8").strip()
+        text = read_limited(path, "token file", TOKEN_FILE_MAX).decode("utf-8").strip()
     except FileNotFoundError:
         raise ConfigurationError(
             f"token file {path} (from {source}) does not exist; create it or point to another."
@@ -252,10 +254,20 @@ def _read_token_file(path: Path, source: str, warnings: list[str]) -> Secret:
         raise ConfigurationError(
             f"token file {path} (from {source}) must contain exactly one token on one line."
         )
+    _check_token_text(Secret(text), f"token file {path} (from {source})")
     warning = _token_file_warning(path)
     if warning:
         warnings.append(warning)
     return Secret(text)
+
+
+def _check_token_text(secret: Secret, source: str) -> None:
+    """A token travels in an HTTP header: printable ASCII without spaces, or it cannot be sent."""
+    if not all("!" <= char <= "~" for char in secret.reveal()):
+        raise ConfigurationError(
+            f"the B2SHARE token in {source} holds characters that are not printable ASCII "
+            "(B2SHARE tokens never do); copy the token again from the B2SHARE web UI."
+        )
 
 
 def resolve_config(
@@ -328,6 +340,9 @@ def resolve_config(
                 if warning:
                     warnings.append(warning)
                 break
+
+    if secret:
+        _check_token_text(secret, sources["token"])
 
     # community
     community_value = first_of(community, "--community", "B2SHARE_COMMUNITY", "community")

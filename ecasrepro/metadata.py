@@ -169,9 +169,11 @@ def validate_metadata(
 
 def load_user_metadata(path: str | os.PathLike[str]) -> dict[str, Any]:
     """Read the user's metadata JSON (the seed client's format is accepted as is)."""
+    from ecasrepro.userfiles import METADATA_MAX, loads_json, read_limited
+
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        text = read_limited(path, "metadata file", METADATA_MAX).decode("utf-8")
     except FileNotFoundError:
         raise BadInput(f"metadata file {path} does not exist; check the --metadata path.") from None
     except IsADirectoryError:
@@ -180,7 +182,7 @@ def load_user_metadata(path: str | os.PathLike[str]) -> dict[str, Any]:
         reason = getattr(exc, "strerror", None) or type(exc).__name__
         raise BadInput(f"metadata file {path} cannot be read ({reason}); check it.") from None
     try:
-        data = json.loads(text)
+        data = loads_json(text, f"metadata file {path}")
     except json.JSONDecodeError as exc:
         raise BadInput(
             f"metadata file {path} is not valid JSON (line {exc.lineno}, column {exc.colno}: "

@@ -66,15 +66,17 @@ def _load_json(path: Path) -> Any:
         raise BadInput(f"notebook {path} does not exist; check the path.")
     if path.is_dir():
         raise BadInput(f"notebook {path} is a directory; pass the .ipynb file.")
+    from ecasrepro.userfiles import NOTEBOOK_MAX, loads_json, read_limited
+
     try:
-        text = path.read_text(encoding="utf-8")
+        text = read_limited(path, "notebook", NOTEBOOK_MAX).decode("utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         reason = getattr(exc, "strerror", None) or "not UTF-8 text"
         raise BadInput(f"notebook {path} cannot be read ({reason}); check the file.") from None
     if not text.strip():
         raise BadInput(f"notebook {path} is empty; save it in Jupyter first.")
     try:
-        return json.loads(text)
+        return loads_json(text, f"notebook {path}")
     except json.JSONDecodeError as exc:
         raise BadInput(
             f"{path} is not JSON (line {exc.lineno}, column {exc.colno}: {exc.msg}), so it is not "

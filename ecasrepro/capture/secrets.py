@@ -242,10 +242,13 @@ class Redactor:
                 secrets.append(value)
         token_file = env.get("B2SHARE_TOKEN_FILE")
         if token_file:
-            try:
-                with open(os.path.expanduser(token_file), encoding="utf-8") as handle:
-                    content = handle.read(_MAX_TOKEN_FILE).strip()
-            except (OSError, UnicodeDecodeError):
+            from ecasrepro.errors import BadInput
+            from ecasrepro.userfiles import read_limited
+
+            try:  # a FIFO or device named here must not hang the snapshot
+                raw = read_limited(Path(token_file).expanduser(), "token file", _MAX_TOKEN_FILE)
+                content = raw.decode("utf-8").strip()
+            except (OSError, UnicodeDecodeError, BadInput):
                 content = ""
             if content:
                 secrets.append(content)
