@@ -795,6 +795,8 @@ def open_publisher(config: PublishConfig, *, dialect: str | None = None,
     """A :class:`Publisher` speaking the server's dialect (``dialect``, configured, or detected
     once)."""
     session = session or B2ShareSession(config)
+    if echo is not None:
+        session.on_wait = echo
     name = dialect or resolve_dialect(config, session)
     return Publisher(config, dialect_for(name, session), progress=progress, echo=echo)
 
