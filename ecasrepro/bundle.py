@@ -33,7 +33,7 @@ import tempfile
 import threading
 import time
 import zipfile
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path, PurePosixPath
@@ -589,6 +589,90 @@ def _remove(path: Path) -> None:
             path.unlink()
 
 
+# --- temporaries: named by their writer's pid, locked while written -----------------------------
+
+
+def _temp_prefix(name: str, kind: str) -> str:
+    """``.<name>.<kind>-<pid>-``: what a later run reads to tell a dead writer's leftovers."""
+    return f".{name}.{kind}-{os.getpid()}-"
+
+
+@contextlib.contextmanager
+def _held(path: Path) -> Iterator[None]:
+    """An exclusive flock on ``path`` (a directory or file) while its writer works on it.
+
+    The kernel drops it when the writer dies, even by kill -9; it is what tells a live writer
+    in another pid namespace (a container sharing the directory) from a dead one.
+    """
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not POSIX: the pid alone decides
+        yield
+        return
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+    try:
+        with contextlib.suppress(OSError):  # a filesystem without locks: the pid alone decides
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        yield
+    finally:
+        os.close(fd)
+
+
+def _pid_alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        return True
+    return True
+
+
+def remove_stale_temporaries(output: Path) -> list[Path]:
+    """Remove what killed snapshots of ``output`` left beside it (its temporary bag, zip, and
+    set-aside old bundle), and nothing else: only names this module gives, whose writer's pid
+    is dead and whose lock nobody holds. Another target's, a live run's or an older release's
+    (no pid in the name) temporaries stay. An old bundle set aside is kept unless the swap was
+    done (``output`` exists), so that it is never the only copy lost."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not POSIX: leave everything
+        return []
+    prefixes = [f".{output.name}.tmp-", f".{zip_path(output).name}.tmp-"]
+    if output.exists():
+        prefixes.append(f".{output.name}.old-")
+    try:
+        entries = sorted(output.parent.iterdir())
+    except OSError:
+        return []
+    removed = []
+    for entry in entries:
+        prefix = next((p for p in prefixes if entry.name.startswith(p)), None)
+        if prefix is None or entry.is_symlink():
+            continue
+        pid, dash, _ = entry.name[len(prefix):].partition("-")
+        if not dash or not pid.isdigit() or _pid_alive(int(pid)):
+            continue
+        try:
+            fd = os.open(entry, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0) |
+                         getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
+        except OSError:
+            continue
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            continue  # held: its writer is alive after all
+        try:
+            _remove(entry)
+            removed.append(entry)
+        finally:
+            os.close(fd)
+    return removed
+
+
 def write_bundle(
     content: BundleContent,
     output: str | Path,
@@ -601,12 +685,19 @@ def write_bundle(
     """Write ``content`` as a bag at ``output``; atomically, or not at all."""
     output = Path(output)
     check_output(output, force, zip)
+    remove_stale_temporaries(output)
     try:
-        temp = Path(tempfile.mkdtemp(prefix=f".{output.name}.tmp-", dir=output.parent))
+        temp = Path(tempfile.mkdtemp(prefix=_temp_prefix(output.name, "tmp"), dir=output.parent))
     except OSError as exc:
         raise BadInput(
             f"cannot write the bundle to {output} ({exc.strerror or exc}); choose another --output."
         ) from None
+    with _held(temp):
+        return _write_into(temp, content, output, redactor, force, zip, progress)
+
+
+def _write_into(temp: Path, content: BundleContent, output: Path, redactor: Any, force: bool,
+                zip: bool, progress: bool | None) -> Bundle:
     try:
         os.chmod(temp, 0o777 & ~_umask())  # mkdtemp makes it private; a bundle is not
         writer = _BagWriter(temp, output.name, redactor)
@@ -694,11 +785,12 @@ def _write_payload(writer: _BagWriter, content: BundleContent, progress: bool | 
 
 def _write_zip(bag: Path, target: Path, top: str, force: bool) -> None:
     """``<name>.repro.zip`` beside the bundle, written to a temp file and renamed into place."""
-    handle, temp_name = tempfile.mkstemp(prefix=f".{target.name}.tmp-", dir=target.parent)
+    handle, temp_name = tempfile.mkstemp(prefix=_temp_prefix(target.name, "tmp"),
+                                         dir=target.parent)
     os.close(handle)
     temp = Path(temp_name)
     try:
-        with zipfile.ZipFile(temp, "w", allowZip64=True) as archive:
+        with _held(temp), zipfile.ZipFile(temp, "w", allowZip64=True) as archive:
             for path in sorted(bag.rglob("*")):
                 if not path.is_file():
                     continue
@@ -736,7 +828,7 @@ def _move_into_place(temp: Path, output: Path, force: bool) -> None:
             "--output."
         )
     _check_replaceable(output)  # may have been replaced while we worked
-    aside = Path(tempfile.mkdtemp(prefix=f".{output.name}.old-", dir=output.parent))
+    aside = Path(tempfile.mkdtemp(prefix=_temp_prefix(output.name, "old"), dir=output.parent))
     old = aside / "old"
     os.rename(output, old)
     try:
