@@ -280,8 +280,11 @@ class BundleContent:
 
     title: str
     notebook_name: str  # e.g. "analysis.ipynb"
-    notebook_json: bytes
-    notebook_html: bytes | Callable[[], bytes]  # or a callable (a future's result) to overlap
+    # bytes, or chunks of them (a large notebook is encoded a cell at a time, never held whole)
+    notebook_json: bytes | Iterable[bytes]
+    # the page, or a callable giving it (a future's result, to overlap its rendering), or
+    # giving it in pieces (a large notebook's page is rendered in batches while written)
+    notebook_html: bytes | str | Callable[[], bytes | str | Iterable[str]]
     metadata: dict[str, Any]
     requirements_txt: str
     platform: dict[str, Any]
@@ -344,6 +347,27 @@ class _BagWriter:
         self.files[relpath] = entry
         return entry
 
+    def add_chunks(self, relpath: str, chunks: Iterable[bytes]) -> PayloadFile:
+        """Write, hash and scan a stream of chunks: the file is never whole in memory."""
+        target = self._target(relpath)
+        scanner = self.redactor.scanner(f"{self.display_name}/data/{relpath}")
+        hasher = _Hasher(scanner, threaded=False)
+        size = 0
+        with open(target, "wb") as out:
+            for chunk in chunks:
+                out.write(chunk)
+                hasher.feed(chunk)
+                size += len(chunk)
+        sha256, md5 = hasher.finish()
+        self.findings.extend(scanner.findings())
+        entry = PayloadFile(relpath, target, size, sha256, md5)
+        self.files[relpath] = entry
+        return entry
+
+    def add_large_text(self, relpath: str, text: str) -> PayloadFile:
+        """A large str, encoded a slice at a time (no second, encoded copy of it all at once)."""
+        return self.add_chunks(relpath, _encoded([text]))
+
     def add_text(self, relpath: str, text: str) -> PayloadFile:
         return self.add_bytes(relpath, text.encode("utf-8"))
 
@@ -402,6 +426,13 @@ class _BagWriter:
         self._write_tag(FIXITY, _json_bytes(_fixity_record(self.data, self.files.values())))
         lines = "".join(f"{digest}  {name}\n" for name, digest in self.tag_digests.items())
         (self.root / TAGMANIFEST).write_text(lines, encoding="utf-8")
+
+
+def _encoded(pieces: Iterable[str]) -> Iterator[bytes]:
+    """UTF-8 of each piece, a slice of CHUNK_SIZE characters at a time."""
+    for piece in pieces:
+        for at in range(0, len(piece), CHUNK_SIZE):
+            yield piece[at:at + CHUNK_SIZE].encode("utf-8")
 
 
 def _one_line(value: str) -> str:
@@ -748,7 +779,11 @@ def _disk_full(target: Path, exc: OSError, what: str) -> BadInput:
 def _write_payload(writer: _BagWriter, content: BundleContent, progress: bool | None) -> None:
     created = datetime.now(timezone.utc).replace(microsecond=0)
     stem = Path(content.notebook_name).stem
-    writer.add_bytes(f"notebook/{content.notebook_name}", content.notebook_json)
+    notebook = content.notebook_json
+    if isinstance(notebook, bytes):
+        writer.add_bytes(f"notebook/{content.notebook_name}", notebook)
+    else:
+        writer.add_chunks(f"notebook/{content.notebook_name}", notebook)
     writer.add_text("environment/requirements.txt", content.requirements_txt)
     if content.conda_environment_yml:
         writer.add_text("environment/environment.yml", content.conda_environment_yml)
@@ -767,7 +802,13 @@ def _write_payload(writer: _BagWriter, content: BundleContent, progress: bool | 
         for attachment in content.attachments:
             writer.add_copy(f"outputs/{attachment.relpath}", attachment.source, bar.update)
     html = content.notebook_html
-    writer.add_bytes(f"notebook/{stem}.html", html if isinstance(html, bytes) else html())
+    page = html() if callable(html) else html
+    if isinstance(page, str):
+        writer.add_large_text(f"notebook/{stem}.html", page)
+    elif isinstance(page, bytes):
+        writer.add_bytes(f"notebook/{stem}.html", page)
+    else:
+        writer.add_chunks(f"notebook/{stem}.html", _encoded(page))
     writer.add_json("metadata.json", content.metadata)
     crate = build_ro_crate(content, list(writer.files.values()), created)
     writer.add_json(CRATE, crate)
