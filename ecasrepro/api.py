@@ -14,6 +14,7 @@ it, not the reverse).
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -53,7 +54,14 @@ def snapshot(
     from ecasrepro import bundle as bundles
     from ecasrepro import metadata as meta
     from ecasrepro import pids
-    from ecasrepro.capture.notebook import capture_notebook, render_html
+    from ecasrepro.capture.notebook import (
+        HTML_BATCH_CHARS,
+        capture_notebook,
+        notebook_json_chunks,
+        notebook_weight,
+        render_html,
+        render_html_chunks,
+    )
     from ecasrepro.capture.secrets import Redactor
 
     notebook_path = Path(notebook).expanduser()
@@ -100,10 +108,14 @@ def snapshot(
 
     redactor = Redactor.from_environment()
     scrubbed = nbformat.from_dict(redactor.redact_json(capture.notebook))
-    notebook_json = (nbformat.writes(scrubbed) + "\n").encode("utf-8")
-    renderer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ecasrepro-html")
-    html_future = renderer.submit(lambda: render_html(scrubbed).encode("utf-8"))
-    renderer.shutdown(wait=False)
+    notebook_json = notebook_json_chunks(scrubbed)  # encoded a cell at a time while written
+    notebook_html: Any
+    if notebook_weight(scrubbed) > HTML_BATCH_CHARS:  # rendered in batches while written
+        notebook_html = functools.partial(render_html_chunks, scrubbed)
+    else:
+        renderer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ecasrepro-html")
+        notebook_html = renderer.submit(render_html, scrubbed).result
+        renderer.shutdown(wait=False)
 
     # 3. Capture the rest.
     from ecasrepro.capture.environment import capture_environment
@@ -140,7 +152,7 @@ def snapshot(
         title=record_title,
         notebook_name=notebook_path.name,
         notebook_json=notebook_json,
-        notebook_html=html_future.result,
+        notebook_html=notebook_html,
         metadata=record,
         requirements_txt=redactor.redact_text(environment.requirements_txt),
         conda_environment_yml=(

@@ -21,13 +21,15 @@ half-written bundle behind.
 One job: write and read the bundle, so that its layout (a contract) and its fixity are decided in
 one place.
 
-May import: ecasrepro.errors, ecasrepro.pids, ecasrepro.version; never ecasrepro.capture,
-ecasrepro.b2share, ecasrepro.api or a front end (ecasrepro.cli, ecasrepro.magic, ecasrepro.compat).
+May import: ecasrepro.errors, ecasrepro.pids, ecasrepro.version, ecasrepro.userfiles; never
+ecasrepro.capture, ecasrepro.b2share, ecasrepro.api or a front end (ecasrepro.cli, ecasrepro.magic,
+ecasrepro.compat).
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import json
 import os
@@ -38,13 +40,14 @@ import tempfile
 import threading
 import time
 import zipfile
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path, PurePosixPath
 from typing import Any
 
 from ecasrepro.errors import BadInput, SecretFound
+from ecasrepro.userfiles import not_regular
 from ecasrepro.version import __version__
 
 # 1 MiB reads: few syscalls, hashlib releases the GIL per update, and the buffers come from
@@ -61,6 +64,8 @@ FIXITY_VERSION = 1
 # edit in the same coarse timestamp tick would keep their mtime), so the snapshot waits this out.
 RACY_NS = 20_000_000
 TAGMANIFEST = "tagmanifest-sha256.txt"
+# errnos of a write the disk refused: full, over quota, over the process's file size limit
+DISK_FULL = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
 RECEIPT = "receipt.json"
 CRATE = "ro-crate-metadata.json"
 PROCESS_RUN_CRATE = "https://w3id.org/ro/wfrun/process/0.5"
@@ -194,7 +199,7 @@ def resolve_attachments(
                 layout = _layout_path(item, bases)
                 add(item, layout, PurePosixPath(layout).parts[:-1])
             else:
-                raise BadInput(f"--attach path {item} is not a regular file or directory.")
+                raise not_regular(item, "--attach path")
     shared = _shared_directories(anchors)
     notebook_dir = bases[0] if bases else None
     stored: dict[str, Attachment] = {}
@@ -327,8 +332,11 @@ class BundleContent:
 
     title: str
     notebook_name: str  # e.g. "analysis.ipynb"
-    notebook_json: bytes
-    notebook_html: bytes | Callable[[], bytes]  # or a callable (a future's result) to overlap
+    # bytes, or chunks of them (a large notebook is encoded a cell at a time, never held whole)
+    notebook_json: bytes | Iterable[bytes]
+    # the page, or a callable giving it (a future's result, to overlap its rendering), or
+    # giving it in pieces (a large notebook's page is rendered in batches while written)
+    notebook_html: bytes | str | Callable[[], bytes | str | Iterable[str]]
     metadata: dict[str, Any]
     requirements_txt: str
     platform: dict[str, Any]
@@ -392,6 +400,27 @@ class _BagWriter:
         self.files[relpath] = entry
         return entry
 
+    def add_chunks(self, relpath: str, chunks: Iterable[bytes]) -> PayloadFile:
+        """Write, hash and scan a stream of chunks: the file is never whole in memory."""
+        target = self._target(relpath)
+        scanner = self.redactor.scanner(f"{self.display_name}/data/{relpath}")
+        hasher = _Hasher(scanner, threaded=False)
+        size = 0
+        with open(target, "wb") as out:
+            for chunk in chunks:
+                out.write(chunk)
+                hasher.feed(chunk)
+                size += len(chunk)
+        sha256, md5 = hasher.finish()
+        self.findings.extend(scanner.findings())
+        entry = PayloadFile(relpath, target, size, sha256, md5)
+        self.files[relpath] = entry
+        return entry
+
+    def add_large_text(self, relpath: str, text: str) -> PayloadFile:
+        """A large str, encoded a slice at a time (no second, encoded copy of it all at once)."""
+        return self.add_chunks(relpath, _encoded([text]))
+
     def add_text(self, relpath: str, text: str) -> PayloadFile:
         return self.add_bytes(relpath, text.encode("utf-8"))
 
@@ -406,6 +435,8 @@ class _BagWriter:
         try:
             size, sha256, md5 = copy_hashed(source, target, scanner, on_bytes)
         except OSError as exc:
+            if exc.errno in DISK_FULL:
+                raise  # the disk's fault, not the attachment's: write_bundle says so
             raise BadInput(
                 f"--attach file {source} could not be copied ({exc.strerror or exc}); check it."
             ) from None
@@ -448,6 +479,13 @@ class _BagWriter:
         self._write_tag(FIXITY, _json_bytes(_fixity_record(self.data, self.files.values())))
         lines = "".join(f"{digest}  {name}\n" for name, digest in self.tag_digests.items())
         (self.root / TAGMANIFEST).write_text(lines, encoding="utf-8")
+
+
+def _encoded(pieces: Iterable[str]) -> Iterator[bytes]:
+    """UTF-8 of each piece, a slice of CHUNK_SIZE characters at a time."""
+    for piece in pieces:
+        for at in range(0, len(piece), CHUNK_SIZE):
+            yield piece[at:at + CHUNK_SIZE].encode("utf-8")
 
 
 def _one_line(value: str) -> str:
@@ -586,18 +624,43 @@ def check_output(output: Path, force: bool, zip_output: bool = False) -> None:
                 f"output {output} already exists; pass --force to replace it or choose another "
                 "--output."
             )
-        if not output.is_dir() or not (
-            (output / "bagit.txt").is_file() or not any(output.iterdir())
-        ):
-            raise BadInput(
-                f"output {output} exists and is not an ecasrepro bundle; refusing to replace it "
-                "even with --force; choose another --output."
-            )
+        _check_replaceable(output)
     zipped = zip_path(output)
     if zip_output and zipped.exists() and not force:
         raise BadInput(
             f"output {zipped} already exists; pass --force to replace it or choose another "
             "--output."
+        )
+
+
+def made_by_ecasrepro(path: Path) -> bool:
+    """True iff ``path`` is a bag this tool wrote: its bag-info names ecasrepro as the agent.
+
+    A bagit.txt alone proves nothing (a user's own BagIt bag has one), and ``--force`` must
+    never delete what it did not make.
+    """
+    if not path.is_dir() or not (path / "bagit.txt").is_file():
+        return False
+    try:
+        with open(path / "bag-info.txt", encoding="utf-8", errors="replace") as handle:
+            head = handle.read(64 * 1024)
+    except OSError:
+        return False
+    agent = AGENT.split(" ", 1)[0] + " "
+    return any(
+        line.partition(":")[0].strip().lower() == "bag-software-agent"
+        and line.partition(":")[2].strip().startswith(agent)
+        for line in head.splitlines()
+    )
+
+
+def _check_replaceable(output: Path) -> None:
+    """``--force`` replaces an empty directory or a bundle ecasrepro made, nothing else."""
+    empty = output.is_dir() and not output.is_symlink() and not any(output.iterdir())
+    if not (empty or made_by_ecasrepro(output)):
+        raise BadInput(
+            f"output {output} exists and is not an ecasrepro bundle; refusing to replace it "
+            "even with --force; choose another --output."
         )
 
 
@@ -613,6 +676,90 @@ def _remove(path: Path) -> None:
             path.unlink()
 
 
+# --- temporaries: named by their writer's pid, locked while written -----------------------------
+
+
+def _temp_prefix(name: str, kind: str) -> str:
+    """``.<name>.<kind>-<pid>-``: what a later run reads to tell a dead writer's leftovers."""
+    return f".{name}.{kind}-{os.getpid()}-"
+
+
+@contextlib.contextmanager
+def _held(path: Path) -> Iterator[None]:
+    """An exclusive flock on ``path`` (a directory or file) while its writer works on it.
+
+    The kernel drops it when the writer dies, even by kill -9; it is what tells a live writer
+    in another pid namespace (a container sharing the directory) from a dead one.
+    """
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not POSIX: the pid alone decides
+        yield
+        return
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+    try:
+        with contextlib.suppress(OSError):  # a filesystem without locks: the pid alone decides
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        yield
+    finally:
+        os.close(fd)
+
+
+def _pid_alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        return True
+    return True
+
+
+def remove_stale_temporaries(output: Path) -> list[Path]:
+    """Remove what killed snapshots of ``output`` left beside it (its temporary bag, zip, and
+    set-aside old bundle), and nothing else: only names this module gives, whose writer's pid
+    is dead and whose lock nobody holds. Another target's, a live run's or an older release's
+    (no pid in the name) temporaries stay. An old bundle set aside is kept unless the swap was
+    done (``output`` exists), so that it is never the only copy lost."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not POSIX: leave everything
+        return []
+    prefixes = [f".{output.name}.tmp-", f".{zip_path(output).name}.tmp-"]
+    if output.exists():
+        prefixes.append(f".{output.name}.old-")
+    try:
+        entries = sorted(output.parent.iterdir())
+    except OSError:
+        return []
+    removed = []
+    for entry in entries:
+        prefix = next((p for p in prefixes if entry.name.startswith(p)), None)
+        if prefix is None or entry.is_symlink():
+            continue
+        pid, dash, _ = entry.name[len(prefix):].partition("-")
+        if not dash or not pid.isdigit() or _pid_alive(int(pid)):
+            continue
+        try:
+            fd = os.open(entry, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0) |
+                         getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
+        except OSError:
+            continue
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            continue  # held: its writer is alive after all
+        try:
+            _remove(entry)
+            removed.append(entry)
+        finally:
+            os.close(fd)
+    return removed
+
+
 def write_bundle(
     content: BundleContent,
     output: str | Path,
@@ -625,12 +772,19 @@ def write_bundle(
     """Write ``content`` as a bag at ``output``; atomically, or not at all."""
     output = Path(output)
     check_output(output, force, zip)
+    remove_stale_temporaries(output)
     try:
-        temp = Path(tempfile.mkdtemp(prefix=f".{output.name}.tmp-", dir=output.parent))
+        temp = Path(tempfile.mkdtemp(prefix=_temp_prefix(output.name, "tmp"), dir=output.parent))
     except OSError as exc:
         raise BadInput(
             f"cannot write the bundle to {output} ({exc.strerror or exc}); choose another --output."
         ) from None
+    with _held(temp):
+        return _write_into(temp, content, output, redactor, force, zip, progress)
+
+
+def _write_into(temp: Path, content: BundleContent, output: Path, redactor: Any, force: bool,
+                zip: bool, progress: bool | None) -> Bundle:
     try:
         os.chmod(temp, 0o777 & ~_umask())  # mkdtemp makes it private; a bundle is not
         writer = _BagWriter(temp, output.name, redactor)
@@ -644,8 +798,18 @@ def write_bundle(
                 "again (nothing was written)."
             )
         if zip:
-            _write_zip(temp, zip_path(output), output.name, force)
+            try:
+                _write_zip(temp, zip_path(output), output.name, force)
+            except OSError as exc:
+                if exc.errno in DISK_FULL:
+                    raise _disk_full(zip_path(output), exc, "--zip archive") from None
+                raise
         _move_into_place(temp, output, force)
+    except OSError as exc:
+        _remove(temp)
+        if exc.errno in DISK_FULL:
+            raise _disk_full(output, exc, "bundle") from None
+        raise
     except BaseException:
         _remove(temp)
         raise
@@ -660,10 +824,22 @@ def write_bundle(
     return bundle
 
 
+def _disk_full(target: Path, exc: OSError, what: str) -> BadInput:
+    """The sentence for a write that the disk refused (full, quota, file size limit)."""
+    return BadInput(
+        f"cannot write the {what} {target}: {exc.strerror} (nothing was kept); free space on "
+        "that disk or choose another --output."
+    )
+
+
 def _write_payload(writer: _BagWriter, content: BundleContent, progress: bool | None) -> None:
     created = datetime.now(timezone.utc).replace(microsecond=0)
     stem = Path(content.notebook_name).stem
-    writer.add_bytes(f"notebook/{content.notebook_name}", content.notebook_json)
+    notebook = content.notebook_json
+    if isinstance(notebook, bytes):
+        writer.add_bytes(f"notebook/{content.notebook_name}", notebook)
+    else:
+        writer.add_chunks(f"notebook/{content.notebook_name}", notebook)
     writer.add_text("environment/requirements.txt", content.requirements_txt)
     if content.pylock_toml:
         writer.add_text("environment/pylock.toml", content.pylock_toml)
@@ -684,7 +860,13 @@ def _write_payload(writer: _BagWriter, content: BundleContent, progress: bool | 
         for attachment in content.attachments:
             writer.add_copy(f"outputs/{attachment.relpath}", attachment.source, bar.update)
     html = content.notebook_html
-    writer.add_bytes(f"notebook/{stem}.html", html if isinstance(html, bytes) else html())
+    page = html() if callable(html) else html
+    if isinstance(page, str):
+        writer.add_large_text(f"notebook/{stem}.html", page)
+    elif isinstance(page, bytes):
+        writer.add_bytes(f"notebook/{stem}.html", page)
+    else:
+        writer.add_chunks(f"notebook/{stem}.html", _encoded(page))
     writer.add_json("metadata.json", content.metadata)
     crate = build_ro_crate(content, list(writer.files.values()), created)
     writer.add_json(CRATE, crate)
@@ -702,11 +884,12 @@ def _write_payload(writer: _BagWriter, content: BundleContent, progress: bool | 
 
 def _write_zip(bag: Path, target: Path, top: str, force: bool) -> None:
     """``<name>.repro.zip`` beside the bundle, written to a temp file and renamed into place."""
-    handle, temp_name = tempfile.mkstemp(prefix=f".{target.name}.tmp-", dir=target.parent)
+    handle, temp_name = tempfile.mkstemp(prefix=_temp_prefix(target.name, "tmp"),
+                                         dir=target.parent)
     os.close(handle)
     temp = Path(temp_name)
     try:
-        with zipfile.ZipFile(temp, "w", allowZip64=True) as archive:
+        with _held(temp), zipfile.ZipFile(temp, "w", allowZip64=True) as archive:
             for path in sorted(bag.rglob("*")):
                 if not path.is_file():
                     continue
@@ -743,7 +926,8 @@ def _move_into_place(temp: Path, output: Path, force: bool) -> None:
             f"output {output} already exists; pass --force to replace it or choose another "
             "--output."
         )
-    aside = Path(tempfile.mkdtemp(prefix=f".{output.name}.old-", dir=output.parent))
+    _check_replaceable(output)  # may have been replaced while we worked
+    aside = Path(tempfile.mkdtemp(prefix=_temp_prefix(output.name, "old"), dir=output.parent))
     old = aside / "old"
     os.rename(output, old)
     try:

@@ -13,9 +13,9 @@ only the HTTP client calls :meth:`Secret.reveal`, to build the ``Authorization``
 One job: resolve the publishing settings in one documented order, so that every front end
 configures a server the same way.
 
-May import: ecasrepro.errors; never an engine (ecasrepro.bundle, ecasrepro.capture,
-ecasrepro.b2share), ecasrepro.api or a front end (ecasrepro.cli, ecasrepro.magic,
-ecasrepro.compat).
+May import: ecasrepro.errors, ecasrepro.userfiles; never an engine (ecasrepro.bundle,
+ecasrepro.capture, ecasrepro.b2share), ecasrepro.api or a front end (ecasrepro.cli,
+ecasrepro.magic, ecasrepro.compat).
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
-from ecasrepro.errors import ConfigurationError, os_reason
+from ecasrepro.errors import BadInput, ConfigurationError, os_reason
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -249,9 +249,11 @@ def _token_file_warning(path: Path) -> str | None:
 
 
 def _read_token_file(path: Path, source: str, warnings: list[str]) -> Secret:
+    from ecasrepro.userfiles import TOKEN_FILE_MAX, read_limited
+
     path = path.expanduser()
     try:
-        text = path.read_text(encoding="utf-8").strip()
+        text = read_limited(path, "token file", TOKEN_FILE_MAX).decode("utf-8").strip()
     except FileNotFoundError:
         raise ConfigurationError(
             f"token file {path} (from {source}) does not exist; create it or point to another."
@@ -265,6 +267,7 @@ def _read_token_file(path: Path, source: str, warnings: list[str]) -> Secret:
         raise ConfigurationError(
             f"token file {path} (from {source}) must contain exactly one token on one line."
         )
+    _check_token_text(Secret(text), f"token file {path} (from {source})")
     warning = _token_file_warning(path)
     if warning:
         warnings.append(warning)
@@ -281,6 +284,8 @@ def known_tokens(environ: Mapping[str, str] | None = None) -> list[str]:
     environment holds no token. Never raises: an unreadable or invalid file adds nothing here
     (resolving the configuration reports it).
     """
+    from ecasrepro.userfiles import TOKEN_FILE_MAX, read_limited
+
     env = os.environ if environ is None else environ
     found: list[str] = [env.get("B2SHARE_TOKEN", "")]
     files: list[str] = [env.get("B2SHARE_TOKEN_FILE", "")]
@@ -294,13 +299,22 @@ def known_tokens(environ: Mapping[str, str] | None = None) -> list[str]:
     for name in files:
         if not name:
             continue
-        try:
-            with open(os.path.expanduser(name), encoding="utf-8") as handle:
-                found.append(handle.read(64 * 1024))
-        except (OSError, UnicodeDecodeError, ValueError):
+        try:  # a FIFO or device named here must not hang the snapshot
+            raw = read_limited(Path(name).expanduser(), "token file", TOKEN_FILE_MAX)
+            found.append(raw.decode("utf-8"))
+        except (OSError, UnicodeDecodeError, ValueError, BadInput):
             continue
     tokens = {value.strip() for value in found if value and value.strip()}
     return sorted(tokens | _SEEN_TOKENS)
+
+
+def _check_token_text(secret: Secret, source: str) -> None:
+    """A token travels in an HTTP header: printable ASCII without spaces, or it cannot be sent."""
+    if not all("!" <= char <= "~" for char in secret.reveal()):
+        raise ConfigurationError(
+            f"the B2SHARE token in {source} holds characters that are not printable ASCII "
+            "(B2SHARE tokens never do); copy the token again from the B2SHARE web UI."
+        )
 
 
 def resolve_config(
@@ -373,6 +387,9 @@ def resolve_config(
                 if warning:
                     warnings.append(warning)
                 break
+
+    if secret:
+        _check_token_text(secret, sources["token"])
 
     # community
     community_value = first_of(community, "--community", "B2SHARE_COMMUNITY", "community")

@@ -19,15 +19,14 @@ Stale-file rule (kernel history against the saved ``.ipynb``):
 One job: the notebook front end, so that a notebook user snapshots and publishes without leaving
 the kernel.
 
-May import: ecasrepro.api, ecasrepro.errors; never an engine directly (ecasrepro.capture,
-ecasrepro.bundle, ecasrepro.b2share), and nothing heavy at import time.
+May import: ecasrepro.api, ecasrepro.errors, ecasrepro.userfiles; never an engine directly
+(ecasrepro.capture, ecasrepro.bundle, ecasrepro.b2share), and nothing heavy at import time.
 """
 
 from __future__ import annotations
 
 import contextlib
 import html
-import json
 import os
 import time
 from collections.abc import Mapping, Sequence
@@ -147,9 +146,11 @@ def unsaved_executions(
 
 def check_saved(path: Path, shell: Any, finished_at: Mapping[int, float]) -> None:
     """Raise BadInput naming the unsaved executions when the saved file is stale."""
+    from ecasrepro.userfiles import NOTEBOOK_MAX, loads_json, read_limited
+
     try:
-        notebook_json = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError, UnicodeDecodeError):
+        notebook_json = loads_json(read_limited(path, "notebook", NOTEBOOK_MAX), "notebook")
+    except (OSError, ValueError, EcasReproError):
         return  # snapshot reads it again and reports what is wrong with it, in one sentence
     history = list(getattr(shell.history_manager, "input_hist_raw", []) or [])
     if not history:

@@ -7,9 +7,9 @@ schema-agnostic: the publisher reuses it with a community's full schema (root + 
 One job: build and validate record metadata locally, so that a bad field is named on the user's
 machine before anything is sent.
 
-May import: ecasrepro.errors; never an engine (ecasrepro.bundle, ecasrepro.capture,
-ecasrepro.b2share), ecasrepro.api or a front end (ecasrepro.cli, ecasrepro.magic,
-ecasrepro.compat).
+May import: ecasrepro.errors, ecasrepro.userfiles; never an engine (ecasrepro.bundle,
+ecasrepro.capture, ecasrepro.b2share), ecasrepro.api or a front end (ecasrepro.cli,
+ecasrepro.magic, ecasrepro.compat).
 """
 
 from __future__ import annotations
@@ -176,9 +176,11 @@ def validate_metadata(
 
 def load_user_metadata(path: str | os.PathLike[str]) -> dict[str, Any]:
     """Read the user's metadata JSON (the seed client's format is accepted as is)."""
+    from ecasrepro.userfiles import METADATA_MAX, loads_json, read_limited
+
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        text = read_limited(path, "metadata file", METADATA_MAX).decode("utf-8")
     except FileNotFoundError:
         raise BadInput(f"metadata file {path} does not exist; check the --metadata path.") from None
     except IsADirectoryError:
@@ -188,7 +190,7 @@ def load_user_metadata(path: str | os.PathLike[str]) -> dict[str, Any]:
             f"metadata file {path} cannot be read ({os_reason(exc)}); check it."
         ) from None
     try:
-        data = json.loads(text)
+        data = loads_json(text, f"metadata file {path}")
     except json.JSONDecodeError as exc:
         raise BadInput(
             f"metadata file {path} is not valid JSON (line {exc.lineno}, column {exc.colno}: "

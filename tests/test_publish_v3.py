@@ -274,7 +274,7 @@ def test_dropped_uploads_and_503_bursts_end_in_one_complete_draft(
     from ecasrepro.sandbox import SandboxServer
 
     forget_detected()
-    faults = "error-503=0.2,drop-upload-first=3@PUT/api/records"
+    faults = "error-503=0.2,retry-after=0,drop-upload-first=3@PUT/api/records"
     with SandboxServer(tmp_path / "faulty", api="v3", seed=7, faults=faults) as server:
         bundle = make_bundle(tmp_path, {f"f{i}.bin": bytes([i]) * (20000 + i) for i in range(6)})
         for _ in range(4):  # a run may give up (exit 4); re-running must finish the same draft

@@ -12,7 +12,9 @@ Retry policy (urllib3 ``Retry`` mounted on the session; numbers from :class:`Ret
   process the request. A dropped connection or a 500/502/504 after a POST may have created a
   draft whose id we never saw, so it is not blindly repeated: the publisher reconciles instead
   (it looks for the orphan draft before creating another one);
-* ``Retry-After`` is honoured (capped by ``retry_after_max``), otherwise exponential back-off.
+* ``Retry-After`` is honoured and each wait announced; a server asking for more than
+  ``retry_after_max`` (120 s) ends the run with a sentence (exit 4); otherwise exponential
+  back-off.
 
 :func:`raise_for_response` is the only place where HTTP error answers become exceptions.
 
@@ -26,11 +28,14 @@ ecasrepro.compat).
 
 from __future__ import annotations
 
+import datetime as dt
+import email.utils
 import hashlib
 import logging
 import os
 import queue
 import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -68,17 +73,62 @@ def redact_url(url: str) -> str:
     return urlunsplit((parts.scheme, netloc, parts.path, query, ""))
 
 
+def retry_after_seconds(value: str, now: float | None = None) -> float | None:
+    """A ``Retry-After`` value (delta-seconds or an HTTP date) in seconds; None if unreadable."""
+    text = value.strip()
+    if text.isdigit():
+        return float(text)
+    try:
+        when = email.utils.parsedate_to_datetime(text)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=dt.timezone.utc)
+    return max(0.0, when.timestamp() - (time.time() if now is None else now))
+
+
 class B2ShareRetry(Retry):
-    """urllib3 Retry that also repeats POST/PATCH, but only on answers meaning "not processed"."""
+    """urllib3 Retry that also repeats POST/PATCH, but only on answers meaning "not processed".
+
+    It also honours ``Retry-After`` itself (urllib3 caps it only from 2.7, with ``retry_after_max``,
+    and silently): each wait is announced through ``notify``, and a server asking for more than
+    ``wait_cap`` seconds ends the run with a sentence instead of a silent wait of minutes.
+    """
+
+    notify: Callable[[str], None] = staticmethod(lambda message: log.warning("%s", message))
+    wait_cap: float = 120.0
 
     def is_retry(self, method: str, status_code: int, has_retry_after: bool = False) -> bool:
         if method.upper() in ("POST", "PATCH"):
             return bool(self.total) and status_code in NOT_PROCESSED_STATUSES
         return super().is_retry(method, status_code, has_retry_after)
 
+    def new(self, **kw: Any) -> B2ShareRetry:
+        retry = super().new(**kw)
+        retry.notify, retry.wait_cap = self.notify, self.wait_cap
+        return retry
 
-def build_retry(policy: RetryPolicy) -> B2ShareRetry:
-    return B2ShareRetry(
+    def sleep_for_retry(self, response: Any) -> bool:
+        raw = response.headers.get("Retry-After")
+        seconds = retry_after_seconds(raw) if raw is not None else None
+        if seconds is None:
+            return False  # absent or unreadable: exponential back-off instead
+        if seconds > self.wait_cap:
+            raise ServerUnreachable(
+                f"the server answered {response.status} and asked to wait {seconds:.0f} s before "
+                f"retrying, more than the {self.wait_cap:g} s this tool waits "
+                "(ECASREPRO_HTTP_RETRY_AFTER_MAX); try again later: the same command resumes."
+            )
+        if seconds > 0:
+            at = dt.datetime.now().astimezone() + dt.timedelta(seconds=seconds)
+            self.notify(f"server asked to wait {seconds:g} s; retrying at {at:%H:%M:%S}")
+            time.sleep(seconds)
+        return True
+
+
+def build_retry(policy: RetryPolicy,
+                notify: Callable[[str], None] | None = None) -> B2ShareRetry:
+    retry = B2ShareRetry(
         total=policy.retries,
         connect=policy.retries,
         read=policy.retries,
@@ -89,11 +139,14 @@ def build_retry(policy: RetryPolicy) -> B2ShareRetry:
         status_forcelist=RETRY_STATUSES,
         backoff_factor=policy.backoff_factor,
         backoff_max=policy.backoff_max,
-        retry_after_max=policy.retry_after_max,  # type: ignore[arg-type]  # only compared
         respect_retry_after_header=True,
         raise_on_status=False,
         raise_on_redirect=False,
     )
+    retry.wait_cap = policy.retry_after_max
+    if notify is not None:
+        retry.notify = notify
+    return retry
 
 
 class _BearerAuth(requests.auth.AuthBase):
@@ -120,7 +173,10 @@ class B2ShareSession(requests.Session):
         self.config = config
         self.server = config.server
         self.policy = config.retry
-        adapter = HTTPAdapter(max_retries=build_retry(config.retry), pool_maxsize=4)
+        #: told of every wait a server's Retry-After imposes (the publisher's echo, else the log)
+        self.on_wait: Callable[[str], None] = lambda message: log.warning("%s", message)
+        retry = build_retry(config.retry, notify=lambda message: self.on_wait(message))
+        adapter = HTTPAdapter(max_retries=retry, pool_maxsize=4)
         self.mount("http://", adapter)
         self.mount("https://", adapter)
         self.headers["User-Agent"] = f"ecasrepro/{__version__} (+B2SHARE v2 client)"

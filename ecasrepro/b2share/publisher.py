@@ -24,6 +24,7 @@ ecasrepro.api or a front end (ecasrepro.cli, ecasrepro.magic, ecasrepro.compat).
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import datetime as dt
 import logging
@@ -31,7 +32,7 @@ import os
 import signal
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -69,6 +70,7 @@ DEFAULT_UPLOAD_WORKERS = 4
 #: Payload files smaller than this are always scanned again (cheap; covers metadata.json and the
 #: RO-Crate); larger ones the snapshot scanned are trusted while their stat is unchanged.
 TRUST_SNAPSHOT_MIN = 1024 * 1024
+LOCK_FILE = ".ecasrepro-publish.lock"
 
 
 @dataclass
@@ -148,6 +150,44 @@ def open_bundle(bundle: Bundle | str | os.PathLike[str]) -> Bundle:
     from ecasrepro.bundle import Bundle
 
     return bundle if isinstance(bundle, Bundle) else Bundle.open(Path(bundle))
+
+
+@contextlib.contextmanager
+def publish_lock(bundle: Bundle, echo: Echo, optional: bool = False) -> Iterator[None]:
+    """Hold an exclusive OS lock on ``<bundle>/.ecasrepro-publish.lock`` while publishing.
+
+    Two runs of one bundle would both read a receipt without a draft and both create one; so a
+    second run waits here until the first ends (the kernel drops a lock with its process, even
+    on kill -9), then reads the receipt the first one wrote and continues its draft. The lock
+    file is a dotfile, so archives and the bag leave it out; it holds the holder's pid for the
+    message. ``optional`` (a dry run) proceeds unlocked in a bundle it cannot write to.
+    """
+    import fcntl
+
+    path = Path(bundle.path) / LOCK_FILE
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o644)
+    except OSError as exc:
+        if optional:
+            yield
+            return
+        raise BadInput(
+            f"cannot write in the bundle {bundle.path} ({exc.strerror or exc}); publishing "
+            "records its receipt there, so make the bundle writable."
+        ) from None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip()
+            who = f" (pid {holder})" if holder.isdigit() else ""
+            echo(f"another publish of {bundle.path} is running{who}; waiting for it to finish")
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode("ascii"), 0)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
 
 
 def upload_workers() -> int:
@@ -325,8 +365,17 @@ class Publisher:
         new_draft: bool = False,
         dry_run: bool = False,
     ) -> DraftRecord:
-        dialect = self.dialect
+        """Publish the bundle; one run at a time per bundle (see :func:`publish_lock`)."""
         bundle = open_bundle(bundle_or_path)
+        with publish_lock(bundle, self.echo, optional=dry_run):
+            return self._publish(bundle, submit=submit, new_version_of=new_version_of,
+                                 new_draft=new_draft, dry_run=dry_run)
+
+    def _publish(
+        self, bundle: Bundle, *, submit: bool, new_version_of: str | None, new_draft: bool,
+        dry_run: bool,
+    ) -> DraftRecord:
+        dialect = self.dialect
         bundle.validate(fast=True)
         known_md5 = self.check_payload(bundle)
         if not dry_run:
@@ -772,6 +821,8 @@ def open_publisher(config: PublishConfig, *, dialect: str | None = None,
     """A :class:`Publisher` speaking the server's dialect (``dialect``, configured, or detected
     once)."""
     session = session or B2ShareSession(config)
+    if echo is not None:
+        session.on_wait = echo
     name = dialect or resolve_dialect(config, session)
     return Publisher(config, dialect_for(name, session), progress=progress, echo=echo)
 

@@ -7,8 +7,8 @@ snapshot (cells run out of order, cells never run, an unsaved notebook) become `
 One job: one validated model of the notebook, so that every later step of a snapshot works from the
 same parse.
 
-May import: ecasrepro.errors; never ecasrepro.bundle, ecasrepro.b2share, ecasrepro.api or a front
-end (ecasrepro.cli, ecasrepro.magic, ecasrepro.compat).
+May import: ecasrepro.errors, ecasrepro.userfiles; never ecasrepro.bundle, ecasrepro.b2share,
+ecasrepro.api or a front end (ecasrepro.cli, ecasrepro.magic, ecasrepro.compat).
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import html
 import itertools
 import json
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -74,8 +75,10 @@ def _load_json(path: Path) -> Any:
         raise BadInput(f"notebook {path} does not exist; check the path.")
     if path.is_dir():
         raise BadInput(f"notebook {path} is a directory; pass the .ipynb file.")
+    from ecasrepro.userfiles import NOTEBOOK_MAX, loads_json, read_limited
+
     try:
-        text = path.read_text(encoding="utf-8")
+        text = read_limited(path, "notebook", NOTEBOOK_MAX).decode("utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise BadInput(
             f"notebook {path} cannot be read ({os_reason(exc)}); check the file."
@@ -83,7 +86,7 @@ def _load_json(path: Path) -> Any:
     if not text.strip():
         raise BadInput(f"notebook {path} is empty; save it in Jupyter first.")
     try:
-        return json.loads(text)
+        return loads_json(text, f"notebook {path}")
     except json.JSONDecodeError as exc:
         raise BadInput(
             f"{path} is not JSON (line {exc.lineno}, column {exc.colno}: {exc.msg}), so it is not "
@@ -550,3 +553,109 @@ def render_html(notebook: Any) -> str:
     )
     body, _resources = exporter.from_notebook_node(notebook)
     return str(body)
+
+
+def notebook_json_chunks(notebook: Any) -> Iterator[bytes]:
+    """``nbformat.writes(notebook) + "\\n"`` as UTF-8, the same bytes, produced one cell at a time.
+
+    nbformat.writes deep-copies the whole notebook, splits its text into lines and joins the
+    pure-Python encoder's millions of pieces into one string: about 4x a large notebook's size
+    at once. Here only one cell is copied and encoded at a time (cells are the bulk; the rest is
+    metadata), so a 200 MB notebook costs little beyond its own objects.
+    """
+    import copy
+
+    from nbformat import NotebookNode
+    from nbformat.v4.nbjson import BytesEncoder
+    from nbformat.v4.rwbase import split_lines, strip_transient
+
+    def dumps(value: Any) -> str:
+        return json.dumps(value, cls=BytesEncoder, indent=1, sort_keys=True,
+                          separators=(",", ": "), ensure_ascii=False)
+
+    rest = {key: value for key, value in notebook.items() if key != "cells"}
+    if not rest or min(rest) < "cells":  # "cells" would not come first: not v4, let nbformat
+        import nbformat
+
+        yield (nbformat.writes(notebook) + "\n").encode("utf-8")
+        return
+    top = NotebookNode(copy.deepcopy(rest))
+    top.cells = []
+    strip_transient(top)
+    del top["cells"]
+    cells = notebook.get("cells", [])
+    if not cells:
+        yield ('{\n "cells": [],\n' + dumps(top)[2:] + "\n").encode("utf-8")
+        return
+    yield b'{\n "cells": [\n'
+    for index, cell in enumerate(cells):
+        shell = NotebookNode(cells=[copy.deepcopy(cell)], metadata={})
+        one = strip_transient(split_lines(shell)).cells[0]
+        text = "  " + dumps(one).replace("\n", "\n  ")
+        yield (text + (",\n" if index < len(cells) - 1 else "\n")).encode("utf-8")
+    yield (" ],\n" + dumps(top)[2:] + "\n").encode("utf-8")
+
+
+#: A notebook heavier than this (characters in its strings) is rendered to HTML in batches of
+#: about this many, so that nbconvert's ~4x peak applies to a batch and never to the whole.
+HTML_BATCH_CHARS = 16 * 1024 * 1024
+
+
+def notebook_weight(notebook: Any) -> int:
+    """Characters in all strings of ``notebook`` (what its size in memory is made of)."""
+    total, stack = 0, [notebook]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            total += len(item)
+        elif isinstance(item, dict):
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return total
+
+
+def render_html_chunks(notebook: Any) -> Iterator[str]:
+    """:func:`render_html`'s page in pieces: the same characters, rendered in batches of cells.
+
+    nbconvert holds a page several times over while it renders (copies, template pieces, the
+    joined string): for a large notebook that is most of a snapshot's memory. Cells render
+    independently (except that raw cells trim the whitespace around them, so a batch never ends
+    beside one), so the page is the head of an empty notebook's page, each batch's cells, and
+    the tail; every batch's page is checked to have exactly that head and tail.
+    """
+    import nbformat
+
+    def shell(cells: list[Any]) -> Any:
+        copy = nbformat.NotebookNode({k: v for k, v in notebook.items() if k != "cells"})
+        copy.cells = cells
+        return copy
+
+    cells = list(notebook.get("cells", []))
+    if notebook_weight(notebook) <= HTML_BATCH_CHARS or len(cells) < 2:
+        yield render_html(notebook)
+        return
+    empty = render_html(shell([]))
+    one = render_html(shell([nbformat.v4.new_markdown_cell("x")]))
+    pairs = enumerate(zip(empty, one, strict=False))
+    common = next((i for i, (a, b) in pairs if a != b), len(empty))
+    head = empty[: empty.rfind("\n", 0, common) + 1]
+    tail = empty[len(head):]
+    yield head
+    batch: list[Any] = []
+    weight = 0
+    for index, cell in enumerate(cells):
+        batch.append(cell)
+        weight += notebook_weight(cell)
+        last = index == len(cells) - 1
+        # the template trims whitespace around raw cells: never cut next to one
+        raw = cell.get("cell_type") == "raw" or (
+            not last and cells[index + 1].get("cell_type") == "raw")
+        if last or (weight >= HTML_BATCH_CHARS and not raw):
+            page = render_html(shell(batch))
+            if not (page.startswith(head) and page.endswith(tail)):
+                raise RuntimeError("nbconvert's page layout changed: a batch has another frame")
+            yield page[len(head): len(page) - len(tail)]
+            batch, weight = [], 0
+            del page
+    yield tail

@@ -52,6 +52,12 @@ blueprint = Blueprint("v3_files", __name__)
 #: Files per record.  Upstream's RDM_RECORDS_MAX_FILES_COUNT is 100; B2SHARE's value is not
 #: public, and bundles of a few hundred files must be publishable (see docs/decisions.md, v3 mode).
 DEFAULT_MAX_FILES = 500
+#: Upstream's key rules, all of them (invenio-files-rest 6.1 ``models.validate_key``, applied by
+#: ``ObjectVersion`` when content is stored: FILES_REST_OBJECT_KEY_MAX_LEN). A key is an opaque
+#: string there: ``../../x``, ``/x`` and backslashes are accepted at init (201) and never touch
+#: a path, because content is stored under a file-instance UUID (here: a blob id). The only
+#: other refusal is the database's: PostgreSQL rejects NUL in text, an unhandled 500.
+MAX_KEY_LENGTH = 255
 #: Process-wide override of every app's limit (bench/bench_publish_v3.py raises it this way).
 MAX_FILES: int | None = None
 GIB = 1 << 30
@@ -163,6 +169,8 @@ def init_files(record_id: str) -> Response:
                     store.next_seq(db, "v3_files"),
                 ),
             )
+        if any("\x00" in item["key"] for item in items):
+            raise AppError(500)  # upstream: PostgreSQL refuses NUL in text when the batch flushes
         touch_draft(db, record_id)
         return _list_response(db, row, 201)
 
@@ -277,6 +285,8 @@ def upload_content(record_id: str, key: str) -> Response:
     if failed is not None:
         _drain(length)  # outside the transaction: never hold the write lock on a socket
         return json_response(failed)
+    if len(key) > MAX_KEY_LENGTH:  # upstream: ObjectVersion.create, before any byte is stored
+        raise ApiError(400, "Filename is too long.")
     if length > max_size:
         raise ApiError(400, "Maximum file size exceeded.")
     if int(used) + length > quota:
