@@ -17,6 +17,7 @@ import functools
 import html
 import itertools
 import json
+import os
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -635,12 +636,14 @@ def render_html_chunks(notebook: Any) -> Iterator[str]:
     if notebook_weight(notebook) <= HTML_BATCH_CHARS or len(cells) < 2:
         yield render_html(notebook)
         return
+    # The frame is what pages of no cell, a markdown cell and a code cell share at both ends
+    # (cells of different types start differently, so the frame cannot reach into a cell).
     empty = render_html(shell([]))
-    one = render_html(shell([nbformat.v4.new_markdown_cell("x")]))
-    pairs = enumerate(zip(empty, one, strict=False))
-    common = next((i for i, (a, b) in pairs if a != b), len(empty))
-    head = empty[: empty.rfind("\n", 0, common) + 1]
-    tail = empty[len(head):]
+    probes = [render_html(shell([nbformat.v4.new_markdown_cell("x")])),
+              render_html(shell([nbformat.v4.new_code_cell("x")]))]
+    head = os.path.commonprefix([empty, *probes])
+    ends = os.path.commonprefix([page[::-1] for page in (empty, *probes)])[::-1]
+    tail = ends[len(ends) - min(len(ends), len(empty) - len(head)):]
     yield head
     batch: list[Any] = []
     weight = 0
