@@ -28,6 +28,7 @@ def snapshot(
     description: str | None = None,
     keywords: Iterable[str] = (),
     community: str | None = None,
+    license: str | None = None,
     output: str | os.PathLike[str] | None = None,
     execute: bool = False,
     zip: bool = False,
@@ -41,6 +42,8 @@ def snapshot(
     Every input is checked before anything is written; secrets are redacted from the notebook,
     its HTML and every generated file before they are written, and the result is scanned again.
     The bundle (default ``<notebook stem>.repro`` beside the notebook) appears atomically.
+    ``license`` (an SPDX id, a name or a URL) wins over the metadata's ``license`` and over
+    ``license`` under ``[snapshot]`` in the config file; with none, the bundle says so.
     """
     from ecasrepro import bundle as bundles
     from ecasrepro import metadata as meta
@@ -104,6 +107,9 @@ def snapshot(
     environment = capture_environment()
     git = capture_git(notebook_path.parent)
     warnings = [*capture.warnings, *environment.warnings]
+    licence, licence_warning = _licence(license, user)
+    if licence_warning:
+        warnings.append(licence_warning)
     creator_names = [c for c in creators if c]
     final_title = title or capture.first_heading or notebook_path.stem
     record = meta.build_record_metadata(
@@ -117,6 +123,7 @@ def snapshot(
         has_outputs=bool(attachments),
         technical_info=_technical_info(capture, environment),
         user_metadata=user,
+        license=licence,
     )
     record = redactor.redact_json(record)
     meta.validate_metadata(record, schema, "draft", source="the command-line values")
@@ -142,7 +149,12 @@ def snapshot(
         attachments=attachments,
         inputs=derived,
         creators=[n for n in names if n],
-        description=description,
+        description=(
+            meta.record_abstract(record)
+            or redactor.redact_text(meta.opening_text(capture.notebook.get("cells") or []) or "")
+            or f"The executed Jupyter notebook {notebook_path.name} with its software "
+            "environment, git state and outputs."
+        ),
         warnings=[redactor.redact_text(w) for w in warnings],
         notebook_facts={
             "language": capture.language,
@@ -152,6 +164,31 @@ def snapshot(
     )
     # 4. Write, atomically, then scan again (inside write_bundle).
     return bundles.write_bundle(content, out, redactor, force=force, zip=zip, progress=progress)
+
+
+def _licence(flag: str | None, user: Mapping[str, Any]) -> tuple[dict[str, str] | None, str]:
+    """(the record's ``license`` to set, or None; a warning when no licence is stated at all).
+
+    ``license`` from the flag, else the user's metadata (already in the record), else the
+    configuration; never a default: an unstated licence is recorded as unstated.
+    """
+    from ecasrepro.config import configured_license, user_config_path
+    from ecasrepro.metadata import license_field
+
+    if flag is not None and flag.strip():
+        return license_field(flag), ""
+    if flag is not None:
+        raise BadInput("--license is empty; pass an SPDX id (e.g. CC-BY-4.0), a name or a URL.")
+    if user.get("license"):
+        return None, ""
+    configured = configured_license()
+    if configured:
+        return license_field(configured[0]), ""
+    return None, (
+        "no licence was stated, so the bundle says that none was (reusers must ask); pass "
+        "--license (e.g. CC-BY-4.0), put \"license\" in the metadata file, or set license "
+        f"under [snapshot] in {user_config_path()}."
+    )
 
 
 def _parses(pids: Any, text: str) -> bool:

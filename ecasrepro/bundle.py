@@ -426,10 +426,38 @@ _MEDIA_TYPES = {
 }
 
 
+#: RO-Crate 1.1's context does not define ``sha256``; later RO-Crate contexts map it to
+#: schema.org's property, which the crate declares inline so it stays valid 1.1.
+CRATE_CONTEXT: list[Any] = [
+    "https://w3id.org/ro/crate/1.1/context",
+    {"sha256": "http://schema.org/sha256"},
+]
+NO_LICENCE_ID = "#no-license-stated"
+
+
+def _licence_entity(licence: Any) -> dict[str, Any]:
+    """The root's ``license`` as a contextual entity; an unstated licence is said to be so."""
+    if isinstance(licence, Mapping) and str(licence.get("license") or "").strip():
+        name = str(licence["license"]).strip()
+        uri = str(licence.get("license_uri") or "").strip()
+        return {"@id": uri or "#license", "@type": "CreativeWork", "name": name,
+                "description": f"The licence the creator stated: {name}."}
+    return {
+        "@id": NO_LICENCE_ID,
+        "@type": "CreativeWork",
+        "name": "No licence stated",
+        "description": "The creator stated no licence when this bundle was made; no licence is "
+        "implied, so ask the creator before reusing it.",
+    }
+
+
 def build_ro_crate(
     content: BundleContent, files: Sequence[PayloadFile], created: datetime
 ) -> dict[str, Any]:
-    """RO-Crate 1.1 metadata (Process Run Crate profile): files, inputs by PID, the run."""
+    """RO-Crate 1.1 metadata (Process Run Crate profile): files, inputs by PID, the run.
+
+    Input PIDs are web-based data entities, so the root's ``hasPart`` lists them too.
+    """
     notebook_id = f"notebook/{content.notebook_name}"
     graph: list[dict[str, Any]] = [
         {
@@ -484,17 +512,18 @@ def build_ro_crate(
     }
     if people:
         run["agent"] = [{"@id": p["@id"]} for p in people]
+    licence = _licence_entity(content.metadata.get("license"))
     root: dict[str, Any] = {
         "@id": "./",
         "@type": "Dataset",
         "name": content.title,
+        "description": content.description or content.title,
         "datePublished": created.isoformat(),
+        "license": {"@id": licence["@id"]},
         "conformsTo": {"@id": PROCESS_RUN_CRATE},
-        "hasPart": [{"@id": e["@id"]} for e in file_entities],
+        "hasPart": [{"@id": e["@id"]} for e in [*file_entities, *input_entities]],
         "mentions": [{"@id": "#notebook-run"}],
     }
-    if content.description:
-        root["description"] = content.description
     if input_entities:
         root["isBasedOn"] = [{"@id": e["@id"]} for e in input_entities]
     if people:
@@ -505,8 +534,8 @@ def build_ro_crate(
         "name": "Process Run Crate",
         "version": "0.5",
     }
-    graph += [root, profile, run, *file_entities, *input_entities, *people]
-    return {"@context": "https://w3id.org/ro/crate/1.1/context", "@graph": graph}
+    graph += [root, profile, run, *file_entities, *input_entities, *people, licence]
+    return {"@context": CRATE_CONTEXT, "@graph": graph}
 
 
 # --- writing a bundle atomically ----------------------------------------------------------------

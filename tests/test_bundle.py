@@ -81,7 +81,7 @@ def test_ro_crate_lists_every_payload_file_and_each_pid(project: Path) -> None:
         inputs=["doi:10.5281/zenodo.1234"], output=project / "out.repro",
     )
     crate = json.loads((bundle.path / "data" / "ro-crate-metadata.json").read_text())
-    assert crate["@context"] == "https://w3id.org/ro/crate/1.1/context"
+    assert crate["@context"][0] == "https://w3id.org/ro/crate/1.1/context"
     graph = {entity["@id"]: entity for entity in crate["@graph"]}
     assert graph["ro-crate-metadata.json"]["about"] == {"@id": "./"}
     root = graph["./"]
@@ -98,6 +98,7 @@ def test_ro_crate_lists_every_payload_file_and_each_pid(project: Path) -> None:
         "https://doi.org/10.5281/zenodo.1234",
     }
     assert {p["@id"] for p in root["isBasedOn"]} == expected
+    assert expected <= parts  # web-based data entities are parts of the crate too
     for url in expected:
         assert graph[url]["@type"] == "Dataset"
     run = graph["#notebook-run"]
