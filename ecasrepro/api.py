@@ -200,18 +200,36 @@ def _parses(pids: Any, text: str) -> bool:
 
 
 def _technical_info(capture: Any, environment: Any) -> str:
+    """The TechnicalInfo description: a sentence, e.g. "(kernel python3, CPython 3.11.7)"."""
     from ecasrepro.version import __version__
 
-    python = (environment.platform or {}).get("python_version") or (
-        environment.platform or {}
-    ).get("python", "")
-    kernel = capture.kernel_name or "unknown kernel"
-    return (
-        f"Snapshot of the Jupyter notebook {capture.name} ({kernel}"
-        f"{', Python ' + str(python) if python else ''}) made with ecasrepro {__version__}: "
-        "a BagIt bag whose payload is an RO-Crate with the executed notebook, its HTML, the "
-        "software environment, the git state and the attached outputs."
+    runtime = _runtime(capture, environment.platform or {})
+    facts = ", ".join(
+        part for part in (f"kernel {capture.kernel_name}" if capture.kernel_name else "", runtime)
+        if part
     )
+    return (
+        f"Snapshot of the Jupyter notebook {capture.name}{f' ({facts})' if facts else ''} made "
+        f"with ecasrepro {__version__}: a BagIt bag whose payload is an RO-Crate with the "
+        "executed notebook, its HTML, the software environment, the git state and the attached "
+        "outputs."
+    )
+
+
+def _runtime(capture: Any, platform: Mapping[str, Any]) -> str:
+    """"CPython 3.11.7" for a Python kernel (from the captured platform), else the notebook's
+    own language name and version (e.g. "R 4.3.2"); "" when nothing is known."""
+    info = (capture.notebook.get("metadata") or {}).get("language_info") or {}
+    language = str(capture.language or info.get("name") or "")
+    python = platform.get("python")
+    if language.lower() in ("", "python") and isinstance(python, Mapping) and python.get("version"):
+        return f"{python.get('implementation') or 'Python'} {python['version']}".strip()
+    if language.lower() in ("", "python") and isinstance(python, str) and python:
+        return f"Python {python}"
+    if language:
+        pretty = "Python" if language.lower() == "python" else language
+        return f"{pretty} {info.get('version') or ''}".strip()
+    return ""
 
 
 def publish(
