@@ -26,6 +26,7 @@ import hashlib
 import json
 import os
 import queue
+import re
 import shutil
 import sys
 import tempfile
@@ -57,6 +58,9 @@ RACY_NS = 20_000_000
 TAGMANIFEST = "tagmanifest-sha256.txt"
 RECEIPT = "receipt.json"
 CRATE = "ro-crate-metadata.json"
+#: bag-info label of each input PID (resolver URL); RFC 8493 reserves External-Identifier for
+#: the bag's own identifier, so inputs have a label of our own (bundles and archives alike).
+INPUT_LABEL = "Ecasrepro-Input"
 PROCESS_RUN_CRATE = "https://w3id.org/ro/wfrun/process/0.5"
 AGENT = f"ecasrepro {__version__} <https://github.com/ecasrepro/ecasrepro>"
 
@@ -123,6 +127,7 @@ def resolve_attachments(
     def add(path: Path, relpath: str) -> None:
         if skip(path) or ".ipynb_checkpoints" in path.parts:
             return
+        check_payload_name(relpath, path)
         other = found.get(relpath)
         if other is not None and other.source.resolve() != path.resolve():
             raise BadInput(
@@ -296,12 +301,33 @@ def _json_bytes(obj: Any) -> bytes:
     return (json.dumps(obj, indent=2, ensure_ascii=False, sort_keys=False) + "\n").encode("utf-8")
 
 
+# RFC 8493 §2.1.3 percent-encodes CR, LF and "%" in manifest paths, and only those, so a reader
+# decodes %0A, %0D and %25 only. A "%" that does not begin one of those is written as is:
+# bagit-python (which `Bundle.validate` uses) decodes %0A and %0D only, so "100%25_done.csv"
+# would be a missing file to it, while both read "100%_done.csv" back unchanged. A name that
+# spells one of the escapes itself is refused (`check_payload_name`): no spelling of it is read
+# alike by bagit-python and by the RFC. See docs/decisions.md (BagIt).
+_MANIFEST_ESCAPE = re.compile(r"%(0[AaDd]|25)")
+
+
+def check_payload_name(relpath: str, source: object) -> None:
+    """BadInput for a name that BagIt tools would read back differently (it holds "%0A"...)."""
+    found = _MANIFEST_ESCAPE.search(relpath)
+    if found:
+        raise BadInput(
+            f"--attach file {source}: its name holds {found.group(0)!r}, which BagIt tools "
+            "read back differently (as a newline or a percent sign); rename it."
+        )
+
+
 def _encode_manifest_path(relpath: str) -> str:
+    """A payload path as a manifest line spells it (CR and LF percent-encoded)."""
     return relpath.replace("\r", "%0D").replace("\n", "%0A")
 
 
 def _decode_manifest_path(text: str) -> str:
-    return text.replace("%0D", "\r").replace("%0A", "\n").replace("%0d", "\r").replace("%0a", "\n")
+    """The inverse, in one pass (so "%250A" is "%0A", not a newline); any case of hex digits."""
+    return _MANIFEST_ESCAPE.sub(lambda m: chr(int(m.group(1), 16)), text)
 
 
 class _BagWriter:
@@ -451,6 +477,14 @@ def _licence_entity(licence: Any) -> dict[str, Any]:
     }
 
 
+def _crate_id(relpath: str) -> str:
+    """A payload path as a data entity's ``@id``: a relative URI, so "%", spaces and newlines
+    are percent-encoded (RO-Crate 1.1 §"Data entities")."""
+    from urllib.parse import quote
+
+    return quote(relpath, safe="/")
+
+
 def build_ro_crate(
     content: BundleContent, files: Sequence[PayloadFile], created: datetime
 ) -> dict[str, Any]:
@@ -458,7 +492,7 @@ def build_ro_crate(
 
     Input PIDs are web-based data entities, so the root's ``hasPart`` lists them too.
     """
-    notebook_id = f"notebook/{content.notebook_name}"
+    notebook_id = _crate_id(f"notebook/{content.notebook_name}")
     graph: list[dict[str, Any]] = [
         {
             "@id": CRATE,
@@ -471,7 +505,7 @@ def build_ro_crate(
     for entry in sorted(files, key=lambda f: f.relpath):
         suffix = PurePosixPath(entry.relpath).suffix.lower()
         entity: dict[str, Any] = {
-            "@id": entry.relpath,
+            "@id": _crate_id(entry.relpath),
             "@type": "File",
             "name": PurePosixPath(entry.relpath).name,
             "contentSize": str(entry.size),
@@ -479,7 +513,7 @@ def build_ro_crate(
         }
         if suffix in _MEDIA_TYPES:
             entity["encodingFormat"] = _MEDIA_TYPES[suffix]
-        if entry.relpath == notebook_id:
+        if entity["@id"] == notebook_id:
             entity["@type"] = ["File", "SoftwareSourceCode"]
             entity["programmingLanguage"] = content.notebook_facts.get("language") or "python"
             entity["description"] = "The executed notebook (secrets redacted)."
@@ -499,14 +533,15 @@ def build_ro_crate(
         {"@id": f"#creator-{i + 1}", "@type": "Person", "name": name}
         for i, name in enumerate(content.creators)
     ]
-    outputs = [{"@id": f.relpath} for f in files if f.relpath.startswith("outputs/")]
+    outputs = [{"@id": _crate_id(f.relpath)} for f in files if f.relpath.startswith("outputs/")]
     run: dict[str, Any] = {
         "@id": "#notebook-run",
         "@type": "CreateAction",
         "name": f"Run of {content.notebook_name}",
         "instrument": {"@id": notebook_id},
         "object": [{"@id": pid.resolver_url} for pid in content.inputs],
-        "result": [{"@id": f"notebook/{Path(content.notebook_name).stem}.html"}, *outputs],
+        "result": [{"@id": _crate_id(f"notebook/{Path(content.notebook_name).stem}.html")},
+                   *outputs],
         "endTime": content.notebook_facts.get("last_executed") or created.isoformat(),
         "actionStatus": {"@id": "http://schema.org/CompletedActionStatus"},
     }
@@ -665,7 +700,7 @@ def _write_payload(writer: _BagWriter, content: BundleContent, progress: bool | 
         ("Bag-Software-Agent", AGENT),
         ("External-Description", content.title),
         *[("Contact-Name", name) for name in content.creators],
-        *[("Ecasrepro-Input", pid.resolver_url) for pid in content.inputs],
+        *[(INPUT_LABEL, pid.resolver_url) for pid in content.inputs],
         *[("Ecasrepro-Warning", warning) for warning in content.warnings],
     ]
     writer.write_tag_files(info)
