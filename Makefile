@@ -6,7 +6,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint browser clean sandbox
+.PHONY: demo test test-lowest lint browser clean sandbox
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -29,12 +29,29 @@ test: $(STAMP) browser
 	$(VENV)/bin/ruff check ecasrepro tests bench examples
 	$(PY) -m pytest -q
 
+# The lowest versions pyproject declares (direct dependencies at their floors), in a venv of their
+# own, running the quick tests that exercise each dependency's API: a floor that lies fails here.
+LOWEST      ?= .venv-lowest
+LOWEST_TESTS = tests/test_packaging.py tests/test_config.py tests/test_metadata.py \
+               tests/test_v3_metadata.py tests/test_bundle.py tests/test_notebook.py \
+               tests/test_environment.py tests/test_vcs.py tests/test_snapshot_cli.py \
+               tests/test_client.py tests/test_publish.py tests/test_sandbox_v3.py \
+               tests/test_compat.py tests/test_rocrate.py
+
+test-lowest: $(STAMP)
+	$(PY) -m pip install --quiet "uv>=0.4"
+	rm -rf $(LOWEST)
+	$(VENV)/bin/uv venv --quiet --seed --python $(PY) $(LOWEST)
+	VIRTUAL_ENV=$(LOWEST) $(VENV)/bin/uv pip install --quiet --resolution lowest-direct -e '.[test]'
+	$(LOWEST)/bin/python -m pytest -q -p no:cacheprovider -m "not browser and not slow" \
+	  $(LOWEST_TESTS)
+
 lint: $(STAMP)
 	$(VENV)/bin/ruff check ecasrepro tests bench examples
 	$(VENV)/bin/mypy ecasrepro
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(LOWEST) build *.egg-info .pytest_cache .mypy_cache .ruff_cache
 
 # A local B2SHARE-compatible server (v2 API) for practice: `make sandbox` (Ctrl+C stops it).
 sandbox: $(STAMP)

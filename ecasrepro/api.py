@@ -37,6 +37,7 @@ def snapshot(
     description: str | None = None,
     keywords: Iterable[str] = (),
     community: str | None = None,
+    license: str | None = None,
     output: str | os.PathLike[str] | None = None,
     execute: bool = False,
     zip: bool = False,
@@ -50,6 +51,8 @@ def snapshot(
     Every input is checked before anything is written; secrets are redacted from the notebook,
     its HTML and every generated file before they are written, and the result is scanned again.
     The bundle (default ``<notebook stem>.repro`` beside the notebook) appears atomically.
+    ``license`` (an SPDX id, a name or a URL) wins over the metadata's ``license`` and over
+    ``license`` under ``[snapshot]`` in the config file; with none, the bundle says so.
     """
     from ecasrepro import bundle as bundles
     from ecasrepro import metadata as meta
@@ -126,6 +129,9 @@ def snapshot(
     lock = start_lock(environment.found)  # index look-ups overlap the rest (bounded, cached)
     git = capture_git(notebook_path.parent)
     warnings = [*capture.warnings, *environment.warnings]
+    licence, licence_warning = _licence(license, user)
+    if licence_warning:
+        warnings.append(licence_warning)
     creator_names = [c for c in creators if c]
     final_title = title or capture.first_heading or notebook_path.stem
     record = meta.build_record_metadata(
@@ -139,6 +145,7 @@ def snapshot(
         has_outputs=bool(attachments),
         technical_info=_technical_info(capture, environment),
         user_metadata=user,
+        license=licence,
     )
     record = redactor.redact_json(record)
     meta.validate_metadata(record, schema, "draft", source="the command-line values")
@@ -167,7 +174,12 @@ def snapshot(
         attachments=attachments,
         inputs=derived,
         creators=[n for n in names if n],
-        description=description,
+        description=(
+            meta.record_abstract(record)
+            or redactor.redact_text(meta.opening_text(capture.notebook.get("cells") or []) or "")
+            or f"The executed Jupyter notebook {notebook_path.name} with its software "
+            "environment, git state and outputs."
+        ),
         warnings=[redactor.redact_text(w) for w in warnings],
         notebook_facts={
             "language": capture.language,
@@ -179,6 +191,31 @@ def snapshot(
     return bundles.write_bundle(content, out, redactor, force=force, zip=zip, progress=progress)
 
 
+def _licence(flag: str | None, user: Mapping[str, Any]) -> tuple[dict[str, str] | None, str]:
+    """(the record's ``license`` to set, or None; a warning when no licence is stated at all).
+
+    ``license`` from the flag, else the user's metadata (already in the record), else the
+    configuration; never a default: an unstated licence is recorded as unstated.
+    """
+    from ecasrepro.config import configured_license, user_config_path
+    from ecasrepro.metadata import license_field
+
+    if flag is not None and flag.strip():
+        return license_field(flag), ""
+    if flag is not None:
+        raise BadInput("--license is empty; pass an SPDX id (e.g. CC-BY-4.0), a name or a URL.")
+    if user.get("license"):
+        return None, ""
+    configured = configured_license()
+    if configured:
+        return license_field(configured[0]), ""
+    return None, (
+        "no licence was stated, so the bundle says that none was (reusers must ask); pass "
+        "--license (e.g. CC-BY-4.0), put \"license\" in the metadata file, or set license "
+        f"under [snapshot] in {user_config_path()}."
+    )
+
+
 def _parses(pids: Any, text: str) -> bool:
     try:
         pids.parse_pid(text)
@@ -188,18 +225,36 @@ def _parses(pids: Any, text: str) -> bool:
 
 
 def _technical_info(capture: Any, environment: Any) -> str:
+    """The TechnicalInfo description: a sentence, e.g. "(kernel python3, CPython 3.11.7)"."""
     from ecasrepro.version import __version__
 
-    python = (environment.platform or {}).get("python_version") or (
-        environment.platform or {}
-    ).get("python", "")
-    kernel = capture.kernel_name or "unknown kernel"
-    return (
-        f"Snapshot of the Jupyter notebook {capture.name} ({kernel}"
-        f"{', Python ' + str(python) if python else ''}) made with ecasrepro {__version__}: "
-        "a BagIt bag whose payload is an RO-Crate with the executed notebook, its HTML, the "
-        "software environment, the git state and the attached outputs."
+    runtime = _runtime(capture, environment.platform or {})
+    facts = ", ".join(
+        part for part in (f"kernel {capture.kernel_name}" if capture.kernel_name else "", runtime)
+        if part
     )
+    return (
+        f"Snapshot of the Jupyter notebook {capture.name}{f' ({facts})' if facts else ''} made "
+        f"with ecasrepro {__version__}: a BagIt bag whose payload is an RO-Crate with the "
+        "executed notebook, its HTML, the software environment, the git state and the attached "
+        "outputs."
+    )
+
+
+def _runtime(capture: Any, platform: Mapping[str, Any]) -> str:
+    """"CPython 3.11.7" for a Python kernel (from the captured platform), else the notebook's
+    own language name and version (e.g. "R 4.3.2"); "" when nothing is known."""
+    info = (capture.notebook.get("metadata") or {}).get("language_info") or {}
+    language = str(capture.language or info.get("name") or "")
+    python = platform.get("python")
+    if language.lower() in ("", "python") and isinstance(python, Mapping) and python.get("version"):
+        return f"{python.get('implementation') or 'Python'} {python['version']}".strip()
+    if language.lower() in ("", "python") and isinstance(python, str) and python:
+        return f"Python {python}"
+    if language:
+        pretty = "Python" if language.lower() == "python" else language
+        return f"{pretty} {info.get('version') or ''}".strip()
+    return ""
 
 
 def publish(

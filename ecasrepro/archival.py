@@ -7,7 +7,7 @@ directory itself are skipped, and a notebook whose ``<stem>.repro`` bundle sits 
 archived through that bundle.
 
 Each archive is the bundle's bag with a richer ``bag-info.txt`` (``Title``, ``Creator``,
-``Bagging-Date``, ``Source-Date``, one ``External-Identifier`` per input PID) and the tag manifest
+``Bagging-Date``, ``Source-Date``, one ``Ecasrepro-Input`` per input PID) and the tag manifest
 updated to match. Every payload byte is read once: it is hashed against ``manifest-sha256.txt``
 while it is compressed, so a damaged bundle is refused instead of archived. Archives are written
 to a temporary sibling and renamed into place.
@@ -46,6 +46,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import IO, Any, Literal
 
+from ecasrepro.bundle import INPUT_LABEL, _decode_manifest_path
 from ecasrepro.errors import BadInput, EcasReproError, ExitCode
 from ecasrepro.version import __version__
 
@@ -58,7 +59,7 @@ SKIP_DIR_NAMES = frozenset({"__pycache__", "node_modules", "site-packages", "ven
 DIGEST_LABEL = "Ecasrepro-Source-Digest"
 #: bag-info labels the archive sets itself (the bundle's own values are replaced).
 REPLACED_LABELS = frozenset(
-    {"Bagging-Date", "Title", "Creator", "Source-Date", "External-Identifier", DIGEST_LABEL,
+    {"Bagging-Date", "Title", "Creator", "Source-Date", INPUT_LABEL, DIGEST_LABEL,
      "Ecasrepro-Source", "Ecasrepro-Archived-By", "Bag-Size"}
 )
 #: when several analyses fail, the exit code is that of the most severe failure, in this order.
@@ -342,7 +343,7 @@ def archive_bag_info(bundle: Any, digest: str, today: str | None = None) -> byte
         *[("Creator", name) for name in creators],
         ("Bagging-Date", today or datetime.now(timezone.utc).date().isoformat()),
         *[("Source-Date", date) for date in snapshot_dates[:1]],
-        *[("External-Identifier", pid.resolver_url) for pid in bundle.inputs],
+        *[(INPUT_LABEL, pid.resolver_url) for pid in bundle.inputs],
         *[(k, v) for k, v in original if k not in REPLACED_LABELS],
         ("Ecasrepro-Archived-By", f"ecasrepro {__version__}"),
         (DIGEST_LABEL, digest),
@@ -356,7 +357,7 @@ def _manifest(path: Path) -> dict[str, str]:
     for line in path.read_text(encoding="utf-8").splitlines():
         if line.strip():
             value, name = line.split(None, 1)
-            name = name.strip().replace("%0D", "\r").replace("%0A", "\n")
+            name = _decode_manifest_path(name.strip())
             entries[name] = value.lower()
     return entries
 

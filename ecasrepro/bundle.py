@@ -34,6 +34,7 @@ import hashlib
 import json
 import os
 import queue
+import re
 import shutil
 import sys
 import tempfile
@@ -68,6 +69,9 @@ TAGMANIFEST = "tagmanifest-sha256.txt"
 DISK_FULL = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
 RECEIPT = "receipt.json"
 CRATE = "ro-crate-metadata.json"
+#: bag-info label of each input PID (resolver URL); RFC 8493 reserves External-Identifier for
+#: the bag's own identifier, so inputs have a label of our own (bundles and archives alike).
+INPUT_LABEL = "Ecasrepro-Input"
 PROCESS_RUN_CRATE = "https://w3id.org/ro/wfrun/process/0.5"
 # The RO-Crate property of an attached file that says where the notebook saw it (relative to the
 # notebook's directory); schema.org's, so the crate needs no context of its own.
@@ -169,6 +173,7 @@ def resolve_attachments(
     def add(path: Path, layout: str, anchor: tuple[str, ...]) -> None:
         if skip(path) or ".ipynb_checkpoints" in path.parts:
             return
+        check_payload_name(layout, path)
         found.setdefault(path.resolve(), (path, layout))
         anchors.add(anchor)
 
@@ -356,12 +361,33 @@ def _json_bytes(obj: Any) -> bytes:
     return (json.dumps(obj, indent=2, ensure_ascii=False, sort_keys=False) + "\n").encode("utf-8")
 
 
+# RFC 8493 §2.1.3 percent-encodes CR, LF and "%" in manifest paths, and only those, so a reader
+# decodes %0A, %0D and %25 only. A "%" that does not begin one of those is written as is:
+# bagit-python (which `Bundle.validate` uses) decodes %0A and %0D only, so "100%25_done.csv"
+# would be a missing file to it, while both read "100%_done.csv" back unchanged. A name that
+# spells one of the escapes itself is refused (`check_payload_name`): no spelling of it is read
+# alike by bagit-python and by the RFC. See docs/decisions.md (BagIt).
+_MANIFEST_ESCAPE = re.compile(r"%(0[AaDd]|25)")
+
+
+def check_payload_name(relpath: str, source: object) -> None:
+    """BadInput for a name that BagIt tools would read back differently (it holds "%0A"...)."""
+    found = _MANIFEST_ESCAPE.search(relpath)
+    if found:
+        raise BadInput(
+            f"--attach file {source}: its name holds {found.group(0)!r}, which BagIt tools "
+            "read back differently (as a newline or a percent sign); rename it."
+        )
+
+
 def _encode_manifest_path(relpath: str) -> str:
+    """A payload path as a manifest line spells it (CR and LF percent-encoded)."""
     return relpath.replace("\r", "%0D").replace("\n", "%0A")
 
 
 def _decode_manifest_path(text: str) -> str:
-    return text.replace("%0D", "\r").replace("%0A", "\n").replace("%0d", "\r").replace("%0a", "\n")
+    """The inverse, in one pass (so "%250A" is "%0A", not a newline); any case of hex digits."""
+    return _MANIFEST_ESCAPE.sub(lambda m: chr(int(m.group(1), 16)), text)
 
 
 class _BagWriter:
@@ -516,11 +542,47 @@ _MEDIA_TYPES = {
 }
 
 
+#: RO-Crate 1.1's context does not define ``sha256``; later RO-Crate contexts map it to
+#: schema.org's property, which the crate declares inline so it stays valid 1.1.
+CRATE_CONTEXT: list[Any] = [
+    "https://w3id.org/ro/crate/1.1/context",
+    {"sha256": "http://schema.org/sha256"},
+]
+NO_LICENCE_ID = "#no-license-stated"
+
+
+def _licence_entity(licence: Any) -> dict[str, Any]:
+    """The root's ``license`` as a contextual entity; an unstated licence is said to be so."""
+    if isinstance(licence, Mapping) and str(licence.get("license") or "").strip():
+        name = str(licence["license"]).strip()
+        uri = str(licence.get("license_uri") or "").strip()
+        return {"@id": uri or "#license", "@type": "CreativeWork", "name": name,
+                "description": f"The licence the creator stated: {name}."}
+    return {
+        "@id": NO_LICENCE_ID,
+        "@type": "CreativeWork",
+        "name": "No licence stated",
+        "description": "The creator stated no licence when this bundle was made; no licence is "
+        "implied, so ask the creator before reusing it.",
+    }
+
+
+def _crate_id(relpath: str) -> str:
+    """A payload path as a data entity's ``@id``: a relative URI, so "%", spaces and newlines
+    are percent-encoded (RO-Crate 1.1 §"Data entities")."""
+    from urllib.parse import quote
+
+    return quote(relpath, safe="/")
+
+
 def build_ro_crate(
     content: BundleContent, files: Sequence[PayloadFile], created: datetime
 ) -> dict[str, Any]:
-    """RO-Crate 1.1 metadata (Process Run Crate profile): files, inputs by PID, the run."""
-    notebook_id = f"notebook/{content.notebook_name}"
+    """RO-Crate 1.1 metadata (Process Run Crate profile): files, inputs by PID, the run.
+
+    Input PIDs are web-based data entities, so the root's ``hasPart`` lists them too.
+    """
+    notebook_id = _crate_id(f"notebook/{content.notebook_name}")
     graph: list[dict[str, Any]] = [
         {
             "@id": CRATE,
@@ -534,7 +596,7 @@ def build_ro_crate(
     for entry in sorted(files, key=lambda f: f.relpath):
         suffix = PurePosixPath(entry.relpath).suffix.lower()
         entity: dict[str, Any] = {
-            "@id": entry.relpath,
+            "@id": _crate_id(entry.relpath),
             "@type": "File",
             "name": PurePosixPath(entry.relpath).name,
             "contentSize": str(entry.size),
@@ -544,7 +606,7 @@ def build_ro_crate(
             entity["encodingFormat"] = _MEDIA_TYPES[suffix]
         if seen.get(entry.relpath):
             entity[NOTEBOOK_PATH] = seen[entry.relpath]
-        if entry.relpath == notebook_id:
+        if entity["@id"] == notebook_id:
             entity["@type"] = ["File", "SoftwareSourceCode"]
             entity["programmingLanguage"] = content.notebook_facts.get("language") or "python"
             entity["description"] = "The executed notebook (secrets redacted)."
@@ -564,30 +626,32 @@ def build_ro_crate(
         {"@id": f"#creator-{i + 1}", "@type": "Person", "name": name}
         for i, name in enumerate(content.creators)
     ]
-    outputs = [{"@id": f.relpath} for f in files if f.relpath.startswith("outputs/")]
+    outputs = [{"@id": _crate_id(f.relpath)} for f in files if f.relpath.startswith("outputs/")]
     run: dict[str, Any] = {
         "@id": "#notebook-run",
         "@type": "CreateAction",
         "name": f"Run of {content.notebook_name}",
         "instrument": {"@id": notebook_id},
         "object": [{"@id": pid.resolver_url} for pid in content.inputs],
-        "result": [{"@id": f"notebook/{Path(content.notebook_name).stem}.html"}, *outputs],
+        "result": [{"@id": _crate_id(f"notebook/{Path(content.notebook_name).stem}.html")},
+                   *outputs],
         "endTime": content.notebook_facts.get("last_executed") or created.isoformat(),
         "actionStatus": {"@id": "http://schema.org/CompletedActionStatus"},
     }
     if people:
         run["agent"] = [{"@id": p["@id"]} for p in people]
+    licence = _licence_entity(content.metadata.get("license"))
     root: dict[str, Any] = {
         "@id": "./",
         "@type": "Dataset",
         "name": content.title,
+        "description": content.description or content.title,
         "datePublished": created.isoformat(),
+        "license": {"@id": licence["@id"]},
         "conformsTo": {"@id": PROCESS_RUN_CRATE},
-        "hasPart": [{"@id": e["@id"]} for e in file_entities],
+        "hasPart": [{"@id": e["@id"]} for e in [*file_entities, *input_entities]],
         "mentions": [{"@id": "#notebook-run"}],
     }
-    if content.description:
-        root["description"] = content.description
     if input_entities:
         root["isBasedOn"] = [{"@id": e["@id"]} for e in input_entities]
     if people:
@@ -598,8 +662,8 @@ def build_ro_crate(
         "name": "Process Run Crate",
         "version": "0.5",
     }
-    graph += [root, profile, run, *file_entities, *input_entities, *people]
-    return {"@context": "https://w3id.org/ro/crate/1.1/context", "@graph": graph}
+    graph += [root, profile, run, *file_entities, *input_entities, *people, licence]
+    return {"@context": CRATE_CONTEXT, "@graph": graph}
 
 
 # --- writing a bundle atomically ----------------------------------------------------------------
@@ -875,7 +939,7 @@ def _write_payload(writer: _BagWriter, content: BundleContent, progress: bool | 
         ("Bag-Software-Agent", AGENT),
         ("External-Description", content.title),
         *[("Contact-Name", name) for name in content.creators],
-        *[("Ecasrepro-Input", pid.resolver_url) for pid in content.inputs],
+        *[(INPUT_LABEL, pid.resolver_url) for pid in content.inputs],
         *[("Ecasrepro-Warning", warning) for warning in content.warnings],
     ]
     writer.write_tag_files(info)

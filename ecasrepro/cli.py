@@ -121,6 +121,9 @@ def _size(n: int) -> str:
 @click.option("--description", metavar="D", help="Abstract of the record.")
 @click.option("--keyword", "keywords", multiple=True, metavar="K", help="Keyword; repeatable.")
 @click.option("--community", metavar="ID", help="B2SHARE community id (default: ECAS).")
+@click.option("--license", "license_", metavar="L",
+              help="Licence: SPDX id, name or URL (else the metadata's, else [snapshot] in the "
+              "config; none: the bundle says none was stated).")
 @click.option("-o", "--output", metavar="DIR",
               help="Bundle directory (default: <notebook stem>.repro beside the notebook).")
 @click.option("--execute", is_flag=True, help="Re-run the notebook headless before capturing.")
@@ -131,8 +134,8 @@ def _size(n: int) -> str:
 def snapshot_command(
     notebook: str, inputs: tuple[str, ...], attach: tuple[str, ...], metadata_file: str | None,
     title: str | None, creators: tuple[str, ...], description: str | None,
-    keywords: tuple[str, ...], community: str | None, output: str | None, execute: bool,
-    zip_: bool, force: bool, as_json: bool,
+    keywords: tuple[str, ...], community: str | None, license_: str | None, output: str | None,
+    execute: bool, zip_: bool, force: bool, as_json: bool,
 ) -> None:
     """Capture NOTEBOOK, its environment, git state and input PIDs into a BagIt bundle."""
     from ecasrepro.api import snapshot
@@ -140,7 +143,7 @@ def snapshot_command(
     bundle = snapshot(
         notebook, inputs=inputs, attach=attach, metadata=metadata_file, title=title,
         creators=creators, description=description, keywords=keywords, community=community,
-        output=output, execute=execute, zip=zip_, force=force,
+        license=license_, output=output, execute=execute, zip=zip_, force=force,
     )
     summary = bundle.summary()
     if zip_:

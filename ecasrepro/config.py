@@ -190,6 +190,11 @@ def cache_dir(environ: Mapping[str, str] | None = None) -> Path:
 
 def _read_config_file(path: Path) -> dict[str, Any]:
     """The ``[b2share]`` table of a TOML file ({} when the file does not exist)."""
+    return _read_table(path, "b2share", ("server", "token_file", "token", "community", "api"))
+
+
+def _read_table(path: Path, name: str, allowed: tuple[str, ...]) -> dict[str, Any]:
+    """One table of a TOML config file ({} when absent); unknown keys are refused by name."""
     try:
         with path.open("rb") as handle:
             document = tomllib.load(handle)
@@ -200,16 +205,28 @@ def _read_config_file(path: Path) -> dict[str, Any]:
         return {}
     except tomllib.TOMLDecodeError as exc:
         raise ConfigurationError(f"config file {path} is not valid TOML ({exc}); fix it.") from None
-    table = document.get("b2share", {})
+    table = document.get(name, {})
     if not isinstance(table, dict):
-        raise ConfigurationError(f"config file {path}: [b2share] must be a table; fix it.")
-    unknown = set(table) - {"server", "token", "token_file", "community", "api"}
+        raise ConfigurationError(f"config file {path}: [{name}] must be a table; fix it.")
+    unknown = set(table) - set(allowed)
     if unknown:
+        listed = f"{', '.join(allowed[:-1])} and {allowed[-1]}" if len(allowed) > 1 else allowed[0]
         raise ConfigurationError(
-            f"config file {path}: unknown key(s) {', '.join(sorted(unknown))} under [b2share]; "
-            "allowed are server, token_file, token, community and api."
+            f"config file {path}: unknown key(s) {', '.join(sorted(unknown))} under [{name}]; "
+            f"allowed {'are' if len(allowed) > 1 else 'is'} {listed}."
         )
     return table
+
+
+def configured_license(environ: Mapping[str, str] | None = None) -> tuple[str, str] | None:
+    """``(licence, source)`` from ``license = "..."`` under ``[snapshot]`` in the user's, else
+    the site's, config file: a hub can state the licence its users publish under."""
+    env = dict(os.environ if environ is None else environ)
+    for path in (user_config_path(env), site_config_path(env)):
+        value = _read_table(path, "snapshot", ("license",)).get("license")
+        if isinstance(value, str) and value.strip():
+            return value.strip(), str(path)
+    return None
 
 
 def normalize_server_url(url: str, source: str) -> str:

@@ -348,6 +348,8 @@ def _capture_arguments(func: Any) -> Any:
         argument("--keyword", dest="keywords", action="append", metavar="K",
                  help="Keyword; repeatable."),
         argument("--community", metavar="ID", help="B2SHARE community id."),
+        argument("--license", metavar="L",
+                 help="Licence: SPDX id, name or URL (else the metadata's or the config's)."),
         argument("--output", metavar="DIR",
                  help="Bundle directory (default: <notebook stem>.repro beside the notebook)."),
         argument("--execute", action="store_true",
@@ -430,7 +432,7 @@ class EcasReproMagics(Magics):
             notebook, output, inputs=args.inputs or [], attach=args.attach or [],
             metadata=args.metadata, title=args.title, creators=args.creators or [],
             description=args.description, keywords=args.keywords or [],
-            community=args.community, execute=args.execute,
+            community=args.community, license=args.license, execute=args.execute,
         )
         if not publish:
             return build_result(bundle, notebook)

@@ -233,6 +233,7 @@ def build_record_metadata(
     user_metadata: Mapping[str, Any] | None = None,
     title_from_flag: bool = True,
     open_access: bool | None = None,
+    license: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The record metadata (root schema v1 form) for ``data/metadata.json``.
 
@@ -268,6 +269,8 @@ def build_record_metadata(
     all_keywords = _union(user.get("keywords") or [], [{"keyword": k} for k in keywords])
     if all_keywords:
         record["keywords"] = all_keywords
+    if license:
+        record["license"] = dict(license)
     if open_access is not None:
         record["open_access"] = open_access
     else:
@@ -284,8 +287,70 @@ def build_record_metadata(
     else:
         record.pop("related_identifiers", None)
     # Keys in a stable, readable order: the record fields first, then whatever the user added.
-    order = ["titles", "creators", "descriptions", "keywords", "community", "open_access",
-             "resource_types", "related_identifiers"]
+    order = ["titles", "creators", "descriptions", "keywords", "license", "community",
+             "open_access", "resource_types", "related_identifiers"]
     return {k: record[k] for k in order if k in record} | {
         k: v for k, v in record.items() if k not in order
     }
+
+
+def license_field(value: str) -> dict[str, str]:
+    """A ``--license`` value as the record's ``license`` object: a URL is also its URI."""
+    text = value.strip()
+    if re.match(r"https?://\S+$", text):
+        return {"license": text, "license_uri": text}
+    return {"license": text}
+
+
+def record_abstract(record: Mapping[str, Any]) -> str | None:
+    """The record's Abstract description (the user's), if it has one."""
+    for item in record.get("descriptions") or []:
+        if (isinstance(item, Mapping) and item.get("description_type") == "Abstract"
+                and str(item.get("description") or "").strip()):
+            return str(item["description"]).strip()
+    return None
+
+
+OPENING_TEXT_LIMIT = 300
+
+
+def opening_text(cells: Iterable[Mapping[str, Any]], limit: int = OPENING_TEXT_LIMIT) -> str | None:
+    """The notebook's first markdown text as plain sentences: what its author wrote to open it.
+
+    Heading markup is dropped (a heading becomes a sentence of its own) and the text is cut at
+    the last sentence end, else word, within ``limit`` characters.
+    """
+    for cell in cells:
+        if cell.get("cell_type") != "markdown":
+            continue
+        source = cell.get("source") or ""
+        text = "".join(source) if isinstance(source, list) else str(source)
+        parts: list[str] = []
+        for raw in text.splitlines():
+            line = raw.strip()
+            if re.fullmatch(r"(=+|-+)", line):  # setext heading underline
+                if parts and parts[-1][-1:] not in ".!?:":
+                    parts[-1] += "."
+                continue
+            heading = re.match(r"#{1,6}\s+(.*?)\s*#*$", line)
+            if heading:
+                line = heading.group(1)
+                if line and line[-1] not in ".!?:":
+                    line += "."
+            if line:
+                parts.append(line)
+        plain = " ".join(" ".join(parts).split())
+        if plain:
+            return _shorten(plain, limit)
+    return None
+
+
+def _shorten(text: str, limit: int) -> str:
+    if len(text) <= limit:
+        return text
+    head = text[:limit]
+    end = max(head.rfind(". "), head.rfind("! "), head.rfind("? "))
+    if end >= limit // 3:
+        return head[: end + 1]
+    cut = head.rfind(" ")
+    return (head[:cut] if cut > 0 else head).rstrip(" ,;:") + "…"

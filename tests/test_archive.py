@@ -56,7 +56,8 @@ def test_archive_examples_makes_valid_bags_then_skips(tmp_path: Path) -> None:
     bagit.Bag(str(top)).validate()  # every payload and tag digest, Payload-Oxum
     info = bagit.Bag(str(top)).info
     assert info["Title"] == "Annual temperature anomaly and trend"
-    assert info["External-Identifier"] == EXAMPLE_PIDS
+    assert info["Ecasrepro-Input"] == EXAMPLE_PIDS  # External-Identifier is the bag's own id
+    assert "External-Identifier" not in info
     assert info["Bagging-Date"] and info["Source-Date"]
     assert info["Ecasrepro-Source-Digest"].startswith("notebook:sha256:")
     assert (top / "data" / "notebook" / "temperature_anomaly.ipynb").is_file()

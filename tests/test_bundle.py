@@ -81,7 +81,7 @@ def test_ro_crate_lists_every_payload_file_and_each_pid(project: Path) -> None:
         inputs=["doi:10.5281/zenodo.1234"], output=project / "out.repro",
     )
     crate = json.loads((bundle.path / "data" / "ro-crate-metadata.json").read_text())
-    assert crate["@context"] == "https://w3id.org/ro/crate/1.1/context"
+    assert crate["@context"][0] == "https://w3id.org/ro/crate/1.1/context"
     graph = {entity["@id"]: entity for entity in crate["@graph"]}
     assert graph["ro-crate-metadata.json"]["about"] == {"@id": "./"}
     root = graph["./"]
@@ -98,6 +98,7 @@ def test_ro_crate_lists_every_payload_file_and_each_pid(project: Path) -> None:
         "https://doi.org/10.5281/zenodo.1234",
     }
     assert {p["@id"] for p in root["isBasedOn"]} == expected
+    assert expected <= parts  # web-based data entities are parts of the crate too
     for url in expected:
         assert graph[url]["@type"] == "Dataset"
     run = graph["#notebook-run"]
@@ -402,3 +403,50 @@ def test_bundles_without_md5_or_fixity_still_open(project: Path) -> None:
         old.verify_file(entry)
         assert entry.sha256 == hashlib.sha256(entry.path.read_bytes()).hexdigest()
     assert old.summary()["files"][0]["md5"] is None
+
+
+def test_percent_and_newline_names_are_valid_for_bagit_python_and_round_trip(
+    project: Path, tmp_path: Path
+) -> None:
+    """RFC 8493 §2.1.3 (CR, LF and "%"), read back alike by bagit-python and by the RFC."""
+    odd = project / "odd"
+    odd.mkdir()
+    names = ["100%_done.csv", "upper%2a.csv"]
+    try:
+        (odd / "two\nlines.csv").write_bytes(b"x\n")
+        names.append("two\nlines.csv")
+    except OSError:  # a filesystem without newlines in names: the rest still counts
+        pass
+    for name in names:
+        (odd / name).write_bytes(name.encode() + b"\n")
+    bundle = ecasrepro.snapshot(project / "temperature_anomaly.ipynb", attach=[odd],
+                                output=tmp_path / "odd.repro")
+    manifest = (bundle.path / "manifest-sha256.txt").read_text(encoding="utf-8")
+    assert "data/outputs/100%_done.csv\n" in manifest  # begins no escape: as is
+    if "two\nlines.csv" in names:
+        assert "data/outputs/two%0Alines.csv\n" in manifest
+    relpaths = {f.relpath for f in bundle.payload_files()}
+    assert {f"outputs/{n}" for n in names} <= relpaths  # decoded back exactly
+    bagit.Bag(str(bundle.path)).validate()  # bagit-python's own validator
+    bundle.validate()
+    crate = json.loads((bundle.path / "data" / "ro-crate-metadata.json").read_text())
+    ids = {e["@id"] for e in crate["@graph"]}
+    assert "outputs/100%25_done.csv" in ids  # an @id is a URI reference
+
+    archive = ecasrepro.archive([bundle.path], output=tmp_path / "archives")
+    (outcome,) = archive.outcomes
+    from ecasrepro.archival import extract_archive
+
+    top = extract_archive(Path(outcome.archive), tmp_path / "extracted")
+    bagit.Bag(str(top)).validate()
+
+    (odd / "literal%0A.csv").write_bytes(b"y\n")  # no spelling reads alike everywhere
+    with pytest.raises(BadInput, match="rename it"):
+        ecasrepro.snapshot(project / "temperature_anomaly.ipynb", attach=[odd],
+                           output=tmp_path / "refused.repro")
+    assert not (tmp_path / "refused.repro").exists()
+
+
+def test_manifest_paths_decode_in_one_pass() -> None:
+    assert bundles._decode_manifest_path("a%250Ab%0d%0Ac%25") == "a%0Ab\r\nc%"
+    assert bundles._encode_manifest_path("x\r\ny%z") == "x%0D%0Ay%z"

@@ -18,6 +18,7 @@ from nbclient import NotebookClient
 from ecasrepro.bundle import Bundle
 from ecasrepro.errors import BadInput
 from ecasrepro.magic import (
+    EcasReproMagics,
     FileRow,
     InputRow,
     MagicError,
@@ -224,3 +225,21 @@ def test_result_html_escapes_everything_and_links_the_draft_and_inputs() -> None
     assert "draft abc123" in text and "review: https://b2share.example" in text
     error = MagicError("bad <value>; fix it.", 2)
     assert "bad &lt;value&gt;" in error._repr_html_() and repr(error).startswith("ecasrepro error")
+
+
+def test_the_magics_take_every_capture_option_of_snapshot() -> None:
+    """One set of capture options: a new snapshot flag (e.g. --license) reaches the magics too."""
+    import inspect
+
+    from ecasrepro.api import snapshot
+    from ecasrepro.cli import main
+
+    cli = {o for p in main.commands["snapshot"].params for o in getattr(p, "opts", [])
+           if o.startswith("--")}
+    capture = cli - {"--zip", "--force", "--json"}  # about the bundle file, not the capture
+    for magic in (EcasReproMagics.ecas_snapshot, EcasReproMagics.ecas_publish):
+        options = {o for a in magic.parser._actions for o in a.option_strings}
+        assert capture <= options, capture - options
+    parameters = set(inspect.signature(snapshot).parameters)
+    names = {"input": "inputs", "creator": "creators", "keyword": "keywords"}
+    assert {names.get(o[2:], o[2:]) for o in capture} <= parameters

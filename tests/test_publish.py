@@ -373,3 +373,26 @@ def test_status_of_a_draft_asks_only_the_server_the_receipt_names(
     assert done.returncode == ExitCode.BAD_INPUT and "deleted" not in done.stderr
     mine = bundle_status(bundle, token=server.token)
     assert mine.state == "draft" and mine.draft_id == record.id
+
+
+def test_published_technical_description_is_a_sentence(tmp_path: Path, server: Any) -> None:
+    """The record's TechnicalInfo names the kernel and the Python, never a repr of a dict."""
+    import platform
+    import shutil
+
+    examples = Path(__file__).resolve().parent.parent / "examples"
+    shutil.copy(examples / "temperature_anomaly.ipynb", tmp_path)
+    notebook = tmp_path / "temperature_anomaly.ipynb"
+    kernel = json.loads(notebook.read_text())["metadata"]["kernelspec"]["name"]
+    bundle = ecasrepro.snapshot(notebook, license="CC-BY-4.0")
+    record = publish(bundle, server)
+    draft = requests.get(record.url, headers={"Authorization": f"Bearer {server.token}"},
+                         timeout=10).json()
+    technical = [d["description"] for d in draft["metadata"]["descriptions"]
+                 if d["description_type"] == "TechnicalInfo"]
+    assert len(technical) == 1
+    expected = (f"(kernel {kernel}, {platform.python_implementation()} "
+                f"{platform.python_version()})")
+    assert f"Snapshot of the Jupyter notebook temperature_anomaly.ipynb {expected} made with" in (
+        technical[0])
+    assert not any(c in technical[0] for c in "{}'")

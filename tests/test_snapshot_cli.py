@@ -40,7 +40,7 @@ def test_snapshot_json_output(project: Path) -> None:
     notebook = str(project / "temperature_anomaly.ipynb")
     code, out, err = run(notebook, "-i", "hdl:21.14100/abc", "-a", str(project / "outputs"),
                          "--creator", "Doe, Jane", "--keyword", "climate", "--title", "T",
-                         "--description", "D", "--json")
+                         "--description", "D", "--license", "CC-BY-4.0", "--json")
     assert code == 0, err
     summary = json.loads(out)
     assert summary["bundle"] == str(project / "temperature_anomaly.repro")

@@ -17,7 +17,6 @@ import functools
 import html
 import itertools
 import json
-import os
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -516,7 +515,7 @@ def _offline_exporter_class() -> type:
                 embed_images=False,
                 anchor_link_text=self.anchor_link_text,
                 exclude_anchor_links=self.exclude_anchor_links,
-                **self.lexer_options,
+                **getattr(self, "lexer_options", {}),  # nbconvert >= 7.16.5 only
             )
             return str(MarkdownWithMath(renderer=renderer).render(source))
 
@@ -616,6 +615,13 @@ def notebook_weight(notebook: Any) -> int:
     return total
 
 
+def _common_prefix(texts: list[str]) -> str:
+    shortest, longest = min(texts), max(texts)  # the lexical extremes differ first
+    index = next((i for i, (a, b) in enumerate(zip(shortest, longest, strict=False)) if a != b),
+                 len(shortest))
+    return shortest[:index]
+
+
 def render_html_chunks(notebook: Any) -> Iterator[str]:
     """:func:`render_html`'s page in pieces: the same characters, rendered in batches of cells.
 
@@ -641,8 +647,8 @@ def render_html_chunks(notebook: Any) -> Iterator[str]:
     empty = render_html(shell([]))
     probes = [render_html(shell([nbformat.v4.new_markdown_cell("x")])),
               render_html(shell([nbformat.v4.new_code_cell("x")]))]
-    head = os.path.commonprefix([empty, *probes])
-    ends = os.path.commonprefix([page[::-1] for page in (empty, *probes)])[::-1]
+    head = _common_prefix([empty, *probes])
+    ends = _common_prefix([page[::-1] for page in (empty, *probes)])[::-1]
     tail = ends[len(ends) - min(len(ends), len(empty) - len(head)):]
     yield head
     batch: list[Any] = []
