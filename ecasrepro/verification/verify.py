@@ -24,13 +24,13 @@ from ecasrepro.verification.bundles import _default_data_dirs, _notebook_fixity,
 from ecasrepro.verification.compare import compare_cell_outputs
 from ecasrepro.verification.environment import environment_differences
 from ecasrepro.verification.execute import (
-    IGNORE_OUTPUT_TAGS,
-    SKIP_EXECUTION_TAGS,
     SKIP_TAG,
     _execute,
+    _ignores_output,
     _prepare_workdir,
     _resolve_kernel,
     _Run,
+    _skips_execution,
     _tags,
 )
 from ecasrepro.verification.normalise import _joined
@@ -109,7 +109,7 @@ def verify_notebook(
         if cell.cell_type != "code":
             continue
         never_ran = cell.get("execution_count") is None and not cell.get("outputs")
-        if never_ran or not cell.source.strip() or _tags(cell) & SKIP_EXECUTION_TAGS:
+        if never_ran or not cell.source.strip() or _skips_execution(cell):
             cell.metadata.setdefault("tags", []).append(SKIP_TAG)
         cell.outputs = []
         cell.execution_count = None
@@ -181,8 +181,8 @@ def _judge(original: Any, run: _Run, tol: Tolerances, *workdirs: str) -> list[Ce
             else:
                 verdict.verdict, verdict.reason = "not-run", "the run stopped at an earlier cell"
             continue
-        if _tags(cell) & IGNORE_OUTPUT_TAGS or "NBVAL_IGNORE_OUTPUT" in cell.source:
-            verdict.reason = "output ignored by tag"
+        if _ignores_output(cell):
+            verdict.reason = "output ignored by tag or marker"
             continue
         new_outputs = [dict(o) for o in new_cell.get("outputs", [])]
         for output in new_outputs:
