@@ -1,8 +1,9 @@
 """Image comparison: PNG/JPEG outputs by dimensions, pixels and a perceptual difference.
 
 One job: decide whether a re-executed image is the captured one (identical bytes or pixels),
-within the image tolerance (block-averaged grey levels), or different. PNGs are decoded with
-the standard library; Pillow is used only when it happens to be installed.
+within the image tolerance (block-averaged grey levels), or different. Images are decoded with
+Pillow when it is importable (``ecasrepro[images]``) and with a standard-library PNG reader
+otherwise; both give the same difference.
 
 May import: .report; never ecasrepro.api, ecasrepro.cli, ecasrepro.magic or a higher module of
 this package (.compare, .execute, .verify).
@@ -10,16 +11,22 @@ this package (.compare, .execute, .verify).
 
 from __future__ import annotations
 
+import array
 import base64
 import math
 import struct
 import zlib
+from collections.abc import Sequence
 
 from ecasrepro.verification.report import _SAME, Tolerances, _Match
 
 # PNG decoding with the standard library: enough for matplotlib's 8/16-bit non-interlaced output.
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _PNG_CHANNELS = {0: 1, 2: 3, 3: 1, 4: 2, 6: 4}
+#: Width, height and rows of grey levels (0..255, composited on white).
+_Grey = tuple[int, int, Sequence[Sequence[float]]]
+#: Pillow modes whose 8-bit samples both readers see alike (16-bit RGB opens as "RGB", high byte).
+_PILLOW_MODES = frozenset({"1", "L", "LA", "P", "PA", "RGB", "RGBA"})
 
 
 def image_size(data: bytes) -> tuple[int, int] | None:
@@ -97,7 +104,7 @@ def _png_pixels(data: bytes) -> bytes | None:
         return None
 
 
-def _png_grey(data: bytes) -> tuple[int, int, list[list[float]]] | None:
+def _png_grey(data: bytes) -> _Grey | None:
     """Decode a PNG to grey levels 0..255 composited on white; None for unsupported kinds."""
     if data[:8] != _PNG_SIGNATURE:
         return None
@@ -159,50 +166,79 @@ def _png_grey(data: bytes) -> tuple[int, int, list[list[float]]] | None:
     return width, height, grey
 
 
-def _pillow_grey(data: bytes) -> tuple[int, int, list[list[float]]] | None:
-    """Use Pillow when it happens to be installed (JPEG, interlaced PNG); never required."""
+def _pillow_grey(data: bytes) -> _Grey | None:
+    """Decode with Pillow when it is importable (an optional import: ``ecasrepro[images]``).
+
+    Pillow decodes in C (JPEG and interlaced PNG too); the grey levels are computed with
+    Pillow's float images by the same formula as :func:`_png_grey`, so both readers give the
+    same difference (to float32 precision). None when Pillow is missing or declines the data.
+    """
     try:
         import io
 
-        from PIL import Image
+        from PIL import Image, ImageMath
     except ImportError:
+        return None
+    if not hasattr(ImageMath, "lambda_eval"):  # Pillow < 10.3
         return None
     try:
         with Image.open(io.BytesIO(data)) as image:
+            if image.mode not in _PILLOW_MODES:
+                return None  # 16-bit grey ("I;16"): the stdlib reader keeps the high byte
+            mode = image.mode
             rgba = image.convert("RGBA")
-            background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-            flat = Image.alpha_composite(background, rgba).convert("L")
-            width, height = flat.size
-            pixels = list(flat.getdata())
     except Exception:
         return None
-    return width, height, [
-        [float(v) for v in pixels[y * width : (y + 1) * width]] for y in range(height)
-    ]
+    red, green, blue, alpha = (channel.convert("F") for channel in rgba.split())
+    if mode in ("L", "LA"):
+        grey = red  # as the stdlib reader: grey levels as they are, no weighting
+    else:
+        grey = ImageMath.lambda_eval(
+            lambda a: a["r"] * 0.299 + a["g"] * 0.587 + a["b"] * 0.114, r=red, g=green, b=blue
+        )
+    flat = ImageMath.lambda_eval(
+        lambda a: a["v"] * a["a"] / 255.0 + (255.0 - a["a"]), v=grey, a=alpha
+    )
+    values = array.array("f", flat.tobytes())
+    width, height = flat.size
+    return width, height, [values[y * width : (y + 1) * width] for y in range(height)]
 
 
-def _block_means(width: int, height: int, grey: list[list[float]], grid: int = 32) -> list[float]:
+def _block_means(
+    width: int, height: int, grey: Sequence[Sequence[float]], grid: int = 32
+) -> list[float]:
+    """Mean grey level of each block of a grid x grid split (pixel x goes to block
+    ``x * columns // width``); each row is summed slice by slice, so the loop is per block."""
     columns, rows = min(grid, width), min(grid, height)
     sums = [0.0] * (columns * rows)
     counts = [0] * (columns * rows)
-    col_of = [x * columns // width for x in range(width)]
+    # First x of each block: the smallest x with x * columns // width == k.
+    starts = [-(-k * width // columns) for k in range(columns + 1)]
     for y, line in enumerate(grey):
         base = (y * rows // height) * columns
-        for x, value in enumerate(line):
-            sums[base + col_of[x]] += value
-            counts[base + col_of[x]] += 1
+        for k in range(columns):
+            sums[base + k] += sum(line[starts[k] : starts[k + 1]])
+            counts[base + k] += starts[k + 1] - starts[k]
     return [s / c if c else 0.0 for s, c in zip(sums, counts, strict=False)]
 
 
+def _grey(data: bytes) -> _Grey | None:
+    """Pillow first (C speed), the standard-library reader when Pillow is missing or declines."""
+    return _pillow_grey(data) or _png_grey(data)
+
+
 def image_difference(captured: bytes, new: bytes) -> float | None:
-    """RMS of block-mean grey differences on a 32x32 grid, 0 (same) .. 1; None if undecodable."""
-    a = _png_grey(captured) or _pillow_grey(captured)
-    b = _png_grey(new) or _pillow_grey(new)
+    """RMS of block-mean grey differences on a 32x32 grid, 0 (same) .. 1; None if undecodable.
+
+    Rounded to 6 decimals, so that both readers (Pillow's float32 and the stdlib's float64)
+    give the same figure."""
+    a = _grey(captured)
+    b = _grey(new)
     if a is None or b is None or a[:2] != b[:2]:
         return None
     means_a, means_b = _block_means(*a), _block_means(*b)
     squares = sum((x - y) ** 2 for x, y in zip(means_a, means_b, strict=False))
-    return math.sqrt(squares / len(means_a)) / 255.0
+    return round(math.sqrt(squares / len(means_a)) / 255.0, 6)
 
 
 def compare_image(captured_b64: str, new_b64: str, tol: Tolerances) -> _Match:
