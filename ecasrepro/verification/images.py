@@ -3,7 +3,9 @@
 One job: decide whether a re-executed image is the captured one (identical bytes or pixels),
 within the image tolerance (block-averaged grey levels), or different. Images are decoded with
 Pillow when it is importable (``ecasrepro[images]``) and with a standard-library PNG reader
-otherwise; both give the same difference.
+otherwise; both give the same difference. SVGs are compared as rendered images (resvg-py, same
+extra) after their random ids and metadata are normalised, and as that normalised text when
+resvg-py is missing.
 
 May import: .report; never ecasrepro.api, ecasrepro.cli, ecasrepro.magic or a higher module of
 this package (.compare, .execute, .verify).
@@ -14,6 +16,7 @@ from __future__ import annotations
 import array
 import base64
 import math
+import re
 import struct
 import zlib
 from collections.abc import Sequence
@@ -250,6 +253,10 @@ def compare_image(captured_b64: str, new_b64: str, tol: Tolerances) -> _Match:
         new = base64.b64decode(new_b64)
     except (ValueError, TypeError):
         return _Match(2, "image is not valid base64")
+    return _compare_image_bytes(captured, new, tol)
+
+
+def _compare_image_bytes(captured: bytes, new: bytes, tol: Tolerances) -> _Match:
     pixels = _png_pixels(captured)
     if pixels is not None and pixels == _png_pixels(new):
         return _SAME  # same pixels; only metadata chunks (e.g. Software, date) differ
@@ -269,3 +276,69 @@ def compare_image(captured_b64: str, new_b64: str, tol: Tolerances) -> _Match:
     return _Match(
         2, f"image content differs (difference {difference:.4f} > image tolerance {tol.image:g})"
     )
+
+
+# --- SVG ----------------------------------------------------------------------------------------
+
+# What changes between two renderings of the same figure without changing a pixel: matplotlib
+# writes random ids (clip paths ``p`` + 10 hex digits, markers ``m`` + 10, unless
+# ``svg.hashsalt`` is set) and a <metadata> block with the date and its version; comments too.
+_SVG_HIDDEN = re.compile(r"<metadata\b.*?</metadata>|<!--.*?-->", re.S)
+_SVG_ID = re.compile(r"""\bid=(["'])(.+?)\1""")
+_SVG_ID_OR_REF = re.compile(r"""(\bid=["']|#)([A-Za-z_][\w.:-]*)""")
+
+
+def svg_normalised(text: str) -> str:
+    """The SVG with metadata and comments dropped and ids renumbered in order of appearance
+    (references ``#id`` follow), so two renderings of one figure are the same text."""
+    text = _SVG_HIDDEN.sub("", text)
+    ids: dict[str, str] = {}
+    for match in _SVG_ID.finditer(text):
+        ids.setdefault(match.group(2), f"id{len(ids) + 1}")
+
+    def renumber(match: re.Match[str]) -> str:
+        name = ids.get(match.group(2))
+        return match.group(1) + name if name else match.group(0)
+
+    return _SVG_ID_OR_REF.sub(renumber, text) if ids else text
+
+
+def svg_rasteriser_available() -> bool:
+    """Whether SVGs can be compared as rendered images (resvg-py, in ``ecasrepro[images]``)."""
+    try:
+        import resvg_py  # noqa: F401 - only whether it imports
+    except ImportError:
+        return False
+    return True
+
+
+def _render_svg(text: str) -> bytes | None:
+    """PNG bytes of the SVG rendered by resvg (no browser, no system library); None when
+    resvg-py is not installed or cannot read the document."""
+    try:
+        import resvg_py
+    except ImportError:
+        return None
+    try:
+        # dpi 96 as CSS: with resvg-py's default (0), sizes in pt (matplotlib's) become 0.
+        return bytes(resvg_py.svg_to_bytes(svg_string=text, dpi=96.0))
+    except Exception:
+        return None
+
+
+def compare_svg(captured: str, new: str, tol: Tolerances) -> _Match | None:
+    """SVGs: identical text, or identical once ids and metadata are normalised, or the same
+    rendered image (within the image tolerance). None when they cannot be rendered here: the
+    caller then compares :func:`svg_normalised` text."""
+    if captured == new:
+        return _SAME
+    captured, new = svg_normalised(captured), svg_normalised(new)
+    if captured == new:
+        return _SAME
+    rendered_a, rendered_b = _render_svg(captured), _render_svg(new)
+    if rendered_a is None or rendered_b is None:
+        return None
+    result = _compare_image_bytes(rendered_a, rendered_b, tol)
+    if not result.reason:
+        return result
+    return _Match(result.level, f"rendered {result.reason}", result.captured, result.reexecuted)
