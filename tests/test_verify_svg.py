@@ -167,3 +167,21 @@ def test_a_notebook_that_displays_svg_verifies_and_says_how_it_compared(
     assert len(noted) == (1 if rasteriser == "text" else 0), report.warnings
     if noted:
         assert "pip install 'ecasrepro[images]'" in noted[0]
+
+
+def test_a_huge_canvas_is_compared_as_text_not_rendered() -> None:
+    """resvg allocates the whole canvas: past SVG_RENDER_LIMIT pixels it is not asked to."""
+    import time
+
+    from ecasrepro.verification.images import SVG_RENDER_LIMIT, _svg_area
+
+    assert _svg_area('<svg width="200pt" height="100pt">') == pytest.approx(267 * 133, rel=0.01)
+    assert _svg_area('<svg viewBox="0 0 300 200">') == 60000
+    assert _svg_area('<svg width="100%" viewBox="0,0,5e4,5e4" height="9in">') == 5e4 * 864
+    assert _svg_area("<svg>") == 100 * 100 and _svg_area("not svg") is None
+    huge = figure(1, width=30000).replace('height="100pt"', 'height="30000pt"')
+    assert _svg_area(huge) > SVG_RENDER_LIMIT
+    started = time.monotonic()
+    assert _render_svg(huge) is None and compare_svg(huge, figure(2, bar=80.0), TOL) is None
+    assert time.monotonic() - started < 5
+    assert verdict(huge, huge.replace("#1f77b4", "#ff7f0e"))[0] == "differs"  # as text

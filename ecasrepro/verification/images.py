@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import array
 import base64
+import contextlib
 import math
 import re
 import struct
@@ -312,12 +313,48 @@ def svg_rasteriser_available() -> bool:
     return True
 
 
+#: An SVG whose size (in pixels at 96 dpi) exceeds this is not rendered but compared as text:
+#: resvg allocates the whole canvas (a 20000x20000 one ran for over a minute here).
+SVG_RENDER_LIMIT = 4096 * 4096
+_SVG_ROOT = re.compile(r"<svg\b[^>]*>", re.S)
+_SVG_ATTRIBUTE = re.compile(r"""([\w:-]+)\s*=\s*(["'])(.*?)\2""", re.S)
+_SVG_LENGTH = re.compile(r"\s*(\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?\s*([a-z]*)\s*")
+_CSS_PIXELS = {"": 1.0, "px": 1.0, "pt": 96 / 72, "pc": 16.0, "in": 96.0, "cm": 96 / 2.54,
+               "mm": 96 / 25.4}
+
+
+def _svg_area(text: str) -> float | None:
+    """Pixels the root <svg> asks for at 96 dpi: its width and height, else its viewBox's, else
+    resvg's default 100; None when there is no root element."""
+    root = _SVG_ROOT.search(text)
+    if root is None:
+        return None
+    attributes = {m.group(1): m.group(3) for m in _SVG_ATTRIBUTE.finditer(root.group(0))}
+    box = attributes.get("viewBox", "").replace(",", " ").split()
+    area = 1.0
+    for position, name in enumerate(("width", "height")):
+        length = _SVG_LENGTH.fullmatch(attributes.get(name, ""))
+        side = 100.0
+        if length and length.group(2) in _CSS_PIXELS:
+            side = float(length.group(0).strip().removesuffix(length.group(2))) * _CSS_PIXELS[
+                length.group(2)
+            ]
+        elif len(box) == 4:
+            with contextlib.suppress(ValueError):
+                side = abs(float(box[2 + position]))
+        area *= side
+    return area
+
+
 def _render_svg(text: str) -> bytes | None:
     """PNG bytes of the SVG rendered by resvg (no browser, no system library); None when
-    resvg-py is not installed or cannot read the document."""
+    resvg-py is not installed, the canvas would be too large, or it cannot read the document."""
     try:
         import resvg_py
     except ImportError:
+        return None
+    area = _svg_area(text)
+    if area is None or area > SVG_RENDER_LIMIT:
         return None
     try:
         # dpi 96 as CSS: with resvg-py's default (0), sizes in pt (matplotlib's) become 0.
