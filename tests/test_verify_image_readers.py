@@ -39,6 +39,9 @@ def pairs() -> dict[str, tuple[bytes, bytes]]:
     rgba_changed = [row[:] for row in rgba]
     rgba_changed[5][0:120] = [255, 0, 0, 255] * 30
     grey_alpha = [[rng.randrange(256) for _ in range(width * 2)] for _ in range(height)]
+    grey_alpha_changed = [row[:] for row in grey_alpha]
+    for y in range(0, 20):  # an opaque black band over the top left
+        grey_alpha_changed[y][0:60] = [0, 255] * 30
     palette = bytes(rng.randrange(256) for _ in range(3 * 16))
     indices = b"".join(b"\x00" + bytes(rng.randrange(16) for _ in range(width))
                        for _ in range(height))
@@ -50,7 +53,7 @@ def pairs() -> dict[str, tuple[bytes, bytes]]:
         "rgba with alpha": (png_bytes(width, height, rgba, colour=6),
                             png_bytes(width, height, rgba_changed, 2, colour=6)),
         "grey and alpha": (png_bytes(width, height, grey_alpha, colour=4),
-                           png_bytes(width, height, shifted(grey_alpha, 0), 3, colour=4)),
+                           png_bytes(width, height, grey_alpha_changed, 3, colour=4)),
         "palette": (png_file(width, height, 8, 3, indices, palette),
                     png_file(width, height, 8, 3, indices, other_palette)),
     }
