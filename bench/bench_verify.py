@@ -1,4 +1,4 @@
-"""What verification costs on top of re-execution, and how long the stdlib PNG comparison takes.
+"""What verification costs on top of re-execution, and how long an image comparison takes.
 
 Run by hand: ``.venv/bin/python bench/bench_verify.py [repeats]``.
 
@@ -7,7 +7,8 @@ Run by hand: ``.venv/bin/python bench/bench_verify.py [repeats]``.
    (working copy, execute, compare, environment diff, verification.json). Both figures are
    medians, and the ratio is the overhead of verifying over re-running.
 2. Two 640x480 RGBA PNGs (Paeth-filtered, matplotlib's usual size) that differ by a few pixels
-   are compared: ``zlib.decompress`` alone (the floor) beside the full perceptual comparison.
+   are compared: ``zlib.decompress`` alone (the floor) beside the full perceptual comparison
+   (today's reader: Pillow when it is importable).
 3. Two 1200x800 RGBA PNGs that differ (a figure saved at a higher dpi), side by side in one
    run: the comparison of ``--baseline REV`` (its ``verification/images.py`` loaded from git;
    default ``fe6bd78``, before Pillow came first), today's with Pillow, and today's with
@@ -185,9 +186,9 @@ def bench_png_1200(rev: str, repeats: int) -> None:
         else:
             sys.modules["PIL"] = saved
     print(f"two {width}x{height} RGBA PNGs that differ, per pair, median of {repeats}:")
-    print(f"  before ({rev}, stdlib first)  {before:7.3f} s")
-    print(f"  now, Pillow                  {pillow:7.3f} s  ({before / pillow:.0f}x faster)")
-    print(f"  now, stdlib fallback         {fallback:7.3f} s")
+    print(f"  {f'before ({rev}, stdlib first)':32} {before:7.3f} s")
+    print(f"  {'now, Pillow':32} {pillow:7.3f} s  ({before / pillow:.0f}x faster)")
+    print(f"  {'now, stdlib fallback':32} {fallback:7.3f} s")
     print(f"  verdict levels (0 same, 1 within, 2 differs): {verdicts}")
 
 
