@@ -1,4 +1,4 @@
-"""What verification costs on top of re-execution, and how long the stdlib PNG comparison takes.
+"""What verification costs on top of re-execution, and how long an image comparison takes.
 
 Run by hand: ``.venv/bin/python bench/bench_verify.py [repeats]``.
 
@@ -7,15 +7,25 @@ Run by hand: ``.venv/bin/python bench/bench_verify.py [repeats]``.
    (working copy, execute, compare, environment diff, verification.json). Both figures are
    medians, and the ratio is the overhead of verifying over re-running.
 2. Two 640x480 RGBA PNGs (Paeth-filtered, matplotlib's usual size) that differ by a few pixels
-   are compared: ``zlib.decompress`` alone (the floor) beside the full perceptual comparison.
+   are compared: ``zlib.decompress`` alone (the floor) beside the full perceptual comparison
+   (today's reader: Pillow when it is importable).
+3. Two 1200x800 RGBA PNGs that differ (a figure saved at a higher dpi), side by side in one
+   run: the comparison of ``--baseline REV`` (its ``verification/images.py`` loaded from git;
+   default ``fe6bd78``, before Pillow came first), today's with Pillow, and today's with
+   Pillow made unimportable (the standard-library fallback).
+
+Usage: ``bench/bench_verify.py [repeats] [--baseline REV] [--images-only]``.
 """
 
 from __future__ import annotations
 
+import argparse
 import base64
+import importlib.util
 import shutil
 import statistics
 import struct
+import subprocess
 import sys
 import tempfile
 import time
@@ -67,13 +77,24 @@ def median_time(func, repeats: int) -> float:  # type: ignore[no-untyped-def]
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("repeats", nargs="?", type=int, default=5)
+    parser.add_argument("--baseline", default="fe6bd78")
+    parser.add_argument("--images-only", action="store_true")
+    args = parser.parse_args()
+    repeats = args.repeats
+    if not args.images_only:
+        bench_notebook(repeats)
+        bench_png_640()
+    bench_png_1200(args.baseline, repeats)
+
+
+def bench_notebook(repeats: int) -> None:
     import nbformat
     from nbclient import NotebookClient
 
     import ecasrepro
-    from ecasrepro.verification import Tolerances, compare_image
 
-    repeats = int(sys.argv[1]) if len(sys.argv) > 1 else 5
     with tempfile.TemporaryDirectory() as tmp:
         project = Path(tmp) / "example"
         shutil.copytree(EXAMPLES, project, ignore=shutil.ignore_patterns("*.repro", "*.zip"))
@@ -101,6 +122,10 @@ def main() -> None:
     print(f"  ecasrepro.verify (bundle) {verify:7.3f} s")
     print(f"  ratio verify / execute    {verify / plain:7.2f}x")
 
+
+def bench_png_640() -> None:
+    from ecasrepro.verification import Tolerances, compare_image
+
     width, height = 640, 480
     rows = [[(x * 3 + y) % 256 for x in range(width * 4)] for y in range(height)]
     changed = [row[:] for row in rows]
@@ -113,6 +138,58 @@ def main() -> None:
     print(f"  zlib.decompress only      {floor:7.3f} s")
     print(f"  perceptual comparison     {full:7.3f} s")
     print(f"  ratio                     {full / floor:7.0f}x")
+
+
+def baseline_images(rev: str):  # type: ignore[no-untyped-def]
+    """``verification/images.py`` as it was at ``rev``, imported under a name of its own."""
+    source = subprocess.run(
+        ["git", "show", f"{rev}:ecasrepro/verification/images.py"],
+        cwd=HERE.parent, check=True, capture_output=True, text=True,
+    ).stdout
+    folder = Path(tempfile.mkdtemp())
+    (folder / "baseline_images.py").write_text(source)
+    spec = importlib.util.spec_from_file_location("baseline_images", folder / "baseline_images.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    shutil.rmtree(folder)
+    return module
+
+
+def bench_png_1200(rev: str, repeats: int) -> None:
+    from ecasrepro.verification import Tolerances, compare_image
+
+    old = baseline_images(rev)
+    width, height = 1200, 800
+    rows = [[(x * 7 + y * 3) % 256 for x in range(width * 4)] for y in range(height)]
+    changed = [row[:] for row in rows]
+    for y in range(100, 300):  # a moved curve: a real, small change
+        changed[y][400:1600] = [30, 60, 90, 255] * 300
+    a64 = base64.b64encode(png(width, height, rows)).decode()
+    b64 = base64.b64encode(png(width, height, changed)).decode()
+    tol = Tolerances()
+    verdicts = {}
+
+    def timed(name: str, func) -> float:  # type: ignore[no-untyped-def]
+        verdicts[name] = func().level
+        return median_time(func, repeats)
+
+    before = timed("before", lambda: old.compare_image(a64, b64, tol))
+    pillow = timed("pillow", lambda: compare_image(a64, b64, tol))
+    saved = sys.modules.get("PIL")
+    sys.modules["PIL"] = None  # type: ignore[assignment]  # import PIL now fails
+    try:
+        fallback = timed("fallback", lambda: compare_image(a64, b64, tol))
+    finally:
+        if saved is None:
+            del sys.modules["PIL"]
+        else:
+            sys.modules["PIL"] = saved
+    print(f"two {width}x{height} RGBA PNGs that differ, per pair, median of {repeats}:")
+    print(f"  {f'before ({rev}, stdlib first)':32} {before:7.3f} s")
+    print(f"  {'now, Pillow':32} {pillow:7.3f} s  ({before / pillow:.0f}x faster)")
+    print(f"  {'now, stdlib fallback':32} {fallback:7.3f} s")
+    print(f"  verdict levels (0 same, 1 within, 2 differs): {verdicts}")
 
 
 if __name__ == "__main__":

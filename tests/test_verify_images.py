@@ -1,13 +1,16 @@
-"""Image comparison (``ecasrepro.verification.images``): the stdlib PNG reader and the verdicts.
+"""Image comparison (``ecasrepro.verification.images``): both PNG readers and the verdicts.
 
 PNGs are written here byte by byte (every filter type, colour type, palette, 16-bit, alpha), so
-each decoding branch is checked against an independently built image of the same pixels.
+each decoding branch is checked against an independently built image of the same pixels. Every
+test runs twice: with Pillow (the ``images`` extra, which the ``test`` extra installs) and with
+Pillow made unimportable, so the standard-library reader must reach the same verdicts.
 """
 
 from __future__ import annotations
 
 import base64
 import struct
+import sys
 import zlib
 
 import pytest
@@ -16,6 +19,16 @@ from ecasrepro.verification import Tolerances, compare_image, image_difference, 
 from ecasrepro.verification.images import _block_means, _png_grey
 
 TOL = Tolerances()
+
+
+@pytest.fixture(params=["pillow", "stdlib"], autouse=True)
+def reader(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Run the test with Pillow, then with ``import PIL`` failing (the fallback reader)."""
+    if request.param == "stdlib":
+        monkeypatch.setitem(sys.modules, "PIL", None)
+    else:
+        import PIL  # noqa: F401 - the test extra installs it; a missing Pillow is an error here
+    return str(request.param)
 
 
 def png_bytes(width: int, height: int, rows: list[list[int]] | None = None, filter_type: int = 0,

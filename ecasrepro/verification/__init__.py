@@ -7,7 +7,8 @@ every code cell's new outputs with the captured ones:
 * text exactly, after removing parts that change on every run (memory addresses, clock dates and
   times, durations, progress bars, temporary paths, random ids) -- see :data:`VOLATILE_RULES`;
 * numbers within a relative tolerance (``rtol``) and an absolute one (``atol``);
-* PNG images by dimensions, then by a perceptual difference of block-averaged grey levels;
+* PNG/JPEG images by dimensions, then by a perceptual difference of block-averaged grey levels,
+  and SVGs the same way once rendered (or as normalised text without a rasterizer);
 * errors as errors (exception name and message).
 
 The result (:class:`VerificationReport`) is written into the bundle as the tag file

@@ -2,8 +2,8 @@
 
 One job: compare a captured output with its re-executed counterpart -- text exactly after
 normalisation, numbers within ``rtol``/``atol``, dates unless read from the clock, rich outputs
-per MIME type (images via :mod:`ecasrepro.verification.images`), errors by name and message --
-and turn that into one cell's :data:`Verdict`.
+per MIME type (images and SVG via :mod:`ecasrepro.verification.images`), errors by name and
+message -- and turn that into one cell's :data:`Verdict`.
 
 May import: .images, .normalise, .redaction, .report; never ecasrepro.api, ecasrepro.cli,
 ecasrepro.magic or a higher module of this package (.execute, .verify).
@@ -18,7 +18,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from ecasrepro.verification.images import compare_image
+from ecasrepro.verification.images import compare_image, compare_svg, svg_normalised
 from ecasrepro.verification.normalise import _joined, _parse_date, normalise_text
 from ecasrepro.verification.redaction import _excerpt
 from ecasrepro.verification.report import _SAME, Tolerances, Verdict, _Match
@@ -180,7 +180,15 @@ def _compare_rich(
             continue  # widget model ids are random per kernel
         if mime not in n_data:
             return _Match(2, f"the {mime} representation is missing")
-        if mime.startswith("image/") and mime != "image/svg+xml":
+        if mime == "image/svg+xml":
+            svg = compare_svg(_joined(value), _joined(n_data[mime]), tol)
+            result = svg if svg is not None else compare_text(
+                svg_normalised(_joined(value)),
+                svg_normalised(_joined(n_data[mime])),
+                tol,
+                workdir=workdir,
+            )
+        elif mime.startswith("image/"):
             result = compare_image(_joined(value), _joined(n_data[mime]), tol)
         elif mime.endswith("json") and not isinstance(value, (str, list)):
             result = compare_text(

@@ -24,14 +24,44 @@ from ecasrepro.errors import BadInput
 from ecasrepro.verification.report import Tolerances
 
 SKIP_TAG = "ecasrepro-verify-skip"  # put on cells we must not execute (private to the run)
-#: Cell tags that exclude a cell's output from comparison (the cell still runs).
-IGNORE_OUTPUT_TAGS = frozenset({"ecasrepro-ignore-output", "nbval-ignore-output"})
+#: Cell tags that exclude a cell's output from comparison (the cell still runs);
+#: ``pytest-validate-ignore-output`` is nbval's older spelling, still honoured by nbval.
+IGNORE_OUTPUT_TAGS = frozenset(
+    {"ecasrepro-ignore-output", "nbval-ignore-output", "pytest-validate-ignore-output"}
+)
 #: Cell tags that exclude a cell from the run altogether (nbmake/nbval conventions).
 SKIP_EXECUTION_TAGS = frozenset({"skip-execution", "nbval-skip", "ecasrepro-skip"})
+#: nbval's comment markers: a line ``# NBVAL_IGNORE_OUTPUT`` acts as the tag does.
+IGNORE_OUTPUT_MARKERS = frozenset({"NBVAL_IGNORE_OUTPUT", "PYTEST_VALIDATE_IGNORE_OUTPUT"})
+SKIP_EXECUTION_MARKERS = frozenset({"NBVAL_SKIP"})
 
 
 def _tags(cell: Any) -> set[str]:
     return set(cell.get("metadata", {}).get("tags", []) or [])
+
+
+def _comment_markers(cell: Any) -> set[str]:
+    """Whole-line comments of the cell, as nbval reads markers (``#  NBVAL_SKIP`` counts; a
+    marker after code on the same line or inside a string does not)."""
+    source = cell.get("source", "")
+    source = "".join(source) if isinstance(source, list) else str(source)
+    return {
+        line.strip().lstrip("#").strip()
+        for line in source.splitlines()
+        if line.strip().startswith("#")
+    }
+
+
+def _ignores_output(cell: Any) -> bool:
+    """The one test of "run this cell but do not compare its output" (tags and markers)."""
+    return bool(_tags(cell) & IGNORE_OUTPUT_TAGS or _comment_markers(cell) & IGNORE_OUTPUT_MARKERS)
+
+
+def _skips_execution(cell: Any) -> bool:
+    """The one test of "do not run this cell" by tag or marker (never-run cells aside)."""
+    return bool(
+        _tags(cell) & SKIP_EXECUTION_TAGS or _comment_markers(cell) & SKIP_EXECUTION_MARKERS
+    )
 
 
 @dataclass

@@ -18,12 +18,21 @@ from typing import Any
 
 # Dates and times are handled apart from the other rules: a date in the re-executed output that
 # lies within a day of the re-execution was read from the clock (volatile); any other date came
-# from the data and must match. See _Volatile.dates.
+# from the data and must match (compare_text's date check). Besides ISO and ctime text, the reprs
+# Python prints for a date are dates too: ``datetime.datetime(2024, 5, 1, 12, 0, 3, 512)`` (its
+# integer fields, however many the value needs; a ``tzinfo=...`` after them stays text),
+# ``datetime.date(...)`` and ``time.struct_time(tm_year=...)``. pandas ``Timestamp('...')`` and
+# numpy ``datetime64('...')`` quote ISO text, which the first branch reads.
 _DATE_TIME = re.compile(
-    r"\b\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?)?\b"
+    r"\bdatetime\.datetime\(\d{1,4}, \d{1,2}, \d{1,2}(?:, \d{1,6}){0,4}(?=[,)])"
+    r"|\bdatetime\.date\(\d{1,4}, \d{1,2}, \d{1,2}\)"
+    r"|\btime\.struct_time\(tm_year=\d{1,4}, tm_mon=\d{1,2}, tm_mday=\d{1,2}(?:, tm_\w+=-?\d+)*\)"
+    r"|\b\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?)?\b"
     r"|\b(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun) (?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)"
     r" [ \d]\d \d{2}:\d{2}:\d{2} \d{4}\b"
 )
+# The year, month and day of a repr matched above.
+_REPR_DATE = re.compile(r"\((?:tm_year=)?(\d{1,4}), (?:tm_mon=)?(\d{1,2}), (?:tm_mday=)?(\d{1,2})")
 
 #: (name, pattern, replacement) applied in order to both sides before comparing.
 VOLATILE_RULES: list[tuple[str, re.Pattern[str], str]] = [
@@ -66,6 +75,14 @@ VOLATILE_RULES: list[tuple[str, re.Pattern[str], str]] = [
         "<DURATION>",
     ),
     ("clock-time", re.compile(r"(?<![\w:])\d{2}:\d{2}:\d{2}(?:\.\d+)?(?![\w:])"), "<TIME>"),
+    # The reprs of a time of day and of an elapsed time under a day (no ``days=`` field), as the
+    # two rules above treat "10:11:12" and "3 s"; a timedelta of days is data and is compared.
+    ("time-repr", re.compile(r"\bdatetime\.time\(\d{1,2}(?:, \d{1,6}){0,3}(?=[,)])"), "<TIME>"),
+    (
+        "timedelta-repr",
+        re.compile(r"\bdatetime\.timedelta\((?!days=|-?\d+, )[^()]*\)"),
+        "<DURATION>",
+    ),
 ]
 
 
@@ -133,6 +150,10 @@ def normalise_text(text: str, *, workdir: str | None = None, stderr: bool = Fals
 
 def _parse_date(token: str) -> dt.date | None:
     try:
+        repr_date = _REPR_DATE.search(token) if token[:1].isalpha() else None
+        if repr_date:
+            year, month, day = (int(part) for part in repr_date.groups())
+            return dt.date(year, month, day)
         if token[:4].isdigit():
             return dt.date.fromisoformat(token[:10])
         return dt.datetime.strptime(token, "%a %b %d %H:%M:%S %Y").date()

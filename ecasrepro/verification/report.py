@@ -25,7 +25,7 @@ Verdict = Literal[
     "differs",  # a real difference; ``reason`` names the first one
     "new-error",  # the cell raised although it did not when captured
     "missing-output",  # the cell had outputs when captured and now has none
-    "skipped",  # markdown/raw, empty, never executed when captured, or output ignored by tag
+    "skipped",  # markdown/raw, empty, never executed when captured, or output ignored by tag/marker
     "timeout",  # the cell did not finish within the per-cell timeout
     "not-run",  # the run stopped (timeout, dead kernel) before this cell
 ]

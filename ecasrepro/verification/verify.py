@@ -5,7 +5,8 @@ outputs as capture did (paths marked, secrets redacted), compare every cell (:mo
 and for a bundle add fixity, environment differences and write ``verification.json``.
 
 May import: ecasrepro.version, ecasrepro.errors, .bundles, .compare, .environment,
-.execute, .normalise, .redaction, .report; never ecasrepro.api, ecasrepro.cli or ecasrepro.magic.
+.execute, .images, .normalise, .redaction, .report; never ecasrepro.api, ecasrepro.cli or
+ecasrepro.magic.
 """
 
 from __future__ import annotations
@@ -24,15 +25,16 @@ from ecasrepro.verification.bundles import _default_data_dirs, _notebook_fixity,
 from ecasrepro.verification.compare import compare_cell_outputs
 from ecasrepro.verification.environment import environment_differences
 from ecasrepro.verification.execute import (
-    IGNORE_OUTPUT_TAGS,
-    SKIP_EXECUTION_TAGS,
     SKIP_TAG,
     _execute,
+    _ignores_output,
     _prepare_workdir,
     _resolve_kernel,
     _Run,
+    _skips_execution,
     _tags,
 )
+from ecasrepro.verification.images import svg_rasteriser_available
 from ecasrepro.verification.normalise import _joined
 from ecasrepro.verification.redaction import _excerpt, _redactor, _reset_redactor
 from ecasrepro.verification.report import (
@@ -109,7 +111,7 @@ def verify_notebook(
         if cell.cell_type != "code":
             continue
         never_ran = cell.get("execution_count") is None and not cell.get("outputs")
-        if never_ran or not cell.source.strip() or _tags(cell) & SKIP_EXECUTION_TAGS:
+        if never_ran or not cell.source.strip() or _skips_execution(cell):
             cell.metadata.setdefault("tags", []).append(SKIP_TAG)
         cell.outputs = []
         cell.execution_count = None
@@ -121,6 +123,11 @@ def verify_notebook(
         run = _execute(working, workdir, kernel, tol, progress)
         cells = _judge(original, run, tol, os.path.realpath(workdir), str(workdir))
 
+    if _compared_svg(original, cells) and not svg_rasteriser_available():
+        warnings.append(
+            "SVG outputs were compared as text (random ids and metadata dropped), not as rendered"
+            " images: install resvg-py (pip install 'ecasrepro[images]') to compare how they look"
+        )
     if any(c.verdict == "new-error" and "FileNotFoundError" in c.reason for c in cells):
         warnings.append(
             "a file the notebook reads is missing in the working copy: pass --data DIR with the "
@@ -145,6 +152,16 @@ def verify_notebook(
         seconds=time.monotonic() - clock,
         warnings=warnings,
         ecasrepro_version=__version__,
+    )
+
+
+def _compared_svg(original: Any, cells: list[CellVerdict]) -> bool:
+    """Whether a compared cell (not skipped) had an SVG among its captured outputs."""
+    return any(
+        "image/svg+xml" in output.get("data", {})
+        for verdict in cells
+        if verdict.cell_type == "code" and verdict.verdict != "skipped"
+        for output in original.cells[verdict.index].get("outputs", [])
     )
 
 
@@ -181,8 +198,8 @@ def _judge(original: Any, run: _Run, tol: Tolerances, *workdirs: str) -> list[Ce
             else:
                 verdict.verdict, verdict.reason = "not-run", "the run stopped at an earlier cell"
             continue
-        if _tags(cell) & IGNORE_OUTPUT_TAGS or "NBVAL_IGNORE_OUTPUT" in cell.source:
-            verdict.reason = "output ignored by tag"
+        if _ignores_output(cell):
+            verdict.reason = "output ignored by tag or marker"
             continue
         new_outputs = [dict(o) for o in new_cell.get("outputs", [])]
         for output in new_outputs:
