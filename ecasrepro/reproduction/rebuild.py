@@ -4,9 +4,10 @@ The lock is checked first with ``packaging.pylock`` (PEP 751's reader): its ``re
 must admit this interpreter (same minor version: compiled wheels and pickles depend on it) and
 ``select()`` must find this machine among its ``environments`` with a wheel for every package;
 otherwise one sentence says what the lock was made for. The venv is built by ``uv`` when it is on
-PATH, else by ``pip`` (>= 26.1, which installs ``-r pylock.toml``); the pins the lock could not
-resolve (``[tool.ecasrepro] unresolved``) are installed by name from the index afterwards, and
-the report names them. A bundle without a lock is rebuilt from ``requirements.txt``, said so.
+PATH, else by ``pip`` (>= 26.1, which installs ``-r pylock.toml``; ``ECASREPRO_INSTALLER=pip``
+or ``uv`` forces one); the pins the lock could not resolve (``[tool.ecasrepro] unresolved``) are
+installed by name from the index afterwards, and the report names them. A bundle without a lock
+is rebuilt from ``requirements.txt``, said so.
 
 The kernel: when the rebuilt environment has ipykernel (the usual case: the analysis ran in a
 Jupyter kernel, so the lock holds it), it runs from there. Otherwise ipykernel is *not* installed
@@ -39,6 +40,7 @@ from ecasrepro.errors import BadInput
 KERNEL_NAME = "ecasrepro-reproduce"
 COMPLETE = ".ecasrepro-complete"
 PIP_WITH_PYLOCK = (26, 1)
+INSTALLER_SETTING = "ECASREPRO_INSTALLER"  # uv, pip or auto (default: uv when on PATH)
 
 
 @dataclass
@@ -143,7 +145,13 @@ def build_environment(
         return done
     if venv.exists():
         shutil.rmtree(venv)  # an unmarked venv is a half-built one
-    uv = shutil.which("uv")
+    choice = os.environ.get(INSTALLER_SETTING, "").strip().lower()
+    if choice not in ("", "auto", "uv", "pip"):
+        raise BadInput(f"{INSTALLER_SETTING}={choice!r} is not uv, pip or auto; unset it or "
+                       "pick one of those")
+    uv = shutil.which("uv") if choice != "pip" else None
+    if choice == "uv" and not uv:
+        raise BadInput(f"{INSTALLER_SETTING}=uv but uv is not on PATH; install uv or unset it")
     if not uv and _pip_version() < PIP_WITH_PYLOCK:
         raise BadInput("rebuilding from pylock.toml needs uv or pip >= 26.1 (this pip is "
                        f"{'.'.join(map(str, _pip_version())) or 'missing'}); "
