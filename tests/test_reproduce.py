@@ -240,3 +240,13 @@ def test_a_partial_file_is_resumed_or_restarted(
     ecasrepro.reproduce(record.id, server=sandbox.url, output=tmp_path / "r", download_only=True)
     assert (tmp_path / "r" / "bundle" / "data" / "outputs" / "table.csv").read_bytes() == (
         bundle.path / "data" / "outputs" / "table.csv").read_bytes()
+
+
+def test_the_reproduce_function_is_not_shadowed_by_its_engine() -> None:
+    import ecasrepro.reproduction.engine  # importing the engine must not replace the function
+    from ecasrepro import _LAZY
+    from ecasrepro.api import reproduce
+
+    assert ecasrepro.reproduce is reproduce
+    package = Path(ecasrepro.__file__).parent
+    assert not set(_LAZY) & {p.stem for p in package.iterdir()}  # no module named like a name
