@@ -26,12 +26,16 @@ from ecasrepro.sandbox import SandboxServer
 from tests.test_lockfile import Index, fake_install, index, make_wheel  # noqa: F401
 from tests.test_publish_support import publish_env  # noqa: F401
 
+INPUT = "hdl:21.14100/dfb02365-a99a-3f1c-82c8-4723b63aafc2"
 
-def notebook(path: Path, answer: str) -> Path:
+
+def notebook(path: Path, answer: str, reads_input: bool = False) -> Path:
     cells = [
         ("import alpha_pkg, beta\nprint(alpha_pkg.VERSION, beta.VERSION)", "1.0 2.0\n"),
         ("print(6 * 7)", answer),
     ]
+    if reads_input:  # the file the input PID names; not in the bundle
+        cells.append(("print(open('input.csv').read().strip())", "x,y\n"))
     path.write_text(json.dumps({
         "cells": [{"cell_type": "code", "execution_count": i + 1, "id": f"c{i}", "metadata": {},
                    "source": source, "outputs": [{"output_type": "stream", "name": "stdout",
@@ -65,8 +69,9 @@ def test_publish_then_reproduce_in_a_fresh_venv(
     records: dict[str, Any] = {}
     for name, answer in (("same", "42\n"), ("changed", "43\n")):
         (tmp_path / name).mkdir()
-        bundle = ecasrepro.snapshot(notebook(tmp_path / name / "nb.ipynb", answer),
-                                    creators=["Doe, Jane"], title=f"Reproduce {name}")
+        bundle = ecasrepro.snapshot(notebook(tmp_path / name / "nb.ipynb", answer, name == "same"),
+                                    creators=["Doe, Jane"], title=f"Reproduce {name}",
+                                    inputs=[INPUT] if name == "same" else [])
         assert (bundle.path / "data" / "environment" / "pylock.toml").is_file()
         records[name] = ecasrepro.publish(bundle, server=sandbox.url, token=sandbox.token,
                                           submit=True, progress=False)
@@ -74,8 +79,18 @@ def test_publish_then_reproduce_in_a_fresh_venv(
     fresh = tmp_path / "elsewhere"
     fresh.mkdir()
     monkeypatch.chdir(fresh)  # a new directory: nothing of the original run is beside it
-    report = ecasrepro.reproduce(records["same"].html_url)
+    # without its input the notebook fails where it reads it, and the input is named by PID
+    missing = ecasrepro.reproduce(records["same"].html_url)
+    assert missing.verdict == "ran-with-errors" and missing.environment.ok and not missing.ran.ok
+    assert "cell 2" in missing.ran.detail and "FileNotFoundError" in missing.ran.detail
+    assert any(n.startswith("inputs not found: Handle 21.14100/dfb02365") for n in missing.notes)
+    # --data maps it: the finished download and venv are reused, only the run is repeated
+    inputs = tmp_path / "inputs"
+    inputs.mkdir()
+    (inputs / "input.csv").write_text("x,y\n")
+    report = ecasrepro.reproduce(records["same"].html_url, data_dirs=[inputs])
     assert report.verdict == "reproduced", report.summary()
+    assert any("was already rebuilt" in n for n in report.notes)
     installer = os.environ["ECASREPRO_INSTALLER"]  # pip here; uv by hand (docs/performance.md)
     assert report.environment.ok
     assert f"pylock.toml with {installer}, 2 locked" in report.environment.detail

@@ -71,13 +71,11 @@ class ReproductionReport:
     def verdict(self) -> str:
         if not self.is_bundle or self.environment.ok is None:
             return "downloaded"
-        if self.outputs.ok:
-            return "reproduced"
-        if self.outputs.ok is False:
-            return "differs"
         if self.environment.ok is False:
             return "environment-not-rebuilt"
-        return "did-not-run"
+        if self.ran.ok is False:
+            return "ran-with-errors"
+        return "reproduced" if self.outputs.ok else "differs"
 
     @property
     def exit_code(self) -> ExitCode:
