@@ -29,6 +29,7 @@ _LAZY = {
     "publish": "ecasrepro.api",
     "verify": "ecasrepro.api",
     "archive": "ecasrepro.api",
+    "reproduce": "ecasrepro.api",
     "Bundle": "ecasrepro.bundle",
     "RelatedIdentifier": "ecasrepro.pids",
     "EcasReproError": "ecasrepro.errors",
@@ -41,6 +42,7 @@ __all__ = [  # noqa: RUF022 - grouped by meaning
     "publish",
     "verify",
     "archive",
+    "reproduce",
     "load_ipython_extension",
     "unload_ipython_extension",
     "Bundle",
@@ -50,7 +52,7 @@ __all__ = [  # noqa: RUF022 - grouped by meaning
 ]
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ecasrepro.api import archive, publish, snapshot, verify
+    from ecasrepro.api import archive, publish, reproduce, snapshot, verify
     from ecasrepro.bundle import Bundle
     from ecasrepro.errors import EcasReproError, ExitCode
     from ecasrepro.pids import RelatedIdentifier

@@ -6,10 +6,10 @@ modules, and heavy imports happen inside the functions so ``import ecasrepro`` s
 One job: be the one library API, so that every front end stays a thin layer and no engine needs to
 know who calls it.
 
-May import: ecasrepro.archival, ecasrepro.b2share.publisher, ecasrepro.bundle, ecasrepro.capture,
-ecasrepro.config, ecasrepro.errors, ecasrepro.metadata, ecasrepro.pids, ecasrepro.verification,
-ecasrepro.version; never ecasrepro.cli, ecasrepro.magic or ecasrepro.compat (the front ends import
-it, not the reverse).
+May import: ecasrepro.archival, ecasrepro.b2share.publisher, ecasrepro.b2share.download,
+ecasrepro.bundle, ecasrepro.capture, ecasrepro.config, ecasrepro.errors, ecasrepro.metadata,
+ecasrepro.pids, ecasrepro.reproduction, ecasrepro.verification, ecasrepro.version; never
+ecasrepro.cli, ecasrepro.magic or ecasrepro.compat (the front ends import it, not the reverse).
 """
 
 from __future__ import annotations
@@ -336,6 +336,60 @@ def verify(
     )
     if check:
         raise_if_not_reproduced(report)
+    return report
+
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ecasrepro.reproduction import ReproductionReport
+
+
+def reproduce(
+    record: str,
+    *,
+    server: str | None = None,
+    token: str | None = None,
+    token_file: str | os.PathLike[str] | None = None,
+    api: str | None = None,
+    output: str | os.PathLike[str] | None = None,
+    data_dirs: Iterable[str | os.PathLike[str]] = (),
+    timeout: float = 600.0,
+    progress: bool = False,
+    echo: Any = None,
+    check: bool = False,
+    download_only: bool = False,
+) -> ReproductionReport:
+    """Reproduce a published analysis: download, rebuild its environment, re-execute, compare.
+
+    ``record`` is a B2SHARE record id, record or landing URL, DOI or Handle (a PID is looked up
+    on ``server``: no resolver is used). Returns the report of the three stages (environment
+    rebuilt, ran without error, outputs identical); with ``check=True`` anything but
+    "reproduced" raises :class:`ecasrepro.errors.NotReproduced`; ``download_only`` stops once
+    the bundle is rebuilt. A token configured for another
+    server is never sent to the server a record URL names.
+    """
+    from ecasrepro.b2share.download import parse_record_ref
+    from ecasrepro.errors import BadInput as _BadInput
+    from ecasrepro.errors import NotReproduced
+    from ecasrepro.reproduction import reproduce_published
+
+    ref = parse_record_ref(record)
+    config = _publish_config(echo, server=ref.server or server, token=token,
+                             token_file=token_file, api=api)
+    if ref.server is not None and token is None and token_file is None:
+        try:  # the server the token was configured for (flag, environment or config file)
+            configured: str | None = _publish_config(None, server=server, api=api).server
+        except _BadInput:
+            configured = None
+        if configured != config.server:
+            from dataclasses import replace
+
+            config = replace(config, token=None)  # never send it to another server
+    report = reproduce_published(
+        ref, config, output=None if output is None else Path(output).expanduser(),
+        data_dirs=[Path(d).expanduser() for d in data_dirs], timeout=timeout, progress=progress,
+        download_only=download_only)
+    if check and report.verdict != "reproduced":
+        raise NotReproduced(report.summary().splitlines()[0])
     return report
 
 

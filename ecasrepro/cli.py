@@ -459,6 +459,46 @@ def verify_command(
     if not report.reproduced:
         raise NotReproduced(report.failure_sentence())
 
+@main.command("reproduce")
+@click.argument("record")
+@click.option("--server", metavar="URL",
+              help="B2SHARE server for a record id, DOI or Handle (else B2SHARE_URL, config); "
+              "a record URL names its own.")
+@click.option("--api", type=click.Choice(["auto", "v2", "v3"]), default=None,
+              help="B2SHARE API dialect (default: detect from the server).")
+@click.option("--token-file", metavar="FILE", type=click.Path(dir_okay=False),
+              help="File holding the API token, for a restricted record (else B2SHARE_TOKEN).")
+@click.option("--output", "-o", metavar="DIR", type=click.Path(file_okay=False),
+              help="Where to put bundle/ and venv/ (default ./b2share-<record id>).")
+@click.option("--data", "data_dirs", multiple=True, type=click.Path(file_okay=False),
+              help="Directory with the notebook's inputs (the files its input PIDs name). "
+              "Repeatable.")
+@click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=600.0,
+              show_default=True, help="Seconds each cell may run.")
+@click.option("--download-only", is_flag=True, help="Stop once the bundle is downloaded.")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as one JSON object.")
+@user_errors
+def reproduce_command(record: str, server: str | None, api: str | None, token_file: str | None,
+                      output: str | None, data_dirs: tuple[str, ...], timeout: float,
+                      download_only: bool, as_json: bool) -> None:
+    """Download a published RECORD, rebuild its environment, re-execute and compare it.
+
+    RECORD is a record id, record or landing URL, DOI or Handle (a PID is looked up on
+    --server). Reports three stages: environment rebuilt, ran without error, outputs
+    identical. Exit 0 when reproduced, 6 when a stage failed, 7 for a tampered file.
+    """
+    from ecasrepro.api import reproduce
+
+    report = reproduce(record, server=server, api=api, token_file=token_file, output=output,
+                       data_dirs=data_dirs, timeout=timeout, echo=echo,
+                       download_only=download_only, progress=not as_json and sys.stderr.isatty())
+    echo(report.summary())
+    if as_json:
+        emit_json(report.to_dict())
+    if report.exit_code:
+        ctx = click.get_current_context()
+        ctx.exit(int(report.exit_code))
+
 # @@ archive @@
 
 

@@ -33,7 +33,8 @@ class ExitCode(IntEnum):
     SERVER_REFUSED = 3  # the server answered 4xx: its message, and what to do
     UNREACHABLE = 4  # the server could not be reached or kept failing; re-run resumes
     SECRET_FOUND = 5  # a secret was found in what would be written or published
-    NOT_REPRODUCED = 6  # verify: the re-executed notebook did not reproduce
+    NOT_REPRODUCED = 6  # verify/reproduce: the notebook did not reproduce
+    FIXITY = 7  # reproduce: a downloaded file does not match its checksum (it was refused)
 
 
 MessageFilter = Callable[[str], str]
@@ -126,3 +127,9 @@ class NotReproduced(EcasReproError):
     """``verify`` re-executed the notebook and some outputs differ."""
 
     exit_code = ExitCode.NOT_REPRODUCED
+
+
+class TamperedFile(EcasReproError):
+    """A downloaded file does not match the checksum its record or bag manifest states."""
+
+    exit_code = ExitCode.FIXITY

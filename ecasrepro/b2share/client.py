@@ -297,13 +297,15 @@ class BackgroundMd5:
 
     hashlib releases the GIL for large updates and the socket send does too, so hashing chunk N
     overlaps with sending it: the upload costs max(send, md5) instead of their sum. The queue
-    holds at most ``depth`` chunks, keeping memory constant.
+    holds at most ``depth`` chunks, keeping memory constant. ``algorithm`` picks another
+    hashlib digest (downloads hash sha256 on a second one).
     """
 
-    def __init__(self, depth: int = 2) -> None:
-        self._digest = hashlib.md5(usedforsecurity=False)
+    def __init__(self, depth: int = 2, algorithm: str = "md5") -> None:
+        self._digest = hashlib.new(algorithm, usedforsecurity=False)
         self._queue: queue.Queue[bytes | None] = queue.Queue(maxsize=depth)
-        self._thread = threading.Thread(target=self._run, name="ecasrepro-md5", daemon=True)
+        self._thread = threading.Thread(target=self._run, name=f"ecasrepro-{algorithm}",
+                                        daemon=True)
         self._thread.start()
 
     def _run(self) -> None:
