@@ -120,7 +120,7 @@ def test_real_notebook_snapshots(tmp_path: Path, name: str) -> None:
     notebook = tmp_path / f"{name}.ipynb"
     notebook.write_bytes((FIXTURES / notebook.name).read_bytes())
     out = tmp_path / "bundle"
-    code, stdout, stderr = snapshot(notebook, "-o", str(out), "--json")
+    code, stdout, stderr = snapshot(notebook, "-o", str(out), "--json", "--license", "CC-BY-4.0")
     assert code == 0, stderr
     warnings = json.loads(stdout)["warnings"]
     for expected in expected_warnings:
