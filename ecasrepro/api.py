@@ -197,7 +197,7 @@ def _licence(flag: str | None, user: Mapping[str, Any]) -> tuple[dict[str, str] 
     ``license`` from the flag, else the user's metadata (already in the record), else the
     configuration; never a default: an unstated licence is recorded as unstated.
     """
-    from ecasrepro.config import configured_license, user_config_path
+    from ecasrepro.config import configured_license, shown_path, user_config_path
     from ecasrepro.metadata import license_field
 
     if flag is not None and flag.strip():
@@ -212,7 +212,7 @@ def _licence(flag: str | None, user: Mapping[str, Any]) -> tuple[dict[str, str] 
     return None, (
         "no licence was stated, so the bundle says that none was (reusers must ask); pass "
         "--license (e.g. CC-BY-4.0), put \"license\" in the metadata file, or set license "
-        f"under [snapshot] in {user_config_path()}."
+        f"under [snapshot] in {shown_path(user_config_path())}."
     )
 
 

@@ -218,6 +218,15 @@ def _read_table(path: Path, name: str, allowed: tuple[str, ...]) -> dict[str, An
     return table
 
 
+def shown_path(path: Path, home: Path | None = None) -> str:
+    """*path* with the home directory as ``~``: messages end up in bag-info.txt and published
+    records, where a home directory would name a person."""
+    try:
+        return str(Path("~") / path.relative_to(home or Path.home()))
+    except ValueError:
+        return str(path)
+
+
 def configured_license(environ: Mapping[str, str] | None = None) -> tuple[str, str] | None:
     """``(licence, source)`` from ``license = "..."`` under ``[snapshot]`` in the user's, else
     the site's, config file: a hub can state the licence its users publish under."""

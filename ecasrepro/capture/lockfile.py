@@ -118,11 +118,9 @@ class _Transient(Exception):
 
 
 def _shown(path: Path, home: Path) -> str:
-    """*path* with the home directory as ``~`` (messages end up in bag-info.txt)."""
-    try:
-        return str(Path("~") / path.relative_to(home))
-    except ValueError:
-        return str(path)
+    from ecasrepro.config import shown_path
+
+    return shown_path(path, home)
 
 
 def _pip_config_index(environ: Mapping[str, str]) -> tuple[str, str] | None:
