@@ -97,7 +97,8 @@ def test_example_crate_passes_roc_validator_and_ro_crate_py(project: Path,
         crate = ROCrate(bundle.path / "data")
     assert [str(w.message) for w in caught] == []
     root = crate.root_dataset
-    assert root["license"].id == "https://creativecommons.org/licenses/by/4.0/"  # the example states CC-BY-4.0
+    # The example metadata states CC-BY-4.0.
+    assert root["license"].id == "https://creativecommons.org/licenses/by/4.0/"
     assert root["description"].startswith("Annual temperature anomaly and trend. Station annual")
     parts = {e.id.rstrip("/") for e in root["hasPart"]}  # ro-crate-py ends Dataset ids in "/"
     assert "https://doi.org/10.5281/zenodo.1234" in parts
