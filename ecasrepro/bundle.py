@@ -389,22 +389,39 @@ def copy_hashed(
         if hasattr(os, "posix_fadvise"):
             with contextlib.suppress(OSError):
                 os.posix_fadvise(src.fileno(), 0, 0, os.POSIX_FADV_SEQUENTIAL)
-        hasher = _Hasher(scanner, threaded=stat.st_size >= THREADED_MIN)
+        threaded = stat.st_size >= THREADED_MIN
+        hasher = _Hasher(scanner, threaded=threaded)
+
+        def write_all(chunk: bytes) -> None:
+            view = memoryview(chunk)
+            while view:
+                written = dst.write(view)
+                view = view[written or 0:]
+
+        # large files: the write on its own thread too, so reading never waits for a hash
+        # before writing, nor a hash for a write held up by page-cache writeback
+        writer = _Worker(write_all, "ecasrepro-write") if threaded else None
         try:
             while True:
                 chunk = src.read(CHUNK_SIZE)
                 if not chunk:
                     break
                 hasher.feed(chunk)
-                view = memoryview(chunk)
-                while view:
-                    written = dst.write(view)
-                    view = view[written:]
+                if writer is None:
+                    write_all(chunk)
+                else:
+                    if writer._error is not None:
+                        break  # finish() raises it (a full disk, say)
+                    writer.put(chunk)
                 size += len(chunk)
                 if on_bytes is not None:
                     on_bytes(len(chunk))
         finally:
-            sha256, md5 = hasher.finish()
+            try:
+                if writer is not None:
+                    writer.finish()
+            finally:
+                sha256, md5 = hasher.finish()
     return size, sha256, md5
 
 
