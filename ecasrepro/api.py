@@ -45,6 +45,7 @@ def snapshot(
     progress: bool | None = None,
     timeout: int = 600,
     harvest: bool = True,
+    link: str = "auto",
 ) -> Bundle:
     """Capture ``notebook`` and everything needed to reproduce it into a bundle on disk.
 
@@ -53,9 +54,15 @@ def snapshot(
     The bundle (default ``<notebook stem>.repro`` beside the notebook) appears atomically.
     ``license`` (an SPDX id, a name or a URL) wins over the metadata's ``license`` and over
     ``license`` under ``[snapshot]`` in the config file; with none, the bundle says so.
+    ``link`` says how attachments arrive: ``auto`` (a copy-on-write clone where the filesystem
+    can, else a copy), ``reflink``, ``hardlink`` (no space, but editing the original later
+    changes the bundle: publish and verify then name the file) or ``copy``; the bag is the same.
     """
     from ecasrepro import bundle as bundles
     from ecasrepro import metadata as meta
+
+    if link not in bundles.LINK_MODES:
+        raise BadInput(f"link={link!r} is not one of {', '.join(bundles.LINK_MODES)}.")
     from ecasrepro import pids
     from ecasrepro.capture.notebook import (
         HTML_BATCH_CHARS,
@@ -181,6 +188,7 @@ def snapshot(
             "environment, git state and outputs."
         ),
         warnings=[redactor.redact_text(w) for w in warnings],
+        link=link,
         notebook_facts={
             "language": capture.language,
             "kernel": capture.kernel_name,

@@ -128,6 +128,11 @@ def _size(n: int) -> str:
               help="Bundle directory (default: <notebook stem>.repro beside the notebook).")
 @click.option("--execute", is_flag=True, help="Re-run the notebook headless before capturing.")
 @click.option("--zip", "zip_", is_flag=True, help="Also write <bundle>.zip beside the bundle.")
+@click.option("--link", type=click.Choice(["auto", "reflink", "hardlink", "copy"]),
+              default="auto", show_default=True,
+              help="How attachments enter the bundle: a copy-on-write clone where the filesystem "
+              "can (auto), only that (reflink), a hard link (no space; editing the original "
+              "later changes the bundle) or a copy.")
 @click.option("--force", is_flag=True, help="Replace an existing bundle.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
 @user_errors
@@ -135,7 +140,7 @@ def snapshot_command(
     notebook: str, inputs: tuple[str, ...], attach: tuple[str, ...], metadata_file: str | None,
     title: str | None, creators: tuple[str, ...], description: str | None,
     keywords: tuple[str, ...], community: str | None, license_: str | None, output: str | None,
-    execute: bool, zip_: bool, force: bool, as_json: bool,
+    execute: bool, zip_: bool, link: str, force: bool, as_json: bool,
 ) -> None:
     """Capture NOTEBOOK, its environment, git state and input PIDs into a BagIt bundle."""
     from ecasrepro.api import snapshot
@@ -143,7 +148,7 @@ def snapshot_command(
     bundle = snapshot(
         notebook, inputs=inputs, attach=attach, metadata=metadata_file, title=title,
         creators=creators, description=description, keywords=keywords, community=community,
-        license=license_, output=output, execute=execute, zip=zip_, force=force,
+        license=license_, output=output, execute=execute, zip=zip_, force=force, link=link,
     )
     summary = bundle.summary()
     if zip_:
