@@ -210,6 +210,32 @@ def snapshot(
     return written
 
 
+def start_recording() -> None:
+    """Record the files this process reads from now on (``%load_ext ecasrepro`` calls it)."""
+    from ecasrepro.capture.recorder import start_recording as start
+
+    start()
+
+
+def recording_paused() -> Any:
+    """A context in which ecasrepro's own reads (a snapshot's) are not recorded as inputs."""
+    from ecasrepro.capture.recorder import paused
+
+    return paused()
+
+
+def kernel_inputs(namespace: Mapping[str, Any],
+                  exclude: Iterable[str | os.PathLike[str]] = ()) -> list[tuple[str, str, str]]:
+    """What this kernel read (recorded) and holds (namespace scan), as ``discovered`` items for
+    :func:`snapshot`; ``exclude`` are paths (the notebook, the bundle) that are never inputs."""
+    from ecasrepro.capture.namespace import scan_namespace
+    from ecasrepro.capture.recorder import recorded_files
+
+    found = [(path, "file", "recorded") for path, _how in recorded_files(exclude)]
+    found += [(value, kind, "namespace") for value, kind in scan_namespace(namespace)]
+    return found
+
+
 def _licence(flag: str | None, user: Mapping[str, Any]) -> tuple[dict[str, str] | None, str]:
     """(the record's ``license`` to set, or None; a warning when no licence is stated at all).
 

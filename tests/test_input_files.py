@@ -116,4 +116,4 @@ def test_the_library_takes_input_files_and_kernel_discoveries(project: Path) -> 
         cmip6_drs_id(experiment_id="historical", activity_id="CMIP"), "20190815")
     assert [p.identifier for p in bundle.inputs] == [historical[4:], other[4:]]
     assert [(r.source, r.level) for r in bundle.discovered] == [
-        ("file attribute (declared)", "dataset"), ("printed", "file")]
+        ("file attribute (declared, namespace)", "dataset"), ("printed", "file")]

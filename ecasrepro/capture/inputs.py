@@ -156,6 +156,7 @@ def resolve_inputs(
     skipped = [Path(os.path.abspath(p)) for p in skip]
     report = InputReport()
     by_path: dict[Path, InputFile] = {}
+    dropped: set[str] = set()  # tracking ids of excluded files
     for item in items:
         if item.kind != "file":
             continue
@@ -169,6 +170,10 @@ def resolve_inputs(
             continue
         shown = shown_path(path, base)
         if _excluded(path, shown, exclude):
+            # its ids (printed, held in the namespace) go with it
+            tracking = file_facts(read_global_attributes(path, shown).values, path).tracking_id
+            if tracking is not None:
+                dropped.add(tracking.value)
             continue
         attrs = read_global_attributes(path, shown)
         if attrs.warning:
@@ -176,15 +181,40 @@ def resolve_inputs(
         facts = file_facts(attrs.values, path)
         by_path[path] = InputFile(path, shown, path.stat().st_size, [item.source], facts)
     candidates: list[RelatedIdentifier] = []
-    tracked: set[str] = set()
+    tracked: set[str] = set(dropped)
+    files_by_id = {e.facts.tracking_id.value: e for e in by_path.values()
+                   if e.facts.tracking_id is not None}
+    tracked.update(files_by_id)
+    loose: list[tuple[RelatedIdentifier, str]] = []  # ids with no file read behind them
+    for item in items:
+        if item.kind != "id":
+            continue
+        tracking = classify_tracking_id(item.value)
+        if tracking is None:
+            continue
+        entry = files_by_id.get(tracking.value)
+        if entry is not None:  # the id of a file already cited: it names that file too
+            if item.source not in entry.sources:
+                entry.sources.append(item.source)
+            continue
+        if tracking.value in tracked:
+            continue
+        tracked.add(tracking.value)
+        if tracking.pid is None:
+            continue  # a CMIP5 tracking id with no file behind it: nothing to cite
+        loose.append((parse_pid(tracking.pid), item.source))
+    rows: dict[tuple[str, str], InputRow] = {}
     for entry in by_path.values():
-        if entry.facts.tracking_id is not None:
-            tracked.add(entry.facts.tracking_id.value)
         pid = entry.pid
-        how = f"file attribute ({', '.join(entry.sources)})"
         if pid is not None:
             candidates.append(pid)
-            report.rows.append(InputRow(pid.identifier, how, entry.level, pid.resolver_url))
+            key = (pid.identifier, entry.level)
+            prior = rows.get(key)
+            sources = list(dict.fromkeys(
+                [*(prior.source[len("file attribute ("):-1].split(", ") if prior else []),
+                 *entry.sources]))
+            rows[key] = InputRow(pid.identifier, f"file attribute ({', '.join(sources)})",
+                                 entry.level, pid.resolver_url)
         for doi in entry.facts.dois:
             try:
                 parsed = parse_pid(doi)
@@ -193,25 +223,19 @@ def resolve_inputs(
                                        f"({doi!r}); it is left out.")
                 continue
             candidates.append(parsed)
-            report.rows.append(InputRow(parsed.identifier, how, "dataset", parsed.resolver_url))
+            rows.setdefault((parsed.identifier, "dataset"), InputRow(
+                parsed.identifier, f"file attribute ({', '.join(entry.sources)})", "dataset",
+                parsed.resolver_url))
         if not entry.facts.has_pid:
             entry.sha256 = sha256_of(entry.path)
-            report.rows.append(InputRow(entry.shown, ", ".join(entry.sources), "file"))
+            rows[(entry.shown, "file")] = InputRow(entry.shown, ", ".join(entry.sources), "file")
         report.files.append(entry)
-    for item in items:
-        if item.kind != "id":
-            continue
-        tracking = classify_tracking_id(item.value)
-        if tracking is None or tracking.value in tracked:
-            continue  # not an id, or the id of a file already cited through its dataset
-        tracked.add(tracking.value)
-        if tracking.pid is None:
-            continue  # a CMIP5 tracking id with no file behind it: nothing to cite
-        pid = parse_pid(tracking.pid)
+    for pid, source in loose:
         candidates.append(pid)
-        report.rows.append(InputRow(pid.identifier, item.source, "file", pid.resolver_url))
+        rows.setdefault((pid.identifier, "file"),
+                        InputRow(pid.identifier, source, "file", pid.resolver_url))
+    report.rows = list(rows.values())
     report.related = related_identifiers(candidates)
-    report.rows = list({(r.what, r.level): r for r in report.rows}.values())
     missing = [f.shown for f in report.files if not f.facts.has_pid]
     if missing:
         shown = ", ".join(missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5

@@ -102,8 +102,8 @@ def read_global_attributes(path: str | os.PathLike[str], shown: str | None = Non
         try:
             values = _with_netcdf4(file) if reader == "netCDF4" else _with_h5netcdf(file)
         except Exception as exc:  # a broken file raises anything (OSError, RuntimeError, KeyError)
-            errors.append(str(exc).strip().splitlines()[0] if str(exc).strip() else
-                          type(exc).__name__)
+            text = str(exc).replace(f"'{file}'", "").replace(str(file), name).strip(" :")
+            errors.append(text.strip().splitlines()[0] if text.strip() else type(exc).__name__)
             continue
         result = Attributes(values, netcdf=True)
         _CACHE[key] = result
