@@ -47,7 +47,8 @@ def cmip6_drs_id(**over: str) -> str:
                      a["grid_label"]])
 
 
-def write_netcdf(path: Path, attrs: dict[str, str], variable: str = "tas", months: int = 2) -> Path:
+def write_netcdf(path: Path, attrs: dict[str, str], variable: str = "tas", months: int = 2,
+                 year: int = 2015) -> Path:
     """A small netCDF-4 file shaped like a CMIP6 one (time unlimited, bounds, float32 data)."""
     import netCDF4
     import numpy as np
@@ -63,9 +64,11 @@ def write_netcdf(path: Path, attrs: dict[str, str], variable: str = "tas", month
         time.calendar = "365_day"
         time.bounds = "time_bnds"
         time.standard_name = "time"
-        time[:] = np.arange(months) * 30.0 + 15.0
+        first = (year - 1850) * 365.0
+        time[:] = first + np.arange(months) * 30.0 + 15.0
         bounds = ds.createVariable("time_bnds", "f8", ("time", "bnds"))
-        bounds[:] = np.stack([np.arange(months) * 30.0, np.arange(months) * 30.0 + 30.0], 1)
+        bounds[:] = first + np.stack([np.arange(months) * 30.0, np.arange(months) * 30.0 + 30.0],
+                                     1)
         for name, size, step in (("lat", 3, 60.0), ("lon", 4, 90.0)):
             coord = ds.createVariable(name, "f8", (name,))
             coord.units = "degrees_north" if name == "lat" else "degrees_east"
@@ -90,7 +93,7 @@ def cmip6_file(root: Path, version: str, tracking: str, *, start: str = "201501"
         a["variant_label"], a["table_id"], a["variable_id"], a["grid_label"], f"v{version}")
     name = (f"{a['variable_id']}_{a['table_id']}_{a['source_id']}_{a['experiment_id']}_"
             f"{a['variant_label']}_{a['grid_label']}_{start}-{start[:4]}12.nc")
-    return write_netcdf(directory / name, a, a["variable_id"])
+    return write_netcdf(directory / name, a, a["variable_id"], year=int(start[:4]))
 
 
 def cmip5_file(root: Path, tracking_uuid: str) -> Path:
