@@ -62,6 +62,10 @@ def _audit(event: str, args: tuple[Any, ...]) -> None:
             return
     elif "r" not in mode or "+" in mode:
         return
+    if path.__class__ is str and path[:1] == "/":  # the common case, kept short
+        if path not in _seen:
+            _seen[path] = "open"
+        return
     try:
         _note(path, "open")
     except Exception:  # never let recording change what the user's code sees
@@ -109,15 +113,22 @@ def _wrap_netcdf4(module: Any) -> None:
         def __subclasscheck__(cls, sub: Any) -> bool:
             return issubclass(sub, original)
 
+    init = original.__init__
+
     def __init__(self: Any, filename: Any = None, mode: str = "r", *args: Any,
                  **kwargs: Any) -> None:
-        if _recording and str(mode).startswith("r") and not kwargs.get("memory"):
-            _note(filename, "netCDF4")
-        original.__init__(self, filename, mode, *args, **kwargs)
+        if _recording and (mode == "r" or str(mode)[:1] == "r") and "memory" not in kwargs:
+            if filename.__class__ is str and filename[:1] == "/":
+                if filename not in _seen:
+                    _seen[filename] = "netCDF4"
+            else:
+                _note(filename, "netCDF4")
+        init(self, filename, mode, *args, **kwargs)
 
     wrapped = _Meta("Dataset", (original,), {
         "__init__": __init__, "__module__": original.__module__,
         "__doc__": original.__doc__, "_ecasrepro_wrapped": True,
+        "__slots__": (),  # no per-instance __dict__: instances cost what they did
     })
     _replace(module, "Dataset", wrapped)
 
