@@ -453,6 +453,8 @@ class BundleContent:
     notebook_facts: dict[str, Any] = field(default_factory=dict)
     pylock_toml: str | None = None  # PEP 751 lock (capture/lockfile.py); None when not written
     link: str = "auto"  # how attachments arrive: auto, reflink, hardlink or copy (LINK_MODES)
+    # files the analysis read (capture/inputs.py InputFile): referenced in the crate, not copied
+    input_files: list[Any] = field(default_factory=list)
 
 
 def _json_bytes(obj: Any) -> bytes:
@@ -676,6 +678,39 @@ def _crate_id(relpath: str) -> str:
     return quote(relpath, safe="/")
 
 
+def _input_file_entity(entry: Any, index: int) -> dict[str, Any]:
+    """A file the analysis read, as a ``File`` entity outside the payload: its file Handle as
+    ``@id`` when it has one, else a local id; tracking id labelled as such; sha256 only when
+    nothing else identifies it."""
+    from urllib.parse import quote
+
+    facts = entry.facts
+    tracking = facts.tracking_id
+    if tracking is not None and tracking.pid:
+        entity_id = "https://hdl.handle.net/" + quote(tracking.value, safe="/")
+    else:
+        entity_id = f"#input-{index + 1}-{quote(PurePosixPath(entry.shown).name, safe='')}"
+    how = ", ".join(entry.sources)
+    entity: dict[str, Any] = {
+        "@id": entity_id,
+        "@type": "File",
+        "name": entry.shown,
+        "contentSize": str(entry.size),
+        "description": f"An input file the analysis read ({how}); referenced, not copied into "
+        "this bundle.",
+    }
+    if tracking is not None:  # a contextual PropertyValue (the crate stays flattened)
+        entity["identifier"] = {"@id": f"#tracking-id-{quote(tracking.value, safe='')}"}
+    if entry.sha256:
+        entity["sha256"] = entry.sha256
+    if facts.dataset_pid:
+        entity["isPartOf"] = {"@id": "https://hdl.handle.net/" + quote(facts.dataset_pid[4:],
+                                                                       safe="/")}
+    if facts.further_info_url:
+        entity["description"] += f" Simulation documentation: {facts.further_info_url}"
+    return entity
+
+
 def build_ro_crate(
     content: BundleContent, files: Sequence[PayloadFile], created: datetime
 ) -> dict[str, Any]:
@@ -723,6 +758,12 @@ def build_ro_crate(
                 "additionalType": pid.type,
             }
         )
+    read_entities = [_input_file_entity(f, i) for i, f in enumerate(content.input_files)]
+    tracking_entities = [
+        {"@id": e["identifier"]["@id"], "@type": "PropertyValue", "propertyID": "tracking_id",
+         "value": f.facts.tracking_id.pid or f.facts.tracking_id.value}
+        for e, f in zip(read_entities, content.input_files, strict=True) if "identifier" in e
+    ]
     people = [
         {"@id": f"#creator-{i + 1}", "@type": "Person", "name": name}
         for i, name in enumerate(content.creators)
@@ -733,7 +774,8 @@ def build_ro_crate(
         "@type": "CreateAction",
         "name": f"Run of {content.notebook_name}",
         "instrument": {"@id": notebook_id},
-        "object": [{"@id": pid.resolver_url} for pid in content.inputs],
+        "object": [{"@id": pid.resolver_url} for pid in content.inputs]
+        + [{"@id": e["@id"]} for e in read_entities],
         "result": [{"@id": _crate_id(f"notebook/{Path(content.notebook_name).stem}.html")},
                    *outputs],
         "endTime": content.notebook_facts.get("last_executed") or created.isoformat(),
@@ -750,7 +792,8 @@ def build_ro_crate(
         "datePublished": created.isoformat(),
         "license": {"@id": licence["@id"]},
         "conformsTo": {"@id": PROCESS_RUN_CRATE},
-        "hasPart": [{"@id": e["@id"]} for e in [*file_entities, *input_entities]],
+        "hasPart": [{"@id": e["@id"]}
+                    for e in [*file_entities, *input_entities, *read_entities]],
         "mentions": [{"@id": "#notebook-run"}],
     }
     if input_entities:
@@ -763,7 +806,8 @@ def build_ro_crate(
         "name": "Process Run Crate",
         "version": "0.5",
     }
-    graph += [root, profile, run, *file_entities, *input_entities, *people, licence]
+    graph += [root, profile, run, *file_entities, *input_entities, *read_entities,
+              *tracking_entities, *people, licence]
     return {"@context": CRATE_CONTEXT, "@graph": graph}
 
 
@@ -1125,6 +1169,9 @@ class Bundle:
         # how each attachment arrived when this bundle was just written ("copy", "reflink",
         # "hardlink" by relpath under data/); not recorded in the bag, which is the same either way
         self.arrived: dict[str, str] = {}
+        # the confirmation rows of the inputs discovered by the snapshot that wrote this bundle
+        # (capture/inputs.py InputRow); empty for a bundle opened from disk
+        self.discovered: list[Any] = []
         self._fixity: dict[str, tuple[int, int]] | None = None
 
     def __repr__(self) -> str:

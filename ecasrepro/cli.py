@@ -112,6 +112,11 @@ def _size(n: int) -> str:
 @click.argument("notebook", type=click.Path(dir_okay=True, path_type=str))
 @click.option("-i", "--input", "inputs", multiple=True, metavar="PID",
               help="PID of an input dataset (Handle, DOI or URL); repeatable.")
+@click.option("--input-file", "input_files", multiple=True, metavar="PATH/GLOB",
+              help="A file the analysis read: its PIDs (tracking_id, dataset) are read from it; "
+              "repeatable.")
+@click.option("--exclude-input", "exclude_inputs", multiple=True, metavar="GLOB",
+              help="Drop input files matching GLOB; repeatable.")
 @click.option("-a", "--attach", multiple=True, metavar="PATH",
               help="Output file, glob or directory to include under data/outputs/; repeatable.")
 @click.option("--metadata", "metadata_file", metavar="FILE",
@@ -137,7 +142,8 @@ def _size(n: int) -> str:
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
 @user_errors
 def snapshot_command(
-    notebook: str, inputs: tuple[str, ...], attach: tuple[str, ...], metadata_file: str | None,
+    notebook: str, inputs: tuple[str, ...], input_files: tuple[str, ...],
+    exclude_inputs: tuple[str, ...], attach: tuple[str, ...], metadata_file: str | None,
     title: str | None, creators: tuple[str, ...], description: str | None,
     keywords: tuple[str, ...], community: str | None, license_: str | None, output: str | None,
     execute: bool, zip_: bool, link: str, force: bool, as_json: bool,
@@ -149,8 +155,11 @@ def snapshot_command(
         notebook, inputs=inputs, attach=attach, metadata=metadata_file, title=title,
         creators=creators, description=description, keywords=keywords, community=community,
         license=license_, output=output, execute=execute, zip=zip_, force=force, link=link,
+        input_files=input_files, exclude_inputs=exclude_inputs,
     )
     summary = bundle.summary()
+    summary["discovered"] = [
+        {"input": r.what, "source": r.source, "level": r.level} for r in bundle.discovered]
     if zip_:
         summary["zip"] = str(bundle.path.with_name(bundle.path.name + ".zip"))
     echo(f"bundle: {summary['bundle']}  ({len(summary['files'])} files, "
@@ -164,6 +173,8 @@ def snapshot_command(
             echo(f"  {pid['related_identifier_type']:<6} {pid['resolver_url']}")
     else:
         echo("inputs: none declared (use --input PID or metadata.ecasrepro.inputs)")
+    for row in summary["discovered"]:
+        echo(f"  found: {row['input']}  ({row['source']}; {row['level']} level)")
     for warning in summary["warnings"]:
         echo(f"warning: {warning}")
     if zip_:

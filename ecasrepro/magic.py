@@ -194,6 +194,16 @@ class InputRow:
     url: str
 
 
+@dataclass(frozen=True)
+class FoundRow:
+    """One discovered input: what, how it was found, at which level it is cited."""
+
+    what: str
+    source: str
+    level: str
+    url: str | None = None
+
+
 @dataclass
 class MagicResult:
     """What ``%ecas_publish``/``%ecas_snapshot`` produced; shown as HTML in the notebook.
@@ -206,6 +216,7 @@ class MagicResult:
     notebook: str
     files: list[FileRow] = field(default_factory=list)
     inputs: list[InputRow] = field(default_factory=list)
+    found: list[FoundRow] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     draft_id: str | None = None
     state: str | None = None  # draft | submitted | published; None: not published
@@ -230,6 +241,7 @@ class MagicResult:
         lines.extend(f"    {_size(f.size):>10}  sha256:{f.sha256[:16]}...  {f.path}"
                      for f in self.files)
         lines.append("  inputs: " + (", ".join(i.url for i in self.inputs) or "none declared"))
+        lines.extend(f"    found: {r.what} ({r.source}; {r.level} level)" for r in self.found)
         lines.extend(f"  warning: {w}" for w in self.warnings)
         return "\n".join(lines)
 
@@ -273,6 +285,15 @@ class MagicResult:
             parts.append("</ul>")
         else:
             parts.append("<p>inputs: none declared (use --input PID)</p>")
+        if self.found:
+            parts.append('<table class="ecasrepro-found"><thead><tr><th>discovered input</th>'
+                         "<th>source</th><th>level</th></tr></thead><tbody>")
+            for hit in self.found:
+                what = (f'<a href="{e(hit.url)}" target="_blank" rel="noopener">{e(hit.what)}</a>'
+                        if hit.url else f"<code>{e(hit.what)}</code>")
+                parts.append(f"<tr><td>{what}</td><td>{e(hit.source)}</td>"
+                             f"<td>{e(hit.level)}</td></tr>")
+            parts.append("</tbody></table>")
         if self.warnings:
             parts.append('<ul class="ecasrepro-warnings">')
             parts.extend(f'<li style="color:#8a6d3b">warning: {e(w)}</li>' for w in self.warnings)
@@ -313,6 +334,8 @@ def build_result(bundle: Any, notebook: Path, record: Any = None) -> MagicResult
         files=[FileRow(pf.relpath, pf.size, pf.sha256, remote.get(pf.relpath))
                for pf in bundle.payload_files()],
         inputs=[InputRow(pid.identifier, pid.type, pid.resolver_url) for pid in bundle.inputs],
+        found=[FoundRow(r.what, r.source, r.level, r.url)
+               for r in getattr(bundle, "discovered", []) or []],
         warnings=warnings,
     )
     if record is not None:
@@ -354,6 +377,12 @@ def _capture_arguments(func: Any) -> Any:
                  help="Bundle directory (default: <notebook stem>.repro beside the notebook)."),
         argument("--execute", action="store_true",
                  help="Capture a fresh headless run of the saved notebook instead."),
+        argument("--input-file", dest="input_files", action="append", metavar="PATH/GLOB",
+                 help="A file the analysis read (its PIDs are read from it); repeatable."),
+        argument("--no-auto-inputs", action="store_true",
+                 help="Cite only declared inputs: no files recorded, held or printed."),
+        argument("--exclude-input", dest="exclude_inputs", action="append", metavar="GLOB",
+                 help="Drop discovered input files matching GLOB; repeatable."),
     ]):
         func = decorator(func)
     return func
@@ -420,7 +449,7 @@ class EcasReproMagics(Magics):
             return None
 
     def _capture_and_publish(self, args: Any, publish: bool) -> MagicResult:
-        from ecasrepro.api import refresh
+        from ecasrepro.api import kernel_inputs, recording_paused, refresh
 
         shell = self.shell
         notebook = find_notebook(args.notebook, shell.user_ns if shell else {}, os.environ)
@@ -428,12 +457,18 @@ class EcasReproMagics(Magics):
             check_saved(notebook, shell, self.finished_at)
         output = (Path(args.output).expanduser() if args.output
                   else notebook.with_name(f"{notebook.stem}.repro"))
-        bundle = refresh(
-            notebook, output, inputs=args.inputs or [], attach=args.attach or [],
-            metadata=args.metadata, title=args.title, creators=args.creators or [],
-            description=args.description, keywords=args.keywords or [],
-            community=args.community, license=args.license, execute=args.execute,
-        )
+        with recording_paused():  # the snapshot's own reads are not the analysis's inputs
+            discovered = [] if args.no_auto_inputs else kernel_inputs(
+                shell.user_ns if shell else {}, exclude=[notebook, output])
+            bundle = refresh(
+                notebook, output, inputs=args.inputs or [], attach=args.attach or [],
+                metadata=args.metadata, title=args.title, creators=args.creators or [],
+                description=args.description, keywords=args.keywords or [],
+                community=args.community, license=args.license, execute=args.execute,
+                input_files=args.input_files or [], discovered=discovered,
+                exclude_inputs=args.exclude_inputs or [],
+                harvest=not args.no_auto_inputs,
+            )
         if not publish:
             return build_result(bundle, notebook)
         record = self._publish(bundle, args)

@@ -137,7 +137,9 @@ def test_load_ext_imports_nothing_heavy(tmp_path: Path) -> None:
         "shell.run_line_magic('load_ext', 'ecasrepro')\n"
         "assert 'ecas_publish' in shell.magics_manager.magics['line']\n"
         "heavy = [m for m in ('nbconvert', 'jsonschema', 'git', 'requests', 'nbclient', "
-        "'bagit', 'ecasrepro.api') if m in sys.modules]\n"
+        "'bagit', 'ecasrepro.api', 'xarray', 'netCDF4', 'h5py', 'numpy') if m in sys.modules]\n"
+        "from ecasrepro.capture import recorder\n"
+        "assert recorder.is_recording()\n"
         "print(heavy)\n"
     )
     env = {**os.environ, "IPYTHONDIR": str(tmp_path / "ipython")}
@@ -241,5 +243,6 @@ def test_the_magics_take_every_capture_option_of_snapshot() -> None:
         options = {o for a in magic.parser._actions for o in a.option_strings}
         assert capture <= options, capture - options
     parameters = set(inspect.signature(snapshot).parameters)
-    names = {"input": "inputs", "creator": "creators", "keyword": "keywords"}
+    names = {"input": "inputs", "creator": "creators", "keyword": "keywords",
+             "input-file": "input_files", "exclude-input": "exclude_inputs"}
     assert {names.get(o[2:], o[2:]) for o in capture} <= parameters
