@@ -40,6 +40,25 @@ from IPython.core.magic_arguments import argument, magic_arguments
 from ecasrepro.errors import BadInput, EcasReproError
 
 IGNORABLE_PREFIXES = ("%load_ext", "%reload_ext", "%unload_ext", "%ecas_", "#")
+#: The mime type of the result's JSON summary (see ``MagicResult._repr_mimebundle_``).
+RESULT_MIME = "application/vnd.ecasrepro.result+json"
+#: JupyterLab's theme variables (light and dark), with fallbacks for other front ends.
+RESULT_STYLE = (
+    "<style>"
+    ".ecasrepro-result{color:var(--jp-ui-font-color1,inherit);"
+    "font-family:var(--jp-ui-font-family,inherit);font-size:var(--jp-ui-font-size1,13px)}"
+    ".ecasrepro-result h4{margin:0 0 6px;color:var(--jp-ui-font-color0,inherit)}"
+    ".ecasrepro-result a{color:var(--jp-content-link-color,#1976d2)}"
+    ".ecasrepro-result code{font-family:var(--jp-code-font-family,monospace);"
+    "background:var(--jp-layout-color2,transparent);padding:0 3px;border-radius:2px}"
+    ".ecasrepro-result table{border-collapse:collapse;margin:4px 0}"
+    ".ecasrepro-result thead{border-bottom:1px solid var(--jp-border-color1,#bdbdbd)}"
+    ".ecasrepro-result th,.ecasrepro-result td{padding:3px 10px;text-align:left;"
+    "color:var(--jp-ui-font-color1,inherit)}"
+    ".ecasrepro-result tbody tr:nth-child(odd){background:var(--jp-layout-color2,transparent)}"
+    ".ecasrepro-warnings li{color:var(--jp-warn-color0,#8a6d3b)}"
+    "</style>"
+)
 HOW_TO_SAVE = (
     "save the notebook (File > Save, or Ctrl+S) and run this cell again, or pass --execute to "
     "capture a fresh headless run of the saved file"
@@ -238,9 +257,36 @@ class MagicResult:
             f"{self.state} {self.draft_id}" if self.draft_id else "bundle")
         return f"<ecasrepro {what}: {self.title!r}, {len(self.files)} files>\n{self.text()}"
 
+    def summary(self) -> dict[str, Any]:
+        """The result as JSON (the ``application/json`` part of the mime bundle): what a script
+        reading the executed notebook needs, without parsing HTML."""
+        return {
+            "title": self.title, "bundle": self.bundle, "notebook": self.notebook,
+            "state": self.state, "draft_id": self.draft_id, "review_url": self.review_url,
+            "api_url": self.api_url, "server": self.server, "pids": dict(self.pids),
+            "dry_run": self.dry_run, "planned": list(self.planned),
+            "files": [{"path": f.path, "size": f.size, "sha256": f.sha256, "md5": f.md5}
+                      for f in self.files],
+            "inputs": [{"identifier": i.identifier, "type": i.type, "url": i.url}
+                       for i in self.inputs],
+            "warnings": list(self.warnings),
+        }
+
+    def _repr_mimebundle_(
+        self, include: Any = None, exclude: Any = None, **kwargs: Any
+    ) -> dict[str, Any]:
+        """HTML for the notebook, a JSON summary for scripts, plain text for terminals.
+
+        The JSON goes under :data:`RESULT_MIME` (a ``+json`` type): JupyterLab prefers a plain
+        ``application/json`` output over HTML and would show a JSON tree instead of the result.
+        """
+        return {"text/html": self._repr_html_(), RESULT_MIME: self.summary(),
+                "text/plain": self.text()}
+
     def _repr_html_(self) -> str:
         e = html.escape
-        parts = ['<div class="ecasrepro-result">', f"<h4>{e(self.title)}</h4>", "<ul>"]
+        parts = [RESULT_STYLE, '<div class="ecasrepro-result">', f"<h4>{e(self.title)}</h4>",
+                 "<ul>"]
         if self.dry_run:
             target = f" to draft <code>{e(self.draft_id)}</code>" if self.draft_id else ""
             parts.append(f"<li>dry run: {len(self.planned)} write request(s) would be sent"
@@ -275,28 +321,26 @@ class MagicResult:
             parts.append("<p>inputs: none declared (use --input PID)</p>")
         if self.warnings:
             parts.append('<ul class="ecasrepro-warnings">')
-            parts.extend(f'<li style="color:#8a6d3b">warning: {e(w)}</li>' for w in self.warnings)
+            parts.extend(f"<li>warning: {e(w)}</li>" for w in self.warnings)
             parts.append("</ul>")
         parts.append("</div>")
         return "".join(parts)
 
 
-@dataclass(frozen=True)
-class MagicError:
-    """One sentence in the cell output instead of a traceback."""
+class MagicError(Exception):
+    """A failed magic: the cell fails (so "Run All", nbclient and papermill stop) and shows one
+    sentence. IPython calls ``_render_traceback_`` instead of formatting a Python traceback."""
 
-    message: str
-    exit_code: int
+    def __init__(self, message: str, exit_code: int) -> None:
+        super().__init__(message)
+        self.message = message
+        self.exit_code = exit_code
 
-    def __repr__(self) -> str:
-        return f"ecasrepro error: {self.message}"
+    def __str__(self) -> str:
+        return self.message
 
-    def _repr_html_(self) -> str:
-        return (
-            '<div class="ecasrepro-error" style="color:#a94442;background:#f2dede;'
-            f'padding:0.5em;border-radius:4px"><b>ecasrepro error:</b> '
-            f"{html.escape(self.message)}</div>"
-        )
+    def _render_traceback_(self) -> list[str]:
+        return [f"ecasrepro error: {self.message}"]
 
 
 def build_result(bundle: Any, notebook: Path, record: Any = None) -> MagicResult:
@@ -397,7 +441,7 @@ class EcasReproMagics(Magics):
     @argument("--token-file", metavar="FILE",
               help="File holding the API token (else B2SHARE_TOKEN[_FILE], config).")
     @line_magic
-    def ecas_publish(self, line: str) -> MagicResult | None:
+    def ecas_publish(self, line: str) -> MagicResult:
         """Snapshot this notebook and publish it to B2SHARE as a draft for review."""
         args = _parse(self.ecas_publish, line)
         return self._run(args, publish=True)
@@ -405,19 +449,16 @@ class EcasReproMagics(Magics):
     @magic_arguments()
     @_capture_arguments
     @line_magic
-    def ecas_snapshot(self, line: str) -> MagicResult | None:
+    def ecas_snapshot(self, line: str) -> MagicResult:
         """Snapshot this notebook into a bundle (no publishing)."""
         args = _parse(self.ecas_snapshot, line)
         return self._run(args, publish=False)
 
-    def _run(self, args: Any, publish: bool) -> MagicResult | None:
-        from IPython.display import display
-
+    def _run(self, args: Any, publish: bool) -> MagicResult:
         try:
             return self._capture_and_publish(args, publish)
         except EcasReproError as exc:
-            display(MagicError(str(exc), int(exc.exit_code)))
-            return None
+            raise MagicError(str(exc), int(exc.exit_code)) from None
 
     def _capture_and_publish(self, args: Any, publish: bool) -> MagicResult:
         from ecasrepro.api import refresh
