@@ -5,21 +5,13 @@ has run since it was saved, then calls :func:`ecasrepro.snapshot` and :func:`eca
 and shows a rich result. Importing this module costs only IPython's own magic machinery (already
 loaded in a kernel); nbconvert, jsonschema, gitpython and requests load when a magic first runs.
 
-Stale-file rule (kernel history against the saved ``.ipynb``):
-
-* the *aligned* count is the highest execution count in the saved file whose cell source equals
-  what the kernel ran under that count (0 when none does: the file is from another session);
-* every later execution the kernel made (up to the magic's own cell) is *unsaved*, unless it is
-  ignorable (blank, comments, ``%load_ext``/``%reload_ext``, the ``%ecas_*`` magics) or the file
-  was saved after that execution finished (a cell run and then deleted before saving: the user
-  has decided; the finish times are recorded from the moment the extension is loaded);
-* any unsaved execution makes the file stale: the magic says which ones and asks the user to
-  save (or to pass ``--execute`` to capture a fresh headless run of the saved file).
+Which notebook, and the stale-file rule, live in :mod:`ecasrepro.whereami`; the result names
+who told it the notebook (``__session__``, VS Code, the Jupyter server's sessions API, ...).
 
 One job: the notebook front end, so that a notebook user snapshots and publishes without leaving
 the kernel.
 
-May import: ecasrepro.api, ecasrepro.errors, ecasrepro.userfiles; never an engine directly
+May import: ecasrepro.api, ecasrepro.errors, ecasrepro.whereami; never an engine directly
 (ecasrepro.capture, ecasrepro.bundle, ecasrepro.b2share), and nothing heavy at import time.
 """
 
@@ -29,7 +21,6 @@ import contextlib
 import html
 import os
 import time
-from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -37,9 +28,21 @@ from typing import Any
 from IPython.core.magic import Magics, line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments
 
-from ecasrepro.errors import BadInput, EcasReproError
+from ecasrepro.errors import EcasReproError
+from ecasrepro.whereami import (  # re-exported: the names the magic's users and tests know
+    HOW_TO_SAVE,
+    check_saved,
+    find_notebook,
+    ignorable,
+    locate_notebook,
+    saved_executions,
+    unsaved_executions,
+)
 
-IGNORABLE_PREFIXES = ("%load_ext", "%reload_ext", "%unload_ext", "%ecas_", "#")
+__all__ = [
+    "HOW_TO_SAVE", "EcasReproMagics", "MagicError", "MagicResult", "check_saved",
+    "find_notebook", "ignorable", "locate_notebook", "saved_executions", "unsaved_executions",
+]
 #: The mime type of the result's JSON summary (see ``MagicResult._repr_mimebundle_``).
 RESULT_MIME = "application/vnd.ecasrepro.result+json"
 #: JupyterLab's theme variables (light and dark), with fallbacks for other front ends.
@@ -59,131 +62,6 @@ RESULT_STYLE = (
     ".ecasrepro-warnings li{color:var(--jp-warn-color0,#8a6d3b)}"
     "</style>"
 )
-HOW_TO_SAVE = (
-    "save the notebook (File > Save, or Ctrl+S) and run this cell again, or pass --execute to "
-    "capture a fresh headless run of the saved file"
-)
-
-
-# --- finding the notebook ------------------------------------------------------------------------
-
-
-def find_notebook(
-    explicit: str | None, user_ns: Mapping[str, Any], environ: Mapping[str, str],
-    cwd: Path | None = None,
-) -> Path:
-    """``--notebook``, else ``__session__`` (ipykernel), else ``JPY_SESSION_NAME`` (jupyter-server).
-
-    The session name is relative to the server's root, so it is looked up from the kernel's
-    directory and each of its parents, then by file name in the kernel's directory.
-    """
-    here = cwd or Path.cwd()
-    if explicit:
-        path = Path(explicit).expanduser()
-        if not path.is_file():
-            raise BadInput(f"--notebook {explicit} is not a file; check the path.")
-        return path
-    named: list[tuple[str, str]] = []
-    for source, value in (
-        ("__session__", user_ns.get("__session__")),
-        ("JPY_SESSION_NAME", environ.get("JPY_SESSION_NAME")),
-    ):
-        if isinstance(value, str) and value.strip().endswith(".ipynb"):
-            named.append((source, value.strip()))
-    for _source, value in named:
-        relative = Path(value).expanduser()
-        candidates = [relative] if relative.is_absolute() else [
-            *(base / relative for base in (here, *here.parents)), here / relative.name
-        ]
-        for candidate in candidates:
-            if candidate.is_file():
-                return candidate
-    if named:
-        source, value = named[0]
-        raise BadInput(
-            f"the notebook {value} named by {source} is not found from {here}; "
-            "pass --notebook PATH."
-        )
-    raise BadInput(
-        "cannot tell which notebook this kernel runs (neither __session__ nor JPY_SESSION_NAME "
-        "names an .ipynb file); pass --notebook PATH."
-    )
-
-
-# --- the stale-file check ------------------------------------------------------------------------
-
-
-def _normal(source: Any) -> str:
-    text = "".join(source) if isinstance(source, list) else str(source or "")
-    return "\n".join(line.rstrip() for line in text.strip().splitlines())
-
-
-def ignorable(source: str) -> bool:
-    lines = [line.strip() for line in source.splitlines() if line.strip()]
-    return all(line.startswith(IGNORABLE_PREFIXES) for line in lines)
-
-
-def saved_executions(notebook_json: Mapping[str, Any]) -> dict[int, str]:
-    """execution count -> normalised source of the saved file's code cells."""
-    saved: dict[int, str] = {}
-    for cell in notebook_json.get("cells", []) or []:
-        if isinstance(cell, dict) and cell.get("cell_type") == "code":
-            count = cell.get("execution_count")
-            if isinstance(count, int):
-                saved[count] = _normal(cell.get("source", ""))
-    return saved
-
-
-def unsaved_executions(
-    history: Sequence[str],
-    current: int,
-    saved: Mapping[int, str],
-    finished_at: Mapping[int, float],
-    saved_mtime: float,
-) -> list[int]:
-    """Execution counts the kernel ran that the saved file lacks (see the module docstring).
-
-    ``history[n]`` is the raw source the kernel ran as execution ``n`` (``history[0]`` unused);
-    ``current`` is the count of the cell running the magic.
-    """
-    last = min(current - 1, len(history) - 1)
-    aligned = max(
-        (n for n, source in saved.items() if 0 < n <= last and _normal(history[n]) == source),
-        default=0,
-    )
-    unsaved = []
-    for n in range(aligned + 1, last + 1):
-        source = history[n]
-        if ignorable(source):
-            continue
-        done = finished_at.get(n)
-        if done is not None and saved_mtime >= done:
-            continue
-        unsaved.append(n)
-    return unsaved
-
-
-def check_saved(path: Path, shell: Any, finished_at: Mapping[int, float]) -> None:
-    """Raise BadInput naming the unsaved executions when the saved file is stale."""
-    from ecasrepro.userfiles import NOTEBOOK_MAX, loads_json, read_limited
-
-    try:
-        notebook_json = loads_json(read_limited(path, "notebook", NOTEBOOK_MAX), "notebook")
-    except (OSError, ValueError, EcasReproError):
-        return  # snapshot reads it again and reports what is wrong with it, in one sentence
-    history = list(getattr(shell.history_manager, "input_hist_raw", []) or [])
-    if not history:
-        return
-    unsaved = unsaved_executions(
-        history, int(shell.execution_count), saved_executions(notebook_json), finished_at,
-        path.stat().st_mtime,
-    )
-    if unsaved:
-        shown = ", ".join(f"[{n}]" for n in unsaved[:8]) + (", ..." if len(unsaved) > 8 else "")
-        raise BadInput(
-            f"{path.name} on disk lacks cell(s) {shown} that this kernel ran after it was last "
-            f"saved; {HOW_TO_SAVE}."
-        )
 
 
 # --- results -------------------------------------------------------------------------------------
@@ -223,6 +101,7 @@ class MagicResult:
     title: str
     bundle: str
     notebook: str
+    found_by: str = ""  # who said this kernel runs that notebook (see ecasrepro.whereami)
     files: list[FileRow] = field(default_factory=list)
     inputs: list[InputRow] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
@@ -236,7 +115,9 @@ class MagicResult:
     dry_run: bool = False
 
     def text(self) -> str:
-        lines = [f"{self.title}", f"  bundle: {self.bundle}"]
+        lines = [f"{self.title}", f"  notebook: {self.notebook}"
+                 + (f" (found by {self.found_by})" if self.found_by else ""),
+                 f"  bundle: {self.bundle}"]
         if self.dry_run:
             target = f" to draft {self.draft_id}" if self.draft_id else ""
             lines.append(f"  dry run: {len(self.planned)} write request(s) would be sent"
@@ -262,6 +143,7 @@ class MagicResult:
         reading the executed notebook needs, without parsing HTML."""
         return {
             "title": self.title, "bundle": self.bundle, "notebook": self.notebook,
+            "found_by": self.found_by,
             "state": self.state, "draft_id": self.draft_id, "review_url": self.review_url,
             "api_url": self.api_url, "server": self.server, "pids": dict(self.pids),
             "dry_run": self.dry_run, "planned": list(self.planned),
@@ -298,6 +180,8 @@ class MagicResult:
                          f"review it at {link}</li>")
         for name, value in self.pids.items():
             parts.append(f"<li>{e(name)}: <code>{e(value)}</code></li>")
+        found = f" (found by {e(self.found_by)})" if self.found_by else ""
+        parts.append(f"<li>notebook: <code>{e(self.notebook)}</code>{found}</li>")
         parts.append(f"<li>bundle: <code>{e(self.bundle)}</code></li></ul>")
         if self.planned:
             parts.append("<pre>" + e("\n".join(self.planned)) + "</pre>")
@@ -343,7 +227,9 @@ class MagicError(Exception):
         return [f"ecasrepro error: {self.message}"]
 
 
-def build_result(bundle: Any, notebook: Path, record: Any = None) -> MagicResult:
+def build_result(
+    bundle: Any, notebook: Path, record: Any = None, found_by: str = ""
+) -> MagicResult:
     """The result shown for a bundle (and the draft it was published as, if any)."""
     remote = {f.key: f.md5 for f in getattr(record, "files", []) or []}
     warnings = list(bundle.warnings)
@@ -354,6 +240,7 @@ def build_result(bundle: Any, notebook: Path, record: Any = None) -> MagicResult
         title=bundle.title,
         bundle=str(bundle.path),
         notebook=str(notebook),
+        found_by=found_by,
         files=[FileRow(pf.relpath, pf.size, pf.sha256, remote.get(pf.relpath))
                for pf in bundle.payload_files()],
         inputs=[InputRow(pid.identifier, pid.type, pid.resolver_url) for pid in bundle.inputs],
@@ -378,8 +265,8 @@ def _capture_arguments(func: Any) -> Any:
     """The options both magics share (the snapshot's)."""
     for decorator in reversed([
         argument("--notebook", metavar="PATH",
-                 help="The notebook file (default: this kernel's, from __session__ or "
-                 "JPY_SESSION_NAME)."),
+                 help="The notebook file (default: this kernel's, from __session__, "
+                 "JPY_SESSION_NAME, VS Code or the local Jupyter server)."),
         argument("--title", metavar="T", help="Record title (default: first heading)."),
         argument("--input", dest="inputs", action="append", metavar="PID",
                  help="PID of an input dataset (Handle, DOI or URL); repeatable."),
@@ -401,6 +288,17 @@ def _capture_arguments(func: Any) -> Any:
     ]):
         func = decorator(func)
     return func
+
+
+def _connection_file() -> str | None:
+    """This kernel's connection file (its name holds the kernel id the server knows it by)."""
+    try:
+        from ipykernel.kernelapp import IPKernelApp
+    except ImportError:  # not under ipykernel (a plain IPython shell)
+        return None
+    if not IPKernelApp.initialized():
+        return None
+    return str(IPKernelApp.instance().connection_file or "") or None
 
 
 def _parse(magic: Any, line: str) -> Any:
@@ -464,9 +362,12 @@ class EcasReproMagics(Magics):
         from ecasrepro.api import refresh
 
         shell = self.shell
-        notebook = find_notebook(args.notebook, shell.user_ns if shell else {}, os.environ)
+        located = locate_notebook(args.notebook, shell.user_ns if shell else {}, os.environ,
+                                  connection_file=_connection_file())
+        notebook = located.path
         if not args.execute and shell is not None:
-            check_saved(notebook, shell, self.finished_at)
+            history = list(getattr(shell.history_manager, "input_hist_raw", []) or [])
+            check_saved(notebook, history, int(shell.execution_count), self.finished_at)
         output = (Path(args.output).expanduser() if args.output
                   else notebook.with_name(f"{notebook.stem}.repro"))
         bundle = refresh(
@@ -476,9 +377,9 @@ class EcasReproMagics(Magics):
             community=args.community, license=args.license, execute=args.execute,
         )
         if not publish:
-            return build_result(bundle, notebook)
+            return build_result(bundle, notebook, found_by=located.found_by)
         record = self._publish(bundle, args)
-        return build_result(bundle, notebook, record)
+        return build_result(bundle, notebook, record, found_by=located.found_by)
 
     def _publish(self, bundle: Any, args: Any) -> Any:
         import warnings

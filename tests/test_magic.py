@@ -87,6 +87,7 @@ def test_magic_publishes_from_a_real_kernel(
 
     cells = nb.cells[1:]
     assert "pass --notebook PATH" in _error(cells[1])
+    assert "no local Jupyter server knows this kernel" in _error(cells[1])
     bad_pid = _error(cells[2])
     assert bad_pid.startswith("ecasrepro error: ") and "not-a-pid" in bad_pid
     assert "\n" not in bad_pid and "Traceback" not in bad_pid  # one sentence, no traceback
@@ -96,6 +97,7 @@ def test_magic_publishes_from_a_real_kernel(
     assert _error(cells[3]) == "", _error(cells[3])
     summary = [o["data"][RESULT_MIME] for o in cells[3].outputs if RESULT_MIME in o.get("data", {})]
     assert len(summary) == 1 and summary[0]["state"] == "draft"
+    assert summary[0]["found_by"] == "--notebook"
     assert any(f["path"] == "notebook/analysis.ipynb" and len(f["sha256"]) == 64
                for f in summary[0]["files"])
     assert "Magic &lt;test&gt;" in html and "<test>" not in html  # escaped
