@@ -56,7 +56,7 @@ RESULT_STYLE = (
     "background:var(--jp-layout-color2,transparent);padding:0 3px;border-radius:2px}"
     ".ecasrepro-result table{border-collapse:collapse;margin:4px 0}"
     ".ecasrepro-result thead{border-bottom:1px solid var(--jp-border-color1,#bdbdbd)}"
-    ".ecasrepro-result th,.ecasrepro-result td{padding:3px 10px;text-align:left;"
+    ".ecasrepro-result table th,.ecasrepro-result table td{padding:3px 10px;text-align:left;"
     "color:var(--jp-ui-font-color1,inherit)}"
     ".ecasrepro-result tbody tr:nth-child(odd){background:var(--jp-layout-color2,transparent)}"
     ".ecasrepro-warnings li{color:var(--jp-warn-color0,#8a6d3b)}"
