@@ -64,6 +64,10 @@ class JupyterLab:
         notification.mkdir(parents=True, exist_ok=True)
         (notification / "notification.jupyterlab-settings").write_text(
             json.dumps({"fetchNews": "false", "checkForUpdates": False}))
+        tracker = settings / "@jupyterlab" / "notebook-extension"
+        tracker.mkdir(parents=True, exist_ok=True)  # "Always start the preferred kernel": no
+        (tracker / "tracker.jupyterlab-settings").write_text(  # Select Kernel dialog racing us
+            json.dumps({"autoStartDefaultKernel": True}))
         if theme:
             themes = settings / "@jupyterlab" / "apputils-extension" / "themes.jupyterlab-settings"
             themes.write_text(json.dumps({"theme": theme}))
@@ -126,22 +130,34 @@ def kernel_env(work: Path, sandbox_token: str) -> dict[str, str]:
 
 def open_notebook(page: Any, lab: JupyterLab, name: str, timeout: float = 90_000) -> None:
     """Open ``name`` and wait until its kernel is idle."""
-    page.goto(f"{lab.url}lab/tree/{name}?token={lab.token}", timeout=timeout)
+    # the launcher first: once it lists the Python kernel, the kernel specs are loaded and opening
+    # the notebook does not race them (JupyterLab would ask "Select Kernel")
+    page.goto(f"{lab.url}lab?token={lab.token}", timeout=timeout)
+    page.locator(".jp-LauncherCard", has_text="Python 3").first.wait_for(timeout=timeout)
+    page.locator(".jp-DirListing-item", has_text=name).first.dblclick()
     page.wait_for_selector(".jp-NotebookPanel .jp-Notebook .jp-Cell", timeout=timeout)
     idle = page.locator(IDLE)
     deadline = time.monotonic() + timeout / 1000
     while not idle.count():
         # JupyterLab sometimes asks for the kernel while the kernel specs still load: the
         # notebook's own (Python 3) is the preselected answer
-        choose = page.locator(".jp-Dialog", has_text="Select Kernel")
-        if choose.count():
-            choose.locator(".jp-Dialog-button.jp-mod-accept").click()
+        accept_kernel_dialog(page)
         if time.monotonic() > deadline:
             raise AssertionError("the notebook's kernel did not start")
         time.sleep(0.1)
 
 
 IDLE = ".jp-NotebookPanel:not(.lm-mod-hidden) .jp-Notebook-ExecutionIndicator[data-status='idle']"
+
+
+def accept_kernel_dialog(page: Any) -> None:
+    """JupyterLab sometimes asks for the kernel while the kernel specs still load, even after the
+    notebook's kernel started: the notebook's own (Python 3) is the preselected answer."""
+    choose = page.locator(".jp-Dialog", has_text="Select Kernel")
+    if choose.count():
+        choose.locator(".jp-Dialog-button.jp-mod-accept").click()
+        choose.wait_for(state="detached")
+        wait_idle(page)
 
 
 def wait_idle(page: Any, timeout: float = 90_000) -> None:

@@ -60,8 +60,8 @@ def test_publish_from_jupyterlab_then_submit_on_the_review_page(
             assert "warmest year" in page.locator(".jp-Notebook").inner_text()
             save(page, project / NOTEBOOK)
             saved = json.loads((project / NOTEBOOK).read_text())
-            assert [c["execution_count"] for c in saved["cells"] if c["cell_type"] == "code"] == [
-                1, 2, 3, 4, 5]
+            counts = [c["execution_count"] for c in saved["cells"] if c["cell_type"] == "code"]
+            assert len(counts) == 5 and counts == list(range(counts[0], counts[0] + 5)), counts
 
             cell = run_new_cell(page, magic)
             finished(page, cell)
