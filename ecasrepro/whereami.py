@@ -103,13 +103,14 @@ def running_servers(runtime_dirs: Iterable[Path]) -> list[dict[str, Any]]:
 
 
 def _default_runtime_dirs(environ: Mapping[str, str]) -> list[Path]:
+    """Where jupyter_server writes ``jpserver-*.json`` (jupyter_core's rule, on POSIX)."""
     if environ.get("JUPYTER_RUNTIME_DIR"):
         return [Path(environ["JUPYTER_RUNTIME_DIR"])]
-    try:
-        from jupyter_core.paths import jupyter_runtime_dir
-    except ImportError:  # pragma: no cover - jupyter_core comes with jupyter-client
-        return []
-    return [Path(jupyter_runtime_dir())]
+    if environ.get("JUPYTER_DATA_DIR"):
+        return [Path(environ["JUPYTER_DATA_DIR"]) / "runtime"]
+    home = Path(environ.get("HOME") or Path.home())
+    data = Path(environ.get("XDG_DATA_HOME") or home / ".local" / "share")
+    return [data / "jupyter" / "runtime"]
 
 
 def session_path_from_servers(
