@@ -523,6 +523,17 @@ def community_schema(community: str, *, server: str | None = None, echo: Any = N
     return schema_of(_publish_config(echo, server=server), community)
 
 
+def settings(
+    *, server: str | None = None, token_file: str | None = None, community: str | None = None,
+    api: str | None = None,
+) -> list[Any]:
+    """Every setting with where it comes from (flag, env, user file, site file), token masked:
+    what ``ecasrepro config`` shows (see :func:`ecasrepro.config.describe_settings`)."""
+    from ecasrepro.config import describe_settings
+
+    return describe_settings(server=server, token_file=token_file, community=community, api=api)
+
+
 def _publish_config(echo: Any, **settings: Any) -> PublishConfig:
     """The resolved configuration; its warnings go to ``echo`` once."""
     from ecasrepro.config import resolve_config

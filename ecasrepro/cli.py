@@ -37,6 +37,12 @@ def emit_json(obj: Any) -> None:
     click.echo(json.dumps(obj, indent=None, sort_keys=False, default=str))
 
 
+def _json_failure(ctx: click.Context, error: str, exit_code: int, message: str) -> None:
+    """With ``--json``, a failure is one JSON object on stdout too (scripts read stdout only)."""
+    if ctx.params.get("as_json"):
+        emit_json({"error": error, "exit_code": exit_code, "message": message})
+
+
 def user_errors(func: F) -> F:
     """Turn library errors into one sentence on stderr and the matching exit code."""
 
@@ -50,13 +56,13 @@ def user_errors(func: F) -> F:
             if debug:
                 raise
             click.echo(f"error: {exc}", err=True)
+            _json_failure(ctx, exc.exit_code.name.lower(), int(exc.exit_code), str(exc))
             ctx.exit(int(exc.exit_code))
         except KeyboardInterrupt:
-            click.echo(
-                "interrupted: nothing half-written was kept; run the same command again "
-                "(publish resumes where it stopped).",
-                err=True,
-            )
+            message = ("interrupted: nothing half-written was kept; run the same command again "
+                       "(publish resumes where it stopped).")
+            click.echo(message, err=True)
+            _json_failure(ctx, "interrupted", 130, message)
             ctx.exit(130)
         except click.exceptions.Exit:
             raise
@@ -65,11 +71,12 @@ def user_errors(func: F) -> F:
         except Exception as exc:  # a bug: say so, and where to look
             if debug:
                 raise
-            click.echo(
+            message = (
                 f"internal error: {type(exc).__name__}: {redact_message(str(exc))} "
-                "(this is a bug in ecasrepro; re-run with --debug for the traceback and report it)",
-                err=True,
+                "(this is a bug in ecasrepro; re-run with --debug for the traceback and report it)"
             )
+            click.echo(message, err=True)
+            _json_failure(ctx, "internal", int(ExitCode.INTERNAL), message)
             ctx.exit(int(ExitCode.INTERNAL))
 
     return wrapper  # type: ignore[return-value]
@@ -89,8 +96,24 @@ class _Group(click.Group):
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="ecasrepro")
 @click.option("--debug", is_flag=True, help="Show tracebacks for internal errors.")
-def main(debug: bool) -> None:
+@click.option("-v", "--verbose", count=True,
+              help="More log lines from the ecasrepro logger (-v: info, -vv: debug).")
+@click.option("-q", "--quiet", count=True, help="Fewer log lines (-q: errors only).")
+def main(debug: bool, verbose: int, quiet: int) -> None:
     """Capture, bundle and publish reproducible notebook analyses to B2SHARE."""
+    import logging
+
+    if not (verbose or quiet):
+        return  # the library's own default (and ``ecasrepro sandbox``'s request log) stand
+    level = logging.WARNING - 10 * verbose + 10 * quiet
+    logger = logging.getLogger("ecasrepro")
+    logger.setLevel(max(logging.DEBUG, min(logging.CRITICAL, level)))
+    if not any(getattr(h, "_ecasrepro_cli", False)
+                                      for h in logger.handlers):
+        handler = logging.StreamHandler(sys.stderr)  # stdout stays clean for --json
+        handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+        handler._ecasrepro_cli = True  # type: ignore[attr-defined]
+        logger.addHandler(handler)
 
 
 # --- commands -------------------------------------------------------------------------------
@@ -564,3 +587,28 @@ def archive_command(
 
 def run() -> None:  # pragma: no cover - console entry helper
     sys.exit(main())
+
+
+# @@ config @@
+
+
+@main.command("config")
+@click.option("--server", metavar="URL", help="As publish would be given it.")
+@click.option("--token-file", metavar="FILE", help="As publish would be given it (not read).")
+@click.option("--community", metavar="ID", help="As publish would be given it.")
+@click.option("--api", type=click.Choice(["auto", "v2", "v3"]), default=None,
+              help="As publish would be given it.")
+@click.option("--json", "as_json", is_flag=True, help="Print the settings as JSON on stdout.")
+@user_errors
+def config_command(server: str | None, token_file: str | None, community: str | None,
+                   api: str | None, as_json: bool) -> None:
+    """Show every setting and where it comes from (flag, env, user file, site file)."""
+    from ecasrepro.api import settings
+
+    rows = settings(server=server, token_file=token_file, community=community, api=api)
+    if as_json:
+        emit_json({"settings": [row.to_json() for row in rows]})
+        return
+    for row in rows:
+        where = f"{row.origin}: {row.source}" if row.source else row.origin
+        echo(f"{row.name:<12} {row.value if row.value is not None else '-':<40} ({where})")
