@@ -1,14 +1,18 @@
-"""Benchmark: `ecasrepro snapshot --attach` of large outputs against `sha256sum` of the same files.
+"""Benchmark: `ecasrepro snapshot --attach` of large outputs against the serial work it must do.
 
-The snapshot does more than sha256sum in its one read of each attachment: it copies it, computes
-sha256 and md5 (for manifest-sha256.txt and manifest-md5.txt) and scans it for secrets.
+The snapshot does more than sha256sum in its one read of each attachment: it copies it (or links
+it), computes sha256 and md5 (for manifest-sha256.txt and manifest-md5.txt) and scans it for
+secrets.
 
-    .venv/bin/python bench/bench_snapshot.py [--sizes 256,1024] [--repeats 3] [--dir /tmp]
+    .venv/bin/python bench/bench_snapshot.py [--sizes 1024] [--repeats 5] [--dir /tmp]
 
 For each total size, writes files of 256 MiB (fast: repeated random blocks with a counter), warms
-the page cache, then alternates `sha256sum FILES` and `ecasrepro snapshot NB -a DIR` runs in the
-same process, and prints median wall times, the ratio (target <= 1.25) and the snapshot's peak
-RSS (from wait4, per run) to show memory does not grow with file size.
+the page cache, then runs, in every round and in a rotating order: `snapshot --link copy`,
+`cp -r` of the files followed by `md5sum` of the copies (the serial baseline: goal snapshot <=
+1.0x), coreutils `sha256sum`, `snapshot --link hardlink` and `md5sum` of the data alone (goal
+hardlink <= 1.1x). Prints the median and the spread (min-max) of each, the per-round ratios'
+medians, the snapshot's peak RSS (from wait4) and the fixed cost of a snapshot without
+attachments.
 """
 
 from __future__ import annotations
@@ -65,7 +69,7 @@ def timed(command: list[str], env: dict[str, str] | None = None) -> tuple[float,
     return elapsed, usage.ru_maxrss // 1024
 
 
-def bench(total_mib: int, repeats: int, base: Path) -> dict[str, float]:
+def bench(total_mib: int, repeats: int, base: Path) -> None:
     work = Path(tempfile.mkdtemp(prefix="ecasrepro-bench-", dir=base))
     try:
         files = make_files(work / "outputs", total_mib)
@@ -73,44 +77,73 @@ def bench(total_mib: int, repeats: int, base: Path) -> dict[str, float]:
         notebook = work / NOTEBOOK.name
         warm(files)
         ecasrepro = str(Path(sys.executable).with_name("ecasrepro"))
-        snapshot_cmd = [ecasrepro, "snapshot", str(notebook), "-a", str(work / "outputs"),
-                        "-o", str(work / "out.repro"), "--force"]
-        hash_times, snap_times, rss = [], [], []
-        for _ in range(repeats):
-            hash_times.append(timed(["sha256sum", *map(str, files)])[0])
-            elapsed, peak = timed(snapshot_cmd)
-            snap_times.append(elapsed)
-            rss.append(peak)
+        names = list(map(str, files))
+
+        def snapshot(link: str) -> tuple[float, int]:
+            done = timed([ecasrepro, "snapshot", str(notebook), "-a", str(work / "outputs"),
+                          "-o", str(work / "out.repro"), "--force", "--link", link])
             shutil.rmtree(work / "out.repro")
-        # Fixed cost of a snapshot with no attachments (start-up, capture, HTML), for context.
+            return done
+
+        def cp_md5() -> tuple[float, int]:
+            start = time.perf_counter()
+            subprocess.run(["cp", "-r", str(work / "outputs"), str(work / "copy")], check=True)
+            subprocess.run(["md5sum", *[str(work / "copy" / p.name) for p in files]],
+                           check=True, stdout=subprocess.DEVNULL)
+            elapsed = time.perf_counter() - start
+            shutil.rmtree(work / "copy")
+            return elapsed, 0
+
+        sides = {
+            "snapshot": lambda: snapshot("copy"),
+            "cp+md5sum": cp_md5,
+            "sha256sum": lambda: timed(["sha256sum", *names]),
+            "hardlink": lambda: snapshot("hardlink"),
+            "md5sum": lambda: timed(["md5sum", *names]),
+        }
+        times: dict[str, list[float]] = {name: [] for name in sides}
+        rss: list[int] = []
+        order = list(sides)
+        for round_ in range(repeats):
+            for name in order[round_ % len(order):] + order[:round_ % len(order)]:
+                os.sync()  # each side starts with no dirty pages of the one before
+                elapsed, peak = sides[name]()
+                times[name].append(elapsed)
+                if name == "snapshot":
+                    rss.append(peak)
+            print(f"  round {round_}: " + ", ".join(f"{n} {times[n][-1]:.2f}s" for n in sides),
+                  flush=True)
         fixed = statistics.median(
             timed([ecasrepro, "snapshot", str(notebook), "-o", str(work / "n.repro"),
                    "--force"])[0] for _ in range(repeats)
         )
-        return {
-            "MiB": total_mib,
-            "sha256sum_s": statistics.median(hash_times),
-            "snapshot_s": statistics.median(snap_times),
-            "no_attach_s": fixed,
-            "peak_rss_mib": max(rss),
-        }
+        print(f"{total_mib} MiB attached, {repeats} rounds (median, min-max):")
+        for name, values in times.items():
+            print(f"  {name:>10}: {statistics.median(values):.2f}s "
+                  f"({min(values):.2f}-{max(values):.2f})")
+
+        def ratio(top: str, bottom: str) -> str:
+            each = [a / b for a, b in zip(times[top], times[bottom], strict=True)]
+            return (f"{top}/{bottom} {statistics.median(each):.2f} "
+                    f"({min(each):.2f}-{max(each):.2f})")
+
+        print("  ratios per round, median (min-max): " + "; ".join([
+            ratio("snapshot", "cp+md5sum") + " [goal <= 1.0]",
+            ratio("snapshot", "sha256sum"),
+            ratio("hardlink", "md5sum") + " [goal <= 1.1]"]))
+        print(f"  snapshot peak RSS {max(rss)} MiB; snapshot without attachments {fixed:.2f}s")
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sizes", default="256,1024", help="total MiB per run, comma separated")
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--sizes", default="1024", help="total MiB per run, comma separated")
+    parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--dir", type=Path, default=Path(tempfile.gettempdir()))
     args = parser.parse_args()
-    print(f"{'attached':>9} {'sha256sum':>10} {'snapshot':>10} {'ratio':>6} "
-          f"{'no-attach':>10} {'peak RSS':>9}")
     for size in (int(s) for s in args.sizes.split(",")):
-        r = bench(size, args.repeats, args.dir)
-        ratio = r["snapshot_s"] / r["sha256sum_s"]
-        print(f"{size:>5} MiB {r['sha256sum_s']:>9.2f}s {r['snapshot_s']:>9.2f}s {ratio:>6.2f} "
-              f"{r['no_attach_s']:>9.2f}s {r['peak_rss_mib']:>5} MiB", flush=True)
+        bench(size, args.repeats, args.dir)
     return 0
 
 

@@ -11,7 +11,8 @@ One job: the package's front door, so that ``import ecasrepro`` offers the few p
 resolved on first use) and ``%load_ext ecasrepro`` works without loading an engine.
 
 May import: ecasrepro.version, ecasrepro.api, ecasrepro.bundle, ecasrepro.errors, ecasrepro.pids
-(lazily, the names it exports), ecasrepro.magic (in the extension hooks), ecasrepro.capture.secrets
+(lazily, the names it exports), ecasrepro.magic and ecasrepro.capture.recorder (in the extension
+hooks; the recorder is standard library only), ecasrepro.capture.secrets
 (lazily, as the message filter it installs in ecasrepro.errors); never ecasrepro.cli or
 ecasrepro.compat, and no engine at import time (it must stay fast).
 """
@@ -69,13 +70,16 @@ set_message_filter(_redact_known_secrets)
 
 
 def load_ipython_extension(ipython: Any) -> None:
-    """``%load_ext ecasrepro``: register ``%ecas_publish`` and ``%ecas_snapshot``.
+    """``%load_ext ecasrepro``: register ``%ecas_publish`` and ``%ecas_snapshot``, and start
+    recording the files the kernel reads.
 
     Imports only :mod:`ecasrepro.magic` (IPython's own magic machinery); nbconvert, jsonschema,
     gitpython and requests load when a magic first runs.
     """
+    from ecasrepro.capture.recorder import start_recording
     from ecasrepro.magic import register
 
+    start_recording()  # the files the kernel reads from now on (the snapshot's inputs)
     register(ipython)
 
 

@@ -45,6 +45,10 @@ def snapshot(
     progress: bool | None = None,
     timeout: int = 600,
     harvest: bool = True,
+    link: str = "auto",
+    input_files: Iterable[str | os.PathLike[str]] = (),
+    discovered: Iterable[Any] = (),
+    exclude_inputs: Iterable[str] = (),
 ) -> Bundle:
     """Capture ``notebook`` and everything needed to reproduce it into a bundle on disk.
 
@@ -53,9 +57,21 @@ def snapshot(
     The bundle (default ``<notebook stem>.repro`` beside the notebook) appears atomically.
     ``license`` (an SPDX id, a name or a URL) wins over the metadata's ``license`` and over
     ``license`` under ``[snapshot]`` in the config file; with none, the bundle says so.
+    ``link`` says how attachments arrive: ``auto`` (a copy-on-write clone where the filesystem
+    can, else a copy), ``reflink``, ``hardlink`` (no space, but editing the original later
+    changes the bundle: publish and verify then name the file) or ``copy``; the bag is the same.
+
+    ``input_files`` (paths or globs) are files the analysis read: their PIDs are read from the
+    files (tracking_id, DRS attributes, DOI) and each dataset becomes one ``IsDerivedFrom``;
+    ``discovered`` are ``(value, "file"|"id", source)`` items a kernel found (the magic passes
+    what the recorder and the namespace scan saw); ``exclude_inputs`` are globs to drop.
+    ``harvest=False`` also turns off the ids printed in outputs.
     """
     from ecasrepro import bundle as bundles
     from ecasrepro import metadata as meta
+
+    if link not in bundles.LINK_MODES:
+        raise BadInput(f"link={link!r} is not one of {', '.join(bundles.LINK_MODES)}.")
     from ecasrepro import pids
     from ecasrepro.capture.notebook import (
         HTML_BATCH_CHARS,
@@ -93,11 +109,17 @@ def snapshot(
         raise BadInput(
             f"{notebook_path.name}: notebook metadata 'ecasrepro.inputs' holds a bad PID ({exc})"
         ) from None
-    harvested = pids.related_identifiers(
-        [p for p in capture.harvested_inputs if _parses(pids, p)]
-    )
+    from ecasrepro.capture.inputs import Discovered, expand_input_files, resolve_inputs
+
+    found = [Discovered(str(p), "file", "declared")
+             for p in expand_input_files(input_files, Path.cwd())]
+    found += [d if isinstance(d, Discovered) else Discovered(*d) for d in discovered]
+    found += [Discovered(p, "id", "printed") for p in capture.harvested_inputs]
+    report = resolve_inputs(found, base=notebook_path.parent.resolve(),
+                            exclude=list(exclude_inputs), skip=[notebook_path, out])
     user_related = pids.related_identifiers(user.get("related_identifiers") or [])
-    related = pids.related_identifiers([*user_related, *flag_inputs, *declared, *harvested])
+    related = pids.related_identifiers(
+        [*user_related, *flag_inputs, *declared, *report.related])
     derived = [r for r in related if r.relation_type == "IsDerivedFrom"]
     attachments = bundles.resolve_attachments(
         attach, bases=[notebook_path.parent, Path.cwd()], exclude=[out]
@@ -128,7 +150,7 @@ def snapshot(
     environment = capture_environment()
     lock = start_lock(environment.found)  # index look-ups overlap the rest (bounded, cached)
     git = capture_git(notebook_path.parent)
-    warnings = [*capture.warnings, *environment.warnings]
+    warnings = [*capture.warnings, *report.warnings, *environment.warnings]
     licence, licence_warning = _licence(license, user)
     if licence_warning:
         warnings.append(licence_warning)
@@ -173,6 +195,7 @@ def snapshot(
         git_patch=redactor.redact_text(git.diff) if getattr(git, "diff", "") else None,
         attachments=attachments,
         inputs=derived,
+        input_files=report.files,
         creators=[n for n in names if n],
         description=(
             meta.record_abstract(record)
@@ -181,6 +204,7 @@ def snapshot(
             "environment, git state and outputs."
         ),
         warnings=[redactor.redact_text(w) for w in warnings],
+        link=link,
         notebook_facts={
             "language": capture.language,
             "kernel": capture.kernel_name,
@@ -188,7 +212,36 @@ def snapshot(
         },
     )
     # 4. Write, atomically, then scan again (inside write_bundle).
-    return bundles.write_bundle(content, out, redactor, force=force, zip=zip, progress=progress)
+    written = bundles.write_bundle(content, out, redactor, force=force, zip=zip,
+                                   progress=progress)
+    written.discovered = report.rows
+    return written
+
+
+def start_recording() -> None:
+    """Record the files this process reads from now on (``%load_ext ecasrepro`` calls it)."""
+    from ecasrepro.capture.recorder import start_recording as start
+
+    start()
+
+
+def recording_paused() -> Any:
+    """A context in which ecasrepro's own reads (a snapshot's) are not recorded as inputs."""
+    from ecasrepro.capture.recorder import paused
+
+    return paused()
+
+
+def kernel_inputs(namespace: Mapping[str, Any],
+                  exclude: Iterable[str | os.PathLike[str]] = ()) -> list[tuple[str, str, str]]:
+    """What this kernel read (recorded) and holds (namespace scan), as ``discovered`` items for
+    :func:`snapshot`; ``exclude`` are paths (the notebook, the bundle) that are never inputs."""
+    from ecasrepro.capture.namespace import scan_namespace
+    from ecasrepro.capture.recorder import recorded_files
+
+    found = [(path, "file", "recorded") for path, _how in recorded_files(exclude)]
+    found += [(value, kind, "namespace") for value, kind in scan_namespace(namespace)]
+    return found
 
 
 def _licence(flag: str | None, user: Mapping[str, Any]) -> tuple[dict[str, str] | None, str]:
@@ -214,14 +267,6 @@ def _licence(flag: str | None, user: Mapping[str, Any]) -> tuple[dict[str, str] 
         "--license (e.g. CC-BY-4.0), put \"license\" in the metadata file, or set license "
         f"under [snapshot] in {shown_path(user_config_path())}."
     )
-
-
-def _parses(pids: Any, text: str) -> bool:
-    try:
-        pids.parse_pid(text)
-    except Exception:
-        return False
-    return True
 
 
 def _technical_info(capture: Any, environment: Any) -> str:
@@ -476,6 +521,17 @@ def community_schema(community: str, *, server: str | None = None, echo: Any = N
     from ecasrepro.b2share.publisher import community_schema as schema_of
 
     return schema_of(_publish_config(echo, server=server), community)
+
+
+def settings(
+    *, server: str | None = None, token_file: str | None = None, community: str | None = None,
+    api: str | None = None,
+) -> list[Any]:
+    """Every setting with where it comes from (flag, env, user file, site file), token masked:
+    what ``ecasrepro config`` shows (see :func:`ecasrepro.config.describe_settings`)."""
+    from ecasrepro.config import describe_settings
+
+    return describe_settings(server=server, token_file=token_file, community=community, api=api)
 
 
 def _publish_config(echo: Any, **settings: Any) -> PublishConfig:

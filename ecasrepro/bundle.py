@@ -14,9 +14,11 @@ Every payload byte is hashed exactly once, while it is written (generated files)
 (attachments, which are also scanned for secrets in the same pass): sha256 (the bag's primary
 manifest) and md5 (what B2SHARE reports, so publishing never re-hashes) come from the same read.
 The fixity record lets publishing tell, from a stat alone, that a file is still the one that was
-hashed and scanned (the git-index approach). The bag is assembled in a
-hidden temporary sibling and renamed into place only when complete, so a failure never leaves a
-half-written bundle behind.
+hashed and scanned (the git-index approach). An attachment may also arrive without being copied
+(``link``: a copy-on-write clone, FICLONE, where the filesystem can, or a hard link when asked);
+it is then read once for its hashes and scan, and the bag is byte-for-byte the same. The bag is
+assembled in a hidden temporary sibling and renamed into place only when complete, so a failure
+never leaves a half-written bundle behind.
 
 One job: write and read the bundle, so that its layout (a contract) and its fixity are decided in
 one place.
@@ -67,6 +69,11 @@ RACY_NS = 20_000_000
 TAGMANIFEST = "tagmanifest-sha256.txt"
 # errnos of a write the disk refused: full, over quota, over the process's file size limit
 DISK_FULL = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
+LINK_MODES = ("auto", "reflink", "hardlink", "copy")
+FICLONE = 0x40049409  # linux/fs.h _IOW(0x94, 9, int): clone the whole file, sharing its extents
+# what FICLONE answers where the filesystem (or the pair of them) cannot clone
+NO_CLONE = frozenset({errno.EOPNOTSUPP, errno.ENOTTY, errno.EXDEV, errno.EINVAL, errno.ENOSYS,
+                      errno.EPERM, errno.EBADF})
 RECEIPT = "receipt.json"
 CRATE = "ro-crate-metadata.json"
 #: bag-info label of each input PID (resolver URL); RFC 8493 reserves External-Identifier for
@@ -296,6 +303,79 @@ class _Hasher:
         return self.sha256.hexdigest(), self.md5.hexdigest()
 
 
+def _reflink(src: int, dst: int) -> bool:
+    """Clone ``src`` into ``dst`` (FICLONE); False where the filesystem cannot."""
+    try:
+        import fcntl
+    except ImportError:  # not POSIX
+        return False
+    try:
+        fcntl.ioctl(dst, FICLONE, src)
+    except OSError as exc:
+        if exc.errno in NO_CLONE:
+            return False
+        raise
+    return True
+
+
+def _hash_only(source: Path, scanner: Any | None,
+               on_bytes: Callable[[int], None] | None) -> tuple[int, str, str]:
+    """Read ``source`` once for its hashes and scan (the bundle's file shares its bytes)."""
+    size = 0
+    with open(source, "rb", buffering=0) as src:
+        hasher = _Hasher(scanner, threaded=os.fstat(src.fileno()).st_size >= THREADED_MIN)
+        try:
+            while chunk := src.read(CHUNK_SIZE):
+                hasher.feed(chunk)
+                size += len(chunk)
+                if on_bytes is not None:
+                    on_bytes(len(chunk))
+        finally:
+            sha256, md5 = hasher.finish()
+    return size, sha256, md5
+
+
+def place_hashed(
+    source: Path,
+    target: Path,
+    link: str = "copy",
+    scanner: Any | None = None,
+    on_bytes: Callable[[int], None] | None = None,
+) -> tuple[int, str, str, str]:
+    """Put ``source`` at ``target`` as ``link`` says; (size, sha256, md5, how it arrived).
+
+    ``how`` is "reflink", "hardlink" or "copy". ``auto`` clones where the filesystem can and
+    copies elsewhere; ``reflink`` and ``hardlink`` raise BadInput where they cannot be done.
+    """
+    if link not in LINK_MODES:
+        raise BadInput(f"--link {link!r} is not one of {', '.join(LINK_MODES)}.")
+    if link == "hardlink":
+        try:
+            os.link(source, target)
+        except OSError as exc:
+            if exc.errno in DISK_FULL:
+                raise
+            raise BadInput(
+                f"--link hardlink: {source} cannot be hard-linked into the bundle "
+                f"({exc.strerror or exc}; a hard link needs the same filesystem); use "
+                "--link auto or copy."
+            ) from None
+        return (*_hash_only(target, scanner, on_bytes), "hardlink")
+    if link in ("auto", "reflink"):
+        with open(source, "rb", buffering=0) as src, open(target, "wb", buffering=0) as dst:
+            cloned = _reflink(src.fileno(), dst.fileno())
+        if cloned:
+            return (*_hash_only(target, scanner, on_bytes), "reflink")
+        if link == "reflink":
+            target.unlink(missing_ok=True)
+            raise BadInput(
+                f"--link reflink: the filesystem under {source} and the bundle cannot clone "
+                "files (copy-on-write needs btrfs, XFS or similar, both on one filesystem); use "
+                "--link auto or copy."
+            )
+    return (*copy_hashed(source, target, scanner, on_bytes), "copy")
+
+
 def copy_hashed(
     source: Path,
     target: Path,
@@ -309,22 +389,39 @@ def copy_hashed(
         if hasattr(os, "posix_fadvise"):
             with contextlib.suppress(OSError):
                 os.posix_fadvise(src.fileno(), 0, 0, os.POSIX_FADV_SEQUENTIAL)
-        hasher = _Hasher(scanner, threaded=stat.st_size >= THREADED_MIN)
+        threaded = stat.st_size >= THREADED_MIN
+        hasher = _Hasher(scanner, threaded=threaded)
+
+        def write_all(chunk: bytes) -> None:
+            view = memoryview(chunk)
+            while view:
+                written = dst.write(view)
+                view = view[written or 0:]
+
+        # large files: the write on its own thread too, so reading never waits for a hash
+        # before writing, nor a hash for a write held up by page-cache writeback
+        writer = _Worker(write_all, "ecasrepro-write") if threaded else None
         try:
             while True:
                 chunk = src.read(CHUNK_SIZE)
                 if not chunk:
                     break
                 hasher.feed(chunk)
-                view = memoryview(chunk)
-                while view:
-                    written = dst.write(view)
-                    view = view[written:]
+                if writer is None:
+                    write_all(chunk)
+                else:
+                    if writer._error is not None:
+                        break  # finish() raises it (a full disk, say)
+                    writer.put(chunk)
                 size += len(chunk)
                 if on_bytes is not None:
                     on_bytes(len(chunk))
         finally:
-            sha256, md5 = hasher.finish()
+            try:
+                if writer is not None:
+                    writer.finish()
+            finally:
+                sha256, md5 = hasher.finish()
     return size, sha256, md5
 
 
@@ -355,6 +452,9 @@ class BundleContent:
     warnings: list[str] = field(default_factory=list)
     notebook_facts: dict[str, Any] = field(default_factory=dict)
     pylock_toml: str | None = None  # PEP 751 lock (capture/lockfile.py); None when not written
+    link: str = "auto"  # how attachments arrive: auto, reflink, hardlink or copy (LINK_MODES)
+    # files the analysis read (capture/inputs.py InputFile): referenced in the crate, not copied
+    input_files: list[Any] = field(default_factory=list)
 
 
 def _json_bytes(obj: Any) -> bytes:
@@ -401,6 +501,7 @@ class _BagWriter:
         self.redactor = redactor
         self.files: dict[str, PayloadFile] = {}
         self.tag_digests: dict[str, str] = {}  # tag file name -> sha256, for the tag manifest
+        self.arrived: dict[str, str] = {}  # attachment relpath -> "copy", "reflink" or "hardlink"
         self.findings: list[Any] = []
 
     def _target(self, relpath: str) -> Path:
@@ -454,12 +555,14 @@ class _BagWriter:
         return self.add_bytes(relpath, _json_bytes(obj))
 
     def add_copy(
-        self, relpath: str, source: Path, on_bytes: Callable[[int], None] | None = None
+        self, relpath: str, source: Path, on_bytes: Callable[[int], None] | None = None,
+        link: str = "copy",
     ) -> PayloadFile:
         target = self._target(relpath)
         scanner = self.redactor.scanner(f"{self.display_name}/data/{relpath}")
         try:
-            size, sha256, md5 = copy_hashed(source, target, scanner, on_bytes)
+            size, sha256, md5, how = place_hashed(source, target, link, scanner, on_bytes)
+            self.arrived[relpath] = how
         except OSError as exc:
             if exc.errno in DISK_FULL:
                 raise  # the disk's fault, not the attachment's: write_bundle says so
@@ -575,6 +678,39 @@ def _crate_id(relpath: str) -> str:
     return quote(relpath, safe="/")
 
 
+def _input_file_entity(entry: Any, index: int) -> dict[str, Any]:
+    """A file the analysis read, as a ``File`` entity outside the payload: its file Handle as
+    ``@id`` when it has one, else a local id; tracking id labelled as such; sha256 only when
+    nothing else identifies it."""
+    from urllib.parse import quote
+
+    facts = entry.facts
+    tracking = facts.tracking_id
+    if tracking is not None and tracking.pid:
+        entity_id = "https://hdl.handle.net/" + quote(tracking.value, safe="/")
+    else:
+        entity_id = f"#input-{index + 1}-{quote(PurePosixPath(entry.shown).name, safe='')}"
+    how = ", ".join(entry.sources)
+    entity: dict[str, Any] = {
+        "@id": entity_id,
+        "@type": "File",
+        "name": entry.shown,
+        "contentSize": str(entry.size),
+        "description": f"An input file the analysis read ({how}); referenced, not copied into "
+        "this bundle.",
+    }
+    if tracking is not None:  # a contextual PropertyValue (the crate stays flattened)
+        entity["identifier"] = {"@id": f"#tracking-id-{quote(tracking.value, safe='')}"}
+    if entry.sha256:
+        entity["sha256"] = entry.sha256
+    if facts.dataset_pid:
+        entity["isPartOf"] = {"@id": "https://hdl.handle.net/" + quote(facts.dataset_pid[4:],
+                                                                       safe="/")}
+    if facts.further_info_url:
+        entity["description"] += f" Simulation documentation: {facts.further_info_url}"
+    return entity
+
+
 def build_ro_crate(
     content: BundleContent, files: Sequence[PayloadFile], created: datetime
 ) -> dict[str, Any]:
@@ -622,6 +758,12 @@ def build_ro_crate(
                 "additionalType": pid.type,
             }
         )
+    read_entities = [_input_file_entity(f, i) for i, f in enumerate(content.input_files)]
+    tracking_entities = [
+        {"@id": e["identifier"]["@id"], "@type": "PropertyValue", "propertyID": "tracking_id",
+         "value": f.facts.tracking_id.pid or f.facts.tracking_id.value}
+        for e, f in zip(read_entities, content.input_files, strict=True) if "identifier" in e
+    ]
     people = [
         {"@id": f"#creator-{i + 1}", "@type": "Person", "name": name}
         for i, name in enumerate(content.creators)
@@ -632,7 +774,8 @@ def build_ro_crate(
         "@type": "CreateAction",
         "name": f"Run of {content.notebook_name}",
         "instrument": {"@id": notebook_id},
-        "object": [{"@id": pid.resolver_url} for pid in content.inputs],
+        "object": [{"@id": pid.resolver_url} for pid in content.inputs]
+        + [{"@id": e["@id"]} for e in read_entities],
         "result": [{"@id": _crate_id(f"notebook/{Path(content.notebook_name).stem}.html")},
                    *outputs],
         "endTime": content.notebook_facts.get("last_executed") or created.isoformat(),
@@ -649,7 +792,8 @@ def build_ro_crate(
         "datePublished": created.isoformat(),
         "license": {"@id": licence["@id"]},
         "conformsTo": {"@id": PROCESS_RUN_CRATE},
-        "hasPart": [{"@id": e["@id"]} for e in [*file_entities, *input_entities]],
+        "hasPart": [{"@id": e["@id"]}
+                    for e in [*file_entities, *input_entities, *read_entities]],
         "mentions": [{"@id": "#notebook-run"}],
     }
     if input_entities:
@@ -662,7 +806,8 @@ def build_ro_crate(
         "name": "Process Run Crate",
         "version": "0.5",
     }
-    graph += [root, profile, run, *file_entities, *input_entities, *people, licence]
+    graph += [root, profile, run, *file_entities, *input_entities, *read_entities,
+              *tracking_entities, *people, licence]
     return {"@context": CRATE_CONTEXT, "@graph": graph}
 
 
@@ -883,8 +1028,15 @@ def _write_into(temp: Path, content: BundleContent, output: Path, redactor: Any,
     after = _json_bytes(_fixity_record(output / "data", writer.files.values()))
     if after != (output / FIXITY).read_bytes():
         bundle.write_tag_file(FIXITY, after)
-    bundle.warnings = list(content.warnings)
+    bundle.warnings = list(content.warnings)  # (a hard link's warning is not in the bag)
+    linked = sorted(r for r, how in writer.arrived.items() if how == "hardlink")
+    if linked:
+        bundle.warnings.append(
+            f"--link hardlink: {', '.join('data/' + r for r in linked)} share their bytes with "
+            "the originals, so editing an original later changes the bundle; publish and verify "
+            "detect that and name the file, but the snapshot's record of it is then lost")
     bundle.inputs = list(content.inputs)
+    bundle.arrived = dict(writer.arrived)
     return bundle
 
 
@@ -922,7 +1074,8 @@ def _write_payload(writer: _BagWriter, content: BundleContent, progress: bool | 
         file=sys.stderr, disable=not show or not content.attachments, leave=False,
     ) as bar:
         for attachment in content.attachments:
-            writer.add_copy(f"outputs/{attachment.relpath}", attachment.source, bar.update)
+            writer.add_copy(f"outputs/{attachment.relpath}", attachment.source, bar.update,
+                            content.link)
     html = content.notebook_html
     page = html() if callable(html) else html
     if isinstance(page, str):
@@ -1013,6 +1166,12 @@ class Bundle:
         self.path = path
         self.warnings: list[str] = []
         self.inputs: list[Any] = []
+        # how each attachment arrived when this bundle was just written ("copy", "reflink",
+        # "hardlink" by relpath under data/); not recorded in the bag, which is the same either way
+        self.arrived: dict[str, str] = {}
+        # the confirmation rows of the inputs discovered by the snapshot that wrote this bundle
+        # (capture/inputs.py InputRow); empty for a bundle opened from disk
+        self.discovered: list[Any] = []
         self._fixity: dict[str, tuple[int, int]] | None = None
 
     def __repr__(self) -> str:
@@ -1175,6 +1334,31 @@ class Bundle:
         except OSError:
             return False
         return (stat.st_size, stat.st_mtime_ns) == recorded
+
+    def hardlink_note(self, pf: PayloadFile) -> str:
+        """", a hard link whose original was edited" when the file has other names (--link
+        hardlink), else ""; for the sentence that names a changed file."""
+        try:
+            links = os.stat(self.data_path.joinpath(*PurePosixPath(pf.relpath).parts)).st_nlink
+        except OSError:
+            return ""
+        return "; it is a hard link (--link hardlink) and its original was edited" \
+            if links > 1 else ""
+
+    def changed_since_snapshot(self) -> list[str]:
+        """Payload files whose bytes are no longer those bagged, found through the fixity record:
+        a stat for each file, a re-hash only of those whose size or mtime moved. One sentence
+        each, naming the file."""
+        changed = []
+        for pf in self.payload_files():
+            if pf.relpath not in self.fixity() or self.unchanged_since_snapshot(pf):
+                continue
+            try:
+                self.verify_file(pf)
+            except BadInput:
+                changed.append(f"data/{pf.relpath} changed after the snapshot (its sha256 no "
+                               f"longer matches the bag's manifest{self.hardlink_note(pf)})")
+        return changed
 
     def verify_file(self, pf: PayloadFile) -> None:
         """Re-hash one payload file (sha256, streamed); BadInput if it is not what was bagged."""

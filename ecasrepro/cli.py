@@ -37,6 +37,12 @@ def emit_json(obj: Any) -> None:
     click.echo(json.dumps(obj, indent=None, sort_keys=False, default=str))
 
 
+def _json_failure(ctx: click.Context, error: str, exit_code: int, message: str) -> None:
+    """With ``--json``, a failure is one JSON object on stdout too (scripts read stdout only)."""
+    if ctx.params.get("as_json"):
+        emit_json({"error": error, "exit_code": exit_code, "message": message})
+
+
 def user_errors(func: F) -> F:
     """Turn library errors into one sentence on stderr and the matching exit code."""
 
@@ -50,13 +56,13 @@ def user_errors(func: F) -> F:
             if debug:
                 raise
             click.echo(f"error: {exc}", err=True)
+            _json_failure(ctx, exc.exit_code.name.lower(), int(exc.exit_code), str(exc))
             ctx.exit(int(exc.exit_code))
         except KeyboardInterrupt:
-            click.echo(
-                "interrupted: nothing half-written was kept; run the same command again "
-                "(publish resumes where it stopped).",
-                err=True,
-            )
+            message = ("interrupted: nothing half-written was kept; run the same command again "
+                       "(publish resumes where it stopped).")
+            click.echo(message, err=True)
+            _json_failure(ctx, "interrupted", 130, message)
             ctx.exit(130)
         except click.exceptions.Exit:
             raise
@@ -65,11 +71,12 @@ def user_errors(func: F) -> F:
         except Exception as exc:  # a bug: say so, and where to look
             if debug:
                 raise
-            click.echo(
+            message = (
                 f"internal error: {type(exc).__name__}: {redact_message(str(exc))} "
-                "(this is a bug in ecasrepro; re-run with --debug for the traceback and report it)",
-                err=True,
+                "(this is a bug in ecasrepro; re-run with --debug for the traceback and report it)"
             )
+            click.echo(message, err=True)
+            _json_failure(ctx, "internal", int(ExitCode.INTERNAL), message)
             ctx.exit(int(ExitCode.INTERNAL))
 
     return wrapper  # type: ignore[return-value]
@@ -89,8 +96,24 @@ class _Group(click.Group):
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="ecasrepro")
 @click.option("--debug", is_flag=True, help="Show tracebacks for internal errors.")
-def main(debug: bool) -> None:
+@click.option("-v", "--verbose", count=True,
+              help="More log lines from the ecasrepro logger (-v: info, -vv: debug).")
+@click.option("-q", "--quiet", count=True, help="Fewer log lines (-q: errors only).")
+def main(debug: bool, verbose: int, quiet: int) -> None:
     """Capture, bundle and publish reproducible notebook analyses to B2SHARE."""
+    import logging
+
+    if not (verbose or quiet):
+        return  # the library's own default (and ``ecasrepro sandbox``'s request log) stand
+    level = logging.WARNING - 10 * verbose + 10 * quiet
+    logger = logging.getLogger("ecasrepro")
+    logger.setLevel(max(logging.DEBUG, min(logging.CRITICAL, level)))
+    if not any(getattr(h, "_ecasrepro_cli", False)
+                                      for h in logger.handlers):
+        handler = logging.StreamHandler(sys.stderr)  # stdout stays clean for --json
+        handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+        handler._ecasrepro_cli = True  # type: ignore[attr-defined]
+        logger.addHandler(handler)
 
 
 # --- commands -------------------------------------------------------------------------------
@@ -112,6 +135,11 @@ def _size(n: int) -> str:
 @click.argument("notebook", type=click.Path(dir_okay=True, path_type=str))
 @click.option("-i", "--input", "inputs", multiple=True, metavar="PID",
               help="PID of an input dataset (Handle, DOI or URL); repeatable.")
+@click.option("--input-file", "input_files", multiple=True, metavar="PATH/GLOB",
+              help="A file the analysis read: its PIDs (tracking_id, dataset) are read from it; "
+              "repeatable.")
+@click.option("--exclude-input", "exclude_inputs", multiple=True, metavar="GLOB",
+              help="Drop input files matching GLOB; repeatable.")
 @click.option("-a", "--attach", multiple=True, metavar="PATH",
               help="Output file, glob or directory to include under data/outputs/; repeatable.")
 @click.option("--metadata", "metadata_file", metavar="FILE",
@@ -128,14 +156,20 @@ def _size(n: int) -> str:
               help="Bundle directory (default: <notebook stem>.repro beside the notebook).")
 @click.option("--execute", is_flag=True, help="Re-run the notebook headless before capturing.")
 @click.option("--zip", "zip_", is_flag=True, help="Also write <bundle>.zip beside the bundle.")
+@click.option("--link", type=click.Choice(["auto", "reflink", "hardlink", "copy"]),
+              default="auto", show_default=True,
+              help="How attachments enter the bundle: a copy-on-write clone where the filesystem "
+              "can (auto), only that (reflink), a hard link (no space; editing the original "
+              "later changes the bundle) or a copy.")
 @click.option("--force", is_flag=True, help="Replace an existing bundle.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
 @user_errors
 def snapshot_command(
-    notebook: str, inputs: tuple[str, ...], attach: tuple[str, ...], metadata_file: str | None,
+    notebook: str, inputs: tuple[str, ...], input_files: tuple[str, ...],
+    exclude_inputs: tuple[str, ...], attach: tuple[str, ...], metadata_file: str | None,
     title: str | None, creators: tuple[str, ...], description: str | None,
     keywords: tuple[str, ...], community: str | None, license_: str | None, output: str | None,
-    execute: bool, zip_: bool, force: bool, as_json: bool,
+    execute: bool, zip_: bool, link: str, force: bool, as_json: bool,
 ) -> None:
     """Capture NOTEBOOK, its environment, git state and input PIDs into a BagIt bundle."""
     from ecasrepro.api import snapshot
@@ -143,9 +177,12 @@ def snapshot_command(
     bundle = snapshot(
         notebook, inputs=inputs, attach=attach, metadata=metadata_file, title=title,
         creators=creators, description=description, keywords=keywords, community=community,
-        license=license_, output=output, execute=execute, zip=zip_, force=force,
+        license=license_, output=output, execute=execute, zip=zip_, force=force, link=link,
+        input_files=input_files, exclude_inputs=exclude_inputs,
     )
     summary = bundle.summary()
+    summary["discovered"] = [
+        {"input": r.what, "source": r.source, "level": r.level} for r in bundle.discovered]
     if zip_:
         summary["zip"] = str(bundle.path.with_name(bundle.path.name + ".zip"))
     echo(f"bundle: {summary['bundle']}  ({len(summary['files'])} files, "
@@ -159,6 +196,8 @@ def snapshot_command(
             echo(f"  {pid['related_identifier_type']:<6} {pid['resolver_url']}")
     else:
         echo("inputs: none declared (use --input PID or metadata.ecasrepro.inputs)")
+    for row in summary["discovered"]:
+        echo(f"  found: {row['input']}  ({row['source']}; {row['level']} level)")
     for warning in summary["warnings"]:
         echo(f"warning: {warning}")
     if zip_:
@@ -548,3 +587,28 @@ def archive_command(
 
 def run() -> None:  # pragma: no cover - console entry helper
     sys.exit(main())
+
+
+# @@ config @@
+
+
+@main.command("config")
+@click.option("--server", metavar="URL", help="As publish would be given it.")
+@click.option("--token-file", metavar="FILE", help="As publish would be given it (not read).")
+@click.option("--community", metavar="ID", help="As publish would be given it.")
+@click.option("--api", type=click.Choice(["auto", "v2", "v3"]), default=None,
+              help="As publish would be given it.")
+@click.option("--json", "as_json", is_flag=True, help="Print the settings as JSON on stdout.")
+@user_errors
+def config_command(server: str | None, token_file: str | None, community: str | None,
+                   api: str | None, as_json: bool) -> None:
+    """Show every setting and where it comes from (flag, env, user file, site file)."""
+    from ecasrepro.api import settings
+
+    rows = settings(server=server, token_file=token_file, community=community, api=api)
+    if as_json:
+        emit_json({"settings": [row.to_json() for row in rows]})
+        return
+    for row in rows:
+        where = f"{row.origin}: {row.source}" if row.source else row.origin
+        echo(f"{row.name:<12} {row.value if row.value is not None else '-':<40} ({where})")

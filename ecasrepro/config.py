@@ -343,6 +343,108 @@ def _check_token_text(secret: Secret, source: str) -> None:
         )
 
 
+def _first_of(
+    flag: str | None, flag_name: str, env: Mapping[str, str], env_key: str,
+    layers: list[tuple[str, dict[str, Any]]], file_key: str,
+) -> tuple[str, str] | None:
+    """The precedence rule, in one place: a flag, else the environment, else config files.
+    ``(value, where it came from)``, or None when no layer sets it."""
+    if flag:
+        return flag, flag_name
+    if env.get(env_key):
+        return env[env_key], env_key
+    for name, table in layers:
+        if table.get(file_key) not in (None, ""):
+            return str(table[file_key]), name
+    return None
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One setting as ``ecasrepro config`` shows it: never a token's value."""
+
+    name: str
+    value: str | None  # None: not set anywhere; a token shows as "***"
+    origin: str  # flag | env | user file | site file | default | unset
+    source: str  # the flag, the variable or the file's path ("" for default/unset)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"name": self.name, "value": self.value, "origin": self.origin,
+                "source": self.source}
+
+
+def describe_settings(
+    server: str | None = None,
+    token_file: str | None = None,
+    community: str | None = None,
+    api: str | None = None,
+    *,
+    environ: Mapping[str, str] | None = None,
+) -> list[Setting]:
+    """Every setting with the layer it comes from (the precedence of :func:`resolve_config`),
+    for ``ecasrepro config``. Never raises for a missing server and never reads a token file:
+    it says where the token would come from and masks any value."""
+    env = dict(os.environ if environ is None else environ)
+    user_path, site_path = user_config_path(env), site_config_path(env)
+    layers: list[tuple[str, dict[str, Any]]] = [
+        (str(user_path), _read_config_file(user_path)),
+        (str(site_path), _read_config_file(site_path)),
+    ]
+
+    def origin(source: str) -> str:
+        if source.startswith("--"):
+            return "flag"
+        if source == str(user_path):
+            return "user file"
+        if source == str(site_path):
+            return "site file"
+        return "env"
+
+    def row(name: str, found: tuple[str, str] | None, default: str | None = None) -> Setting:
+        if found is None:
+            return Setting(name, default, "default" if default else "unset", "")
+        return Setting(name, found[0], origin(found[1]), found[1])
+
+    rows = [
+        row("server", _first_of(server, "--server", env, "B2SHARE_URL", layers, "server")),
+        row("community",
+            _first_of(community, "--community", env, "B2SHARE_COMMUNITY", layers, "community")),
+        row("api", _first_of(api, "--api", env, "B2SHARE_API", layers, "api"), "auto"),
+    ]
+    # the token: the same order as resolve_config; the value is masked, a file is named
+    token: Setting = Setting("token", None, "unset", "")
+    if token_file:
+        token = Setting("token", f"*** (from file {token_file})", "flag", "--token-file")
+    elif env.get("B2SHARE_TOKEN"):
+        token = Setting("token", "***", "env", "B2SHARE_TOKEN")
+    elif env.get("B2SHARE_TOKEN_FILE"):
+        token = Setting("token", f"*** (from file {env['B2SHARE_TOKEN_FILE']})", "env",
+                        "B2SHARE_TOKEN_FILE")
+    else:
+        for name, table in layers:
+            if table.get("token_file"):
+                token = Setting("token", f"*** (from file {table['token_file']})", origin(name),
+                                name)
+                break
+            if table.get("token"):
+                token = Setting("token", "***", origin(name), name)
+                break
+    rows.insert(1, token)
+    licence = configured_license(env)
+    rows.append(Setting("license", licence[0], origin(licence[1]), licence[1]) if licence
+                else Setting("license", None, "unset", ""))
+    rows.append(Setting("cache_dir", str(cache_dir(env)),
+                        "env" if env.get("ECASREPRO_CACHE_DIR") else "default",
+                        "ECASREPRO_CACHE_DIR" if env.get("ECASREPRO_CACHE_DIR") else ""))
+    rows.append(Setting("user_config", str(user_path),
+                        "env" if env.get("XDG_CONFIG_HOME") else "default",
+                        "XDG_CONFIG_HOME" if env.get("XDG_CONFIG_HOME") else ""))
+    rows.append(Setting("site_config", str(site_path),
+                        "env" if env.get("ECASREPRO_SITE_CONFIG") else "default",
+                        "ECASREPRO_SITE_CONFIG" if env.get("ECASREPRO_SITE_CONFIG") else ""))
+    return rows
+
+
 def resolve_config(
     server: str | None = None,
     token: str | Secret | None = None,
@@ -368,18 +470,11 @@ def resolve_config(
     warnings: list[str] = []
 
     def first_of(flag: str | None, flag_name: str, env_key: str, file_key: str) -> str | None:
-        """The precedence rule, in one place: a flag, else the environment, else config files."""
-        if flag:
-            sources[file_key] = flag_name
-            return flag
-        if env.get(env_key):
-            sources[file_key] = env_key
-            return env[env_key]
-        for name, table in layers:
-            if table.get(file_key) not in (None, ""):
-                sources[file_key] = name
-                return str(table[file_key])
-        return None
+        found = _first_of(flag, flag_name, env, env_key, layers, file_key)
+        if found is None:
+            return None
+        sources[file_key] = found[1]
+        return found[0]
 
     # server
     server_value = first_of(server, "--server", "B2SHARE_URL", "server")

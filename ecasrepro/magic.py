@@ -5,21 +5,13 @@ has run since it was saved, then calls :func:`ecasrepro.snapshot` and :func:`eca
 and shows a rich result. Importing this module costs only IPython's own magic machinery (already
 loaded in a kernel); nbconvert, jsonschema, gitpython and requests load when a magic first runs.
 
-Stale-file rule (kernel history against the saved ``.ipynb``):
-
-* the *aligned* count is the highest execution count in the saved file whose cell source equals
-  what the kernel ran under that count (0 when none does: the file is from another session);
-* every later execution the kernel made (up to the magic's own cell) is *unsaved*, unless it is
-  ignorable (blank, comments, ``%load_ext``/``%reload_ext``, the ``%ecas_*`` magics) or the file
-  was saved after that execution finished (a cell run and then deleted before saving: the user
-  has decided; the finish times are recorded from the moment the extension is loaded);
-* any unsaved execution makes the file stale: the magic says which ones and asks the user to
-  save (or to pass ``--execute`` to capture a fresh headless run of the saved file).
+Which notebook, and the stale-file rule, live in :mod:`ecasrepro.whereami`; the result names
+who told it the notebook (``__session__``, VS Code, the Jupyter server's sessions API, ...).
 
 One job: the notebook front end, so that a notebook user snapshots and publishes without leaving
 the kernel.
 
-May import: ecasrepro.api, ecasrepro.errors, ecasrepro.userfiles; never an engine directly
+May import: ecasrepro.api, ecasrepro.errors, ecasrepro.whereami; never an engine directly
 (ecasrepro.capture, ecasrepro.bundle, ecasrepro.b2share), and nothing heavy at import time.
 """
 
@@ -29,7 +21,6 @@ import contextlib
 import html
 import os
 import time
-from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -37,134 +28,41 @@ from typing import Any
 from IPython.core.magic import Magics, line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments
 
-from ecasrepro.errors import BadInput, EcasReproError
-
-IGNORABLE_PREFIXES = ("%load_ext", "%reload_ext", "%unload_ext", "%ecas_", "#")
-HOW_TO_SAVE = (
-    "save the notebook (File > Save, or Ctrl+S) and run this cell again, or pass --execute to "
-    "capture a fresh headless run of the saved file"
+from ecasrepro.errors import EcasReproError
+from ecasrepro.whereami import (  # re-exported: the names the magic's users and tests know
+    HOW_TO_SAVE,
+    check_saved,
+    find_notebook,
+    ignorable,
+    locate_notebook,
+    saved_executions,
+    unsaved_executions,
 )
 
-
-# --- finding the notebook ------------------------------------------------------------------------
-
-
-def find_notebook(
-    explicit: str | None, user_ns: Mapping[str, Any], environ: Mapping[str, str],
-    cwd: Path | None = None,
-) -> Path:
-    """``--notebook``, else ``__session__`` (ipykernel), else ``JPY_SESSION_NAME`` (jupyter-server).
-
-    The session name is relative to the server's root, so it is looked up from the kernel's
-    directory and each of its parents, then by file name in the kernel's directory.
-    """
-    here = cwd or Path.cwd()
-    if explicit:
-        path = Path(explicit).expanduser()
-        if not path.is_file():
-            raise BadInput(f"--notebook {explicit} is not a file; check the path.")
-        return path
-    named: list[tuple[str, str]] = []
-    for source, value in (
-        ("__session__", user_ns.get("__session__")),
-        ("JPY_SESSION_NAME", environ.get("JPY_SESSION_NAME")),
-    ):
-        if isinstance(value, str) and value.strip().endswith(".ipynb"):
-            named.append((source, value.strip()))
-    for _source, value in named:
-        relative = Path(value).expanduser()
-        candidates = [relative] if relative.is_absolute() else [
-            *(base / relative for base in (here, *here.parents)), here / relative.name
-        ]
-        for candidate in candidates:
-            if candidate.is_file():
-                return candidate
-    if named:
-        source, value = named[0]
-        raise BadInput(
-            f"the notebook {value} named by {source} is not found from {here}; "
-            "pass --notebook PATH."
-        )
-    raise BadInput(
-        "cannot tell which notebook this kernel runs (neither __session__ nor JPY_SESSION_NAME "
-        "names an .ipynb file); pass --notebook PATH."
-    )
-
-
-# --- the stale-file check ------------------------------------------------------------------------
-
-
-def _normal(source: Any) -> str:
-    text = "".join(source) if isinstance(source, list) else str(source or "")
-    return "\n".join(line.rstrip() for line in text.strip().splitlines())
-
-
-def ignorable(source: str) -> bool:
-    lines = [line.strip() for line in source.splitlines() if line.strip()]
-    return all(line.startswith(IGNORABLE_PREFIXES) for line in lines)
-
-
-def saved_executions(notebook_json: Mapping[str, Any]) -> dict[int, str]:
-    """execution count -> normalised source of the saved file's code cells."""
-    saved: dict[int, str] = {}
-    for cell in notebook_json.get("cells", []) or []:
-        if isinstance(cell, dict) and cell.get("cell_type") == "code":
-            count = cell.get("execution_count")
-            if isinstance(count, int):
-                saved[count] = _normal(cell.get("source", ""))
-    return saved
-
-
-def unsaved_executions(
-    history: Sequence[str],
-    current: int,
-    saved: Mapping[int, str],
-    finished_at: Mapping[int, float],
-    saved_mtime: float,
-) -> list[int]:
-    """Execution counts the kernel ran that the saved file lacks (see the module docstring).
-
-    ``history[n]`` is the raw source the kernel ran as execution ``n`` (``history[0]`` unused);
-    ``current`` is the count of the cell running the magic.
-    """
-    last = min(current - 1, len(history) - 1)
-    aligned = max(
-        (n for n, source in saved.items() if 0 < n <= last and _normal(history[n]) == source),
-        default=0,
-    )
-    unsaved = []
-    for n in range(aligned + 1, last + 1):
-        source = history[n]
-        if ignorable(source):
-            continue
-        done = finished_at.get(n)
-        if done is not None and saved_mtime >= done:
-            continue
-        unsaved.append(n)
-    return unsaved
-
-
-def check_saved(path: Path, shell: Any, finished_at: Mapping[int, float]) -> None:
-    """Raise BadInput naming the unsaved executions when the saved file is stale."""
-    from ecasrepro.userfiles import NOTEBOOK_MAX, loads_json, read_limited
-
-    try:
-        notebook_json = loads_json(read_limited(path, "notebook", NOTEBOOK_MAX), "notebook")
-    except (OSError, ValueError, EcasReproError):
-        return  # snapshot reads it again and reports what is wrong with it, in one sentence
-    history = list(getattr(shell.history_manager, "input_hist_raw", []) or [])
-    if not history:
-        return
-    unsaved = unsaved_executions(
-        history, int(shell.execution_count), saved_executions(notebook_json), finished_at,
-        path.stat().st_mtime,
-    )
-    if unsaved:
-        shown = ", ".join(f"[{n}]" for n in unsaved[:8]) + (", ..." if len(unsaved) > 8 else "")
-        raise BadInput(
-            f"{path.name} on disk lacks cell(s) {shown} that this kernel ran after it was last "
-            f"saved; {HOW_TO_SAVE}."
-        )
+__all__ = [
+    "HOW_TO_SAVE", "EcasReproMagics", "MagicError", "MagicResult", "check_saved",
+    "find_notebook", "ignorable", "locate_notebook", "saved_executions", "unsaved_executions",
+]
+#: The mime type of the result's JSON summary (see ``MagicResult._repr_mimebundle_``).
+RESULT_MIME = "application/vnd.ecasrepro.result+json"
+#: JupyterLab's theme variables (light and dark), with fallbacks for other front ends.
+RESULT_STYLE = (
+    "<style>"
+    ".ecasrepro-result{color:var(--jp-ui-font-color1,inherit);"
+    "font-family:var(--jp-ui-font-family,inherit);font-size:var(--jp-ui-font-size1,13px)}"
+    ".ecasrepro-result h4{margin:0 0 6px;color:var(--jp-ui-font-color0,inherit)}"
+    ".ecasrepro-result a{color:var(--jp-content-link-color,#1976d2)}"
+    ".ecasrepro-result code{font-family:var(--jp-code-font-family,monospace);"
+    "background:var(--jp-layout-color2,transparent);padding:0 3px;border-radius:2px}"
+    ".ecasrepro-result table{border-collapse:collapse;margin:4px 0}"
+    ".ecasrepro-result thead{border-bottom:1px solid var(--jp-border-color1,#bdbdbd)}"
+    ".ecasrepro-result table th,.ecasrepro-result table td{padding:3px 10px;"
+    "text-align:left!important;white-space:nowrap;"
+    "color:var(--jp-ui-font-color1,inherit)}"
+    ".ecasrepro-result tbody tr:nth-child(odd){background:var(--jp-layout-color2,transparent)}"
+    ".ecasrepro-warnings li{color:var(--jp-warn-color0,#8a6d3b)}"
+    "</style>"
+)
 
 
 # --- results -------------------------------------------------------------------------------------
@@ -194,6 +92,16 @@ class InputRow:
     url: str
 
 
+@dataclass(frozen=True)
+class FoundRow:
+    """One discovered input: what, how it was found, at which level it is cited."""
+
+    what: str
+    source: str
+    level: str
+    url: str | None = None
+
+
 @dataclass
 class MagicResult:
     """What ``%ecas_publish``/``%ecas_snapshot`` produced; shown as HTML in the notebook.
@@ -204,8 +112,10 @@ class MagicResult:
     title: str
     bundle: str
     notebook: str
+    found_by: str = ""  # who said this kernel runs that notebook (see ecasrepro.whereami)
     files: list[FileRow] = field(default_factory=list)
     inputs: list[InputRow] = field(default_factory=list)
+    found: list[FoundRow] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     draft_id: str | None = None
     state: str | None = None  # draft | submitted | published; None: not published
@@ -217,7 +127,9 @@ class MagicResult:
     dry_run: bool = False
 
     def text(self) -> str:
-        lines = [f"{self.title}", f"  bundle: {self.bundle}"]
+        lines = [f"{self.title}", f"  notebook: {self.notebook}"
+                 + (f" (found by {self.found_by})" if self.found_by else ""),
+                 f"  bundle: {self.bundle}"]
         if self.dry_run:
             target = f" to draft {self.draft_id}" if self.draft_id else ""
             lines.append(f"  dry run: {len(self.planned)} write request(s) would be sent"
@@ -230,6 +142,7 @@ class MagicResult:
         lines.extend(f"    {_size(f.size):>10}  sha256:{f.sha256[:16]}...  {f.path}"
                      for f in self.files)
         lines.append("  inputs: " + (", ".join(i.url for i in self.inputs) or "none declared"))
+        lines.extend(f"    found: {r.what} ({r.source}; {r.level} level)" for r in self.found)
         lines.extend(f"  warning: {w}" for w in self.warnings)
         return "\n".join(lines)
 
@@ -238,9 +151,37 @@ class MagicResult:
             f"{self.state} {self.draft_id}" if self.draft_id else "bundle")
         return f"<ecasrepro {what}: {self.title!r}, {len(self.files)} files>\n{self.text()}"
 
+    def summary(self) -> dict[str, Any]:
+        """The result as JSON (the ``application/json`` part of the mime bundle): what a script
+        reading the executed notebook needs, without parsing HTML."""
+        return {
+            "title": self.title, "bundle": self.bundle, "notebook": self.notebook,
+            "found_by": self.found_by,
+            "state": self.state, "draft_id": self.draft_id, "review_url": self.review_url,
+            "api_url": self.api_url, "server": self.server, "pids": dict(self.pids),
+            "dry_run": self.dry_run, "planned": list(self.planned),
+            "files": [{"path": f.path, "size": f.size, "sha256": f.sha256, "md5": f.md5}
+                      for f in self.files],
+            "inputs": [{"identifier": i.identifier, "type": i.type, "url": i.url}
+                       for i in self.inputs],
+            "warnings": list(self.warnings),
+        }
+
+    def _repr_mimebundle_(
+        self, include: Any = None, exclude: Any = None, **kwargs: Any
+    ) -> dict[str, Any]:
+        """HTML for the notebook, a JSON summary for scripts, plain text for terminals.
+
+        The JSON goes under :data:`RESULT_MIME` (a ``+json`` type): JupyterLab prefers a plain
+        ``application/json`` output over HTML and would show a JSON tree instead of the result.
+        """
+        return {"text/html": self._repr_html_(), RESULT_MIME: self.summary(),
+                "text/plain": self.text()}
+
     def _repr_html_(self) -> str:
         e = html.escape
-        parts = ['<div class="ecasrepro-result">', f"<h4>{e(self.title)}</h4>", "<ul>"]
+        parts = [RESULT_STYLE, '<div class="ecasrepro-result">', f"<h4>{e(self.title)}</h4>",
+                 "<ul>"]
         if self.dry_run:
             target = f" to draft <code>{e(self.draft_id)}</code>" if self.draft_id else ""
             parts.append(f"<li>dry run: {len(self.planned)} write request(s) would be sent"
@@ -252,6 +193,8 @@ class MagicResult:
                          f"review it at {link}</li>")
         for name, value in self.pids.items():
             parts.append(f"<li>{e(name)}: <code>{e(value)}</code></li>")
+        found = f" (found by {e(self.found_by)})" if self.found_by else ""
+        parts.append(f"<li>notebook: <code>{e(self.notebook)}</code>{found}</li>")
         parts.append(f"<li>bundle: <code>{e(self.bundle)}</code></li></ul>")
         if self.planned:
             parts.append("<pre>" + e("\n".join(self.planned)) + "</pre>")
@@ -273,33 +216,42 @@ class MagicResult:
             parts.append("</ul>")
         else:
             parts.append("<p>inputs: none declared (use --input PID)</p>")
+        if self.found:
+            parts.append('<table class="ecasrepro-found"><thead><tr><th>discovered input</th>'
+                         "<th>source</th><th>level</th></tr></thead><tbody>")
+            for hit in self.found:
+                what = (f'<a href="{e(hit.url)}" target="_blank" rel="noopener">{e(hit.what)}</a>'
+                        if hit.url else f"<code>{e(hit.what)}</code>")
+                parts.append(f"<tr><td>{what}</td><td>{e(hit.source)}</td>"
+                             f"<td>{e(hit.level)}</td></tr>")
+            parts.append("</tbody></table>")
         if self.warnings:
             parts.append('<ul class="ecasrepro-warnings">')
-            parts.extend(f'<li style="color:#8a6d3b">warning: {e(w)}</li>' for w in self.warnings)
+            parts.extend(f"<li>warning: {e(w)}</li>" for w in self.warnings)
             parts.append("</ul>")
         parts.append("</div>")
         return "".join(parts)
 
 
-@dataclass(frozen=True)
-class MagicError:
-    """One sentence in the cell output instead of a traceback."""
+class MagicError(Exception):
+    """A failed magic: the cell fails (so "Run All", nbclient and papermill stop) and shows one
+    sentence. IPython calls ``_render_traceback_`` instead of formatting a Python traceback."""
 
-    message: str
-    exit_code: int
+    def __init__(self, message: str, exit_code: int) -> None:
+        super().__init__(message)
+        self.message = message
+        self.exit_code = exit_code
 
-    def __repr__(self) -> str:
-        return f"ecasrepro error: {self.message}"
+    def __str__(self) -> str:
+        return self.message
 
-    def _repr_html_(self) -> str:
-        return (
-            '<div class="ecasrepro-error" style="color:#a94442;background:#f2dede;'
-            f'padding:0.5em;border-radius:4px"><b>ecasrepro error:</b> '
-            f"{html.escape(self.message)}</div>"
-        )
+    def _render_traceback_(self) -> list[str]:
+        return [f"ecasrepro error: {self.message}"]
 
 
-def build_result(bundle: Any, notebook: Path, record: Any = None) -> MagicResult:
+def build_result(
+    bundle: Any, notebook: Path, record: Any = None, found_by: str = ""
+) -> MagicResult:
     """The result shown for a bundle (and the draft it was published as, if any)."""
     remote = {f.key: f.md5 for f in getattr(record, "files", []) or []}
     warnings = list(bundle.warnings)
@@ -310,9 +262,12 @@ def build_result(bundle: Any, notebook: Path, record: Any = None) -> MagicResult
         title=bundle.title,
         bundle=str(bundle.path),
         notebook=str(notebook),
+        found_by=found_by,
         files=[FileRow(pf.relpath, pf.size, pf.sha256, remote.get(pf.relpath))
                for pf in bundle.payload_files()],
         inputs=[InputRow(pid.identifier, pid.type, pid.resolver_url) for pid in bundle.inputs],
+        found=[FoundRow(r.what, r.source, r.level, r.url)
+               for r in getattr(bundle, "discovered", []) or []],
         warnings=warnings,
     )
     if record is not None:
@@ -334,8 +289,8 @@ def _capture_arguments(func: Any) -> Any:
     """The options both magics share (the snapshot's)."""
     for decorator in reversed([
         argument("--notebook", metavar="PATH",
-                 help="The notebook file (default: this kernel's, from __session__ or "
-                 "JPY_SESSION_NAME)."),
+                 help="The notebook file (default: this kernel's, from __session__, "
+                 "JPY_SESSION_NAME, VS Code or the local Jupyter server)."),
         argument("--title", metavar="T", help="Record title (default: first heading)."),
         argument("--input", dest="inputs", action="append", metavar="PID",
                  help="PID of an input dataset (Handle, DOI or URL); repeatable."),
@@ -354,9 +309,26 @@ def _capture_arguments(func: Any) -> Any:
                  help="Bundle directory (default: <notebook stem>.repro beside the notebook)."),
         argument("--execute", action="store_true",
                  help="Capture a fresh headless run of the saved notebook instead."),
+        argument("--input-file", dest="input_files", action="append", metavar="PATH/GLOB",
+                 help="A file the analysis read (its PIDs are read from it); repeatable."),
+        argument("--no-auto-inputs", action="store_true",
+                 help="Cite only declared inputs: no files recorded, held or printed."),
+        argument("--exclude-input", dest="exclude_inputs", action="append", metavar="GLOB",
+                 help="Drop discovered input files matching GLOB; repeatable."),
     ]):
         func = decorator(func)
     return func
+
+
+def _connection_file() -> str | None:
+    """This kernel's connection file (its name holds the kernel id the server knows it by)."""
+    try:
+        from ipykernel.kernelapp import IPKernelApp
+    except ImportError:  # not under ipykernel (a plain IPython shell)
+        return None
+    if not IPKernelApp.initialized():
+        return None
+    return str(IPKernelApp.instance().connection_file or "") or None
 
 
 def _parse(magic: Any, line: str) -> Any:
@@ -397,7 +369,7 @@ class EcasReproMagics(Magics):
     @argument("--token-file", metavar="FILE",
               help="File holding the API token (else B2SHARE_TOKEN[_FILE], config).")
     @line_magic
-    def ecas_publish(self, line: str) -> MagicResult | None:
+    def ecas_publish(self, line: str) -> MagicResult:
         """Snapshot this notebook and publish it to B2SHARE as a draft for review."""
         args = _parse(self.ecas_publish, line)
         return self._run(args, publish=True)
@@ -405,39 +377,45 @@ class EcasReproMagics(Magics):
     @magic_arguments()
     @_capture_arguments
     @line_magic
-    def ecas_snapshot(self, line: str) -> MagicResult | None:
+    def ecas_snapshot(self, line: str) -> MagicResult:
         """Snapshot this notebook into a bundle (no publishing)."""
         args = _parse(self.ecas_snapshot, line)
         return self._run(args, publish=False)
 
-    def _run(self, args: Any, publish: bool) -> MagicResult | None:
-        from IPython.display import display
-
+    def _run(self, args: Any, publish: bool) -> MagicResult:
         try:
             return self._capture_and_publish(args, publish)
         except EcasReproError as exc:
-            display(MagicError(str(exc), int(exc.exit_code)))
-            return None
+            raise MagicError(str(exc), int(exc.exit_code)) from None
 
     def _capture_and_publish(self, args: Any, publish: bool) -> MagicResult:
-        from ecasrepro.api import refresh
+        from ecasrepro.api import kernel_inputs, recording_paused, refresh
 
         shell = self.shell
-        notebook = find_notebook(args.notebook, shell.user_ns if shell else {}, os.environ)
+        located = locate_notebook(args.notebook, shell.user_ns if shell else {}, os.environ,
+                                  connection_file=_connection_file())
+        notebook = located.path
         if not args.execute and shell is not None:
-            check_saved(notebook, shell, self.finished_at)
+            history = list(getattr(shell.history_manager, "input_hist_raw", []) or [])
+            check_saved(notebook, history, int(shell.execution_count), self.finished_at)
         output = (Path(args.output).expanduser() if args.output
                   else notebook.with_name(f"{notebook.stem}.repro"))
-        bundle = refresh(
-            notebook, output, inputs=args.inputs or [], attach=args.attach or [],
-            metadata=args.metadata, title=args.title, creators=args.creators or [],
-            description=args.description, keywords=args.keywords or [],
-            community=args.community, license=args.license, execute=args.execute,
-        )
+        with recording_paused():  # the snapshot's own reads are not the analysis's inputs
+            discovered = [] if args.no_auto_inputs else kernel_inputs(
+                shell.user_ns if shell else {}, exclude=[notebook, output])
+            bundle = refresh(
+                notebook, output, inputs=args.inputs or [], attach=args.attach or [],
+                metadata=args.metadata, title=args.title, creators=args.creators or [],
+                description=args.description, keywords=args.keywords or [],
+                community=args.community, license=args.license, execute=args.execute,
+                input_files=args.input_files or [], discovered=discovered,
+                exclude_inputs=args.exclude_inputs or [],
+                harvest=not args.no_auto_inputs,
+            )
         if not publish:
-            return build_result(bundle, notebook)
+            return build_result(bundle, notebook, found_by=located.found_by)
         record = self._publish(bundle, args)
-        return build_result(bundle, notebook, record)
+        return build_result(bundle, notebook, record, found_by=located.found_by)
 
     def _publish(self, bundle: Any, args: Any) -> Any:
         import warnings

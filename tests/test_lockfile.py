@@ -383,7 +383,17 @@ def test_lock_from_inside_a_venv_installed_from_a_loopback_index(
          "install", "--quiet", "--no-cache-dir", "-r", str(rebuilt / "pylock.toml")],
         check=True, env=env, capture_output=True,
     )
+    # and uv (the test extra installs it) into a third, from the same lock and the same index
+    uv = Path(sys.executable).parent / "uv"
+    subprocess.run([str(uv), "venv", "--quiet", "--python", sys.executable,
+                    str(rebuilt / "uv-venv")], check=True, env=env)
+    subprocess.run(
+        [str(uv), "pip", "install", "--quiet", "--no-cache", "--python",
+         str(rebuilt / "uv-venv" / "bin" / "python"), "-r", str(rebuilt / "pylock.toml")],
+        check=True, env={**env, "UV_NO_CONFIG": "1"}, capture_output=True,
+    )
     check = "import alpha_pkg, beta, delta; print(alpha_pkg.VERSION, beta.VERSION, delta.VERSION)"
-    out = subprocess.run([str(rebuilt / "venv" / "bin" / "python"), "-c", check],
-                         capture_output=True, text=True, check=True)
-    assert out.stdout.split() == ["1.0", "2.0", "1.0"]
+    for made in ("venv", "uv-venv"):
+        out = subprocess.run([str(rebuilt / made / "bin" / "python"), "-c", check],
+                             capture_output=True, text=True, check=True)
+        assert out.stdout.split() == ["1.0", "2.0", "1.0"], made

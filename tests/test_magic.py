@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -18,6 +19,7 @@ from nbclient import NotebookClient
 from ecasrepro.bundle import Bundle
 from ecasrepro.errors import BadInput
 from ecasrepro.magic import (
+    RESULT_MIME,
     EcasReproMagics,
     FileRow,
     InputRow,
@@ -38,6 +40,13 @@ def _outputs(cell: Any) -> tuple[str, str]:
         str(o.get("data", {}).get("text/html", "")) for o in cell.get("outputs", [])
     )
     return html, json.dumps(cell.get("outputs", []))
+
+
+def _error(cell: Any) -> str:
+    """The cell's error output as shown (its traceback lines), or "" when the cell succeeded."""
+    errors = [o for o in cell.get("outputs", []) if o.get("output_type") == "error"]
+    assert len(errors) <= 1
+    return "\n".join(errors[0]["traceback"]) if errors else ""
 
 
 @pytest.mark.slow
@@ -73,21 +82,24 @@ def test_magic_publishes_from_a_real_kernel(
                                  "language": "python"}
     nbformat.write(nb, project / "analysis.ipynb")
 
-    NotebookClient(nb, timeout=120, kernel_name="python3",
+    NotebookClient(nb, timeout=120, kernel_name="python3", allow_errors=True,
                    resources={"metadata": {"path": str(project)}}).execute()
 
     cells = nb.cells[1:]
-    no_path_html, _ = _outputs(cells[1])
-    assert "ecasrepro-error" in no_path_html and "pass --notebook PATH" in no_path_html
-    bad_pid_html, bad_pid_json = _outputs(cells[2])
-    assert "ecasrepro-error" in bad_pid_html and "not-a-pid" in bad_pid_html
-    assert "Traceback" not in bad_pid_json
-    plain = [o["data"]["text/plain"] for o in cells[2].outputs if "data" in o]
-    assert len(plain) == 1 and "\n" not in plain[0]  # one sentence, no traceback
-    assert [o for o in cells[2].outputs if o.get("output_type") == "error"] == []
+    assert "pass --notebook PATH" in _error(cells[1])
+    assert "no local Jupyter server knows this kernel" in _error(cells[1])
+    bad_pid = _error(cells[2])
+    assert bad_pid.startswith("ecasrepro error: ") and "not-a-pid" in bad_pid
+    assert "\n" not in bad_pid and "Traceback" not in bad_pid  # one sentence, no traceback
+    assert [o for o in cells[2].outputs if o.get("output_type") != "error"] == []
 
     html, _ = _outputs(cells[3])
-    assert "ecasrepro-error" not in html, html
+    assert _error(cells[3]) == "", _error(cells[3])
+    summary = [o["data"][RESULT_MIME] for o in cells[3].outputs if RESULT_MIME in o.get("data", {})]
+    assert len(summary) == 1 and summary[0]["state"] == "draft"
+    assert summary[0]["found_by"] == "--notebook"
+    assert any(f["path"] == "notebook/analysis.ipynb" and len(f["sha256"]) == 64
+               for f in summary[0]["files"])
     assert "Magic &lt;test&gt;" in html and "<test>" not in html  # escaped
     assert "https://hdl.handle.net/21.14100/dfb02365-a99a-3f1c-82c8-4723b63aafc2" in html
     receipt = json.loads((project / "analysis.repro" / "receipt.json").read_text())
@@ -107,7 +119,7 @@ def test_magic_publishes_from_a_real_kernel(
     assert len(never_ran) == 1 and "(cell 9)" in never_ran[0], never_ran
 
     again_html, _ = _outputs(cells[4])
-    assert draft_id in again_html and "ecasrepro-error" not in again_html
+    assert draft_id in again_html and _error(cells[4]) == ""
     assert json.loads((project / "analysis.repro" / "receipt.json").read_text())[
         "draft_id"] == draft_id
     assert [d["id"] for d in drafts_of(url, sandbox.token)] == [draft_id]
@@ -116,11 +128,10 @@ def test_magic_publishes_from_a_real_kernel(
     assert "review it at" not in snap_html
 
     dry_html, _ = _outputs(cells[6])
-    assert "dry run" in dry_html and "none was" in dry_html and "ecasrepro-error" not in dry_html
+    assert "dry run" in dry_html and "none was" in dry_html and _error(cells[6]) == ""
 
-    stale_html, _ = _outputs(cells[8])
-    assert "ecasrepro-error" in stale_html and "[8]" in stale_html
-    assert "save the notebook" in stale_html and "--execute" in stale_html
+    stale = _error(cells[8])
+    assert "[8]" in stale and "save the notebook" in stale and "--execute" in stale
 
     everything = json.dumps(nb.cells)
     assert sandbox.token not in everything
@@ -137,7 +148,9 @@ def test_load_ext_imports_nothing_heavy(tmp_path: Path) -> None:
         "shell.run_line_magic('load_ext', 'ecasrepro')\n"
         "assert 'ecas_publish' in shell.magics_manager.magics['line']\n"
         "heavy = [m for m in ('nbconvert', 'jsonschema', 'git', 'requests', 'nbclient', "
-        "'bagit', 'ecasrepro.api') if m in sys.modules]\n"
+        "'bagit', 'ecasrepro.api', 'xarray', 'netCDF4', 'h5py', 'numpy') if m in sys.modules]\n"
+        "from ecasrepro.capture import recorder\n"
+        "assert recorder.is_recording()\n"
         "print(heavy)\n"
     )
     env = {**os.environ, "IPYTHONDIR": str(tmp_path / "ipython")}
@@ -223,8 +236,76 @@ def test_result_html_escapes_everything_and_links_the_draft_and_inputs() -> None
     assert "&lt;out of order&gt;" in html
     text = repr(result)
     assert "draft abc123" in text and "review: https://b2share.example" in text
+    bundle = result._repr_mimebundle_()
+    assert set(bundle) == {"text/html", RESULT_MIME, "text/plain"}
+    assert "application/json" not in bundle  # JupyterLab would show a JSON tree, not the HTML
+    assert bundle[RESULT_MIME]["review_url"] == result.review_url
+    assert json.loads(json.dumps(bundle[RESULT_MIME]))["files"][0]["size"] == 2048
+    assert "var(--jp-ui-font-color1," in html and "var(--jp-content-link-color," in html
+    assert "#8a6d3b" not in html.split("</style>")[1]  # colours come from the theme's variables
     error = MagicError("bad <value>; fix it.", 2)
-    assert "bad &lt;value&gt;" in error._repr_html_() and repr(error).startswith("ecasrepro error")
+    assert error._render_traceback_() == ["ecasrepro error: bad <value>; fix it."]
+    assert str(error) == "bad <value>; fix it." and error.exit_code == 2
+
+
+def _failing_publish_notebook(project: Path) -> Any:
+    """Load the extension, publish to a port nobody listens on, then a cell that must not run."""
+    with socket.socket() as probe:  # a free loopback port, closed again: connections are refused
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_markdown_cell("# Fails"),
+                nbformat.v4.new_code_cell("%load_ext ecasrepro"),
+                nbformat.v4.new_code_cell(
+                    f"%ecas_publish --notebook fails.ipynb --server http://127.0.0.1:{port}"),
+                nbformat.v4.new_code_cell("open('after.txt', 'w').write('ran')")]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
+                                 "language": "python"}
+    nbformat.write(nb, project / "fails.ipynb")
+    return nb
+
+
+def _isolate(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("B2SHARE_URL", "B2SHARE_TOKEN_FILE", "B2SHARE_COMMUNITY", "JPY_SESSION_NAME"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("B2SHARE_TOKEN", "t" * 40)
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg"))
+    monkeypatch.setenv("ECASREPRO_SITE_CONFIG", str(tmp_path / "no-site.toml"))
+    monkeypatch.setenv("ECASREPRO_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("ECASREPRO_HTTP_RETRIES", "0")
+
+
+def test_a_failed_publish_fails_the_cell_and_stops_nbclient(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from nbclient.exceptions import CellExecutionError
+
+    _isolate(tmp_path, monkeypatch)
+    nb = _failing_publish_notebook(tmp_path)
+    with pytest.raises(CellExecutionError):
+        NotebookClient(nb, timeout=120, kernel_name="python3",
+                       resources={"metadata": {"path": str(tmp_path)}}).execute()
+    shown = _error(nb.cells[2])
+    assert shown.startswith("ecasrepro error: ") and "127.0.0.1" in shown, shown
+    assert "\n" not in shown and "Traceback" not in shown and "File " not in shown
+    assert not (tmp_path / "after.txt").exists()  # the pipeline stopped at the failed publish
+    assert nb.cells[3].get("outputs") == [] and nb.cells[3].get("execution_count") is None
+
+
+def test_a_failed_publish_stops_papermill(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import papermill
+    from papermill.exceptions import PapermillExecutionError
+
+    _isolate(tmp_path, monkeypatch)
+    _failing_publish_notebook(tmp_path)
+    with pytest.raises(PapermillExecutionError) as failed:
+        papermill.execute_notebook(str(tmp_path / "fails.ipynb"), str(tmp_path / "out.ipynb"),
+                                   cwd=str(tmp_path), kernel_name="python3",
+                                   progress_bar=False)
+    assert failed.value.ename == "MagicError" and "127.0.0.1" in failed.value.evalue
+    assert not (tmp_path / "after.txt").exists()
 
 
 def test_the_magics_take_every_capture_option_of_snapshot() -> None:
@@ -241,5 +322,6 @@ def test_the_magics_take_every_capture_option_of_snapshot() -> None:
         options = {o for a in magic.parser._actions for o in a.option_strings}
         assert capture <= options, capture - options
     parameters = set(inspect.signature(snapshot).parameters)
-    names = {"input": "inputs", "creator": "creators", "keyword": "keywords"}
+    names = {"input": "inputs", "creator": "creators", "keyword": "keywords",
+             "input-file": "input_files", "exclude-input": "exclude_inputs"}
     assert {names.get(o[2:], o[2:]) for o in capture} <= parameters

@@ -108,6 +108,32 @@ def test_tracking_ids_are_harvested_from_outputs(tmp_path: Path) -> None:
     assert capture_notebook(path, harvest=False).harvested_inputs == []
 
 
+def test_ids_are_harvested_from_html_and_json_outputs_only(tmp_path: Path) -> None:
+    """xarray's HTML display holds the full tracking id its text display cuts short; ids in
+    markdown, in source and in a cut-short text are not inputs."""
+    path = write_notebook(tmp_path / "a.ipynb", [1])
+    nb = nbformat.read(path, as_version=4)
+    cmip6 = "hdl:21.14100/0a1b2c3d-0000-4000-8000-123456789abc"
+    cordex = "hdl:21.14103/11111111-2222-4333-8444-555555555555"
+    cmip7 = "hdl:21.14107/66666666-7777-4888-9999-000000000000"
+    in_prose = "hdl:21.14100/aaaaaaaa-bbbb-4ccc-8ddd-eeeeeeeeeeee"
+    in_code = "hdl:21.14100/99999999-8888-4777-8666-555555555555"
+    html_display = (
+        '<div class="xr-wrap"><dl class="xr-attrs"><dt><span>tracking_id :</span></dt>'
+        f"<dd>{cmip6} {cordex}</dd></dl></div>")
+    nb.cells.insert(0, nbformat.v4.new_markdown_cell(f"Data: {in_prose}"))
+    nb.cells[-1].source = f"ds = open('{in_code}')"
+    nb.cells[-1].outputs = [
+        nbformat.v4.new_output("display_data", data={
+            "text/plain": "tracking_id:  hdl:21.14100/0a1b2c3d-0000-4000-80...",
+            "text/html": html_display}),
+        nbformat.v4.new_output("execute_result", execution_count=1,
+                               data={"application/json": {"attrs": {"tracking_id": cmip7}}}),
+    ]
+    nbformat.write(nb, path)
+    assert capture_notebook(path).harvested_inputs == [cmip6, cordex, cmip7]
+
+
 def test_missing_not_json_and_not_a_notebook(tmp_path: Path) -> None:
     with pytest.raises(BadInput, match=r"notebook .*nope\.ipynb does not exist; check the path"):
         capture_notebook(tmp_path / "nope.ipynb")

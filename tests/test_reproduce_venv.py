@@ -2,9 +2,9 @@
 --submit -> reproduce in a new directory -> "reproduced"; and a record whose captured output was
 changed -> "differs", naming the cell.
 
-The lock holds two wheels from the loopback index of tests/test_lockfile.py (pip installs them by
-URL with their sha256; nothing but loopback is touched). ipykernel is not in that lock, so the
-kernel runs the venv's interpreter with this environment's ipykernel closure appended after the
+The lock holds two wheels from the loopback index of tests/test_lockfile.py (pip, then uv, installs
+them by URL with their sha256; nothing but loopback is touched). ipykernel is not in that lock, so
+the kernel runs the venv's interpreter with this environment's ipykernel closure appended after the
 venv's packages (the documented fallback; see docs/decisions.md "Reproduce")."""
 
 # ruff: noqa: F811  (pytest fixtures imported from other test modules)
@@ -61,7 +61,9 @@ def test_publish_then_reproduce_in_a_fresh_venv(
     found = installed_distributions([str(site)])
     monkeypatch.setenv("ECASREPRO_LOCK_INDEX", index.url)
     monkeypatch.setattr(lockfile, "start_lock", lambda _=None: lockfile.PendingLock(found))
-    monkeypatch.setenv("ECASREPRO_INSTALLER", os.environ.get("ECASREPRO_INSTALLER", "pip"))
+    monkeypatch.setenv("ECASREPRO_INSTALLER", "pip")
+    monkeypatch.setenv("UV_NO_CONFIG", "1")  # uv, like pip, reads no site index configuration
+    monkeypatch.setenv("UV_CACHE_DIR", str(tmp_path / "uv-cache"))
     monkeypatch.setenv("PIP_CONFIG_FILE", os.devnull)  # no site find-links: loopback only
     monkeypatch.setenv("NO_PROXY", "127.0.0.1")
     monkeypatch.chdir(tmp_path)
@@ -91,15 +93,28 @@ def test_publish_then_reproduce_in_a_fresh_venv(
     report = ecasrepro.reproduce(records["same"].html_url, data_dirs=[inputs])
     assert report.verdict == "reproduced", report.summary()
     assert any("was already rebuilt" in n for n in report.notes)
-    installer = os.environ["ECASREPRO_INSTALLER"]  # pip here; uv by hand (docs/performance.md)
     assert report.environment.ok
-    assert f"pylock.toml with {installer}, 2 locked" in report.environment.detail
+    assert "pylock.toml with pip, 2 locked" in report.environment.detail
     assert report.ran.ok and report.outputs.ok
     python = fresh / f"b2share-{records['same'].id}" / "venv" / "bin" / "python"
     pinned = subprocess.run([str(python), "-c", "import alpha_pkg; print(alpha_pkg.__file__)"],
                             capture_output=True, text=True, check=True).stdout
     assert pinned.startswith(str(python.parent.parent))  # the venv's copy, not this environment's
     assert any("ipykernel is not in the rebuilt environment" in n for n in report.notes)
+
+    # the same record rebuilt with uv (the default where uv is installed; the test extra has it)
+    with_uv = tmp_path / "with-uv"
+    with_uv.mkdir()
+    monkeypatch.chdir(with_uv)
+    monkeypatch.setenv("ECASREPRO_INSTALLER", "auto")
+    by_uv = ecasrepro.reproduce(records["same"].html_url, data_dirs=[inputs])
+    assert by_uv.verdict == "reproduced", by_uv.summary()
+    assert "pylock.toml with uv, 2 locked" in by_uv.environment.detail
+    python = with_uv / f"b2share-{records['same'].id}" / "venv" / "bin" / "python"
+    pinned = subprocess.run([str(python), "-c", "import beta; print(beta.__file__)"],
+                            capture_output=True, text=True, check=True).stdout
+    assert pinned.startswith(str(python.parent.parent))
+    monkeypatch.chdir(fresh)
 
     changed = ecasrepro.reproduce(records["changed"].id, server=sandbox.url)
     assert changed.verdict == "differs"

@@ -332,8 +332,9 @@ class Publisher:
             except BadInput:
                 raise BadInput(
                     f"{bundle.path}/data/{pf.relpath} changed after the snapshot (it no longer "
-                    "matches the bag's manifest-sha256.txt and manifest-md5.txt); re-run "
-                    "`ecasrepro snapshot` to capture it again."
+                    "matches the bag's manifest-sha256.txt and manifest-md5.txt"
+                    f"{bundle.hardlink_note(pf)}); re-run `ecasrepro snapshot` to capture it "
+                    "again."
                 ) from None
         return known
 
@@ -376,7 +377,14 @@ class Publisher:
         dry_run: bool,
     ) -> DraftRecord:
         dialect = self.dialect
-        bundle.validate(fast=True)
+        try:
+            bundle.validate(fast=True)
+        except BadInput:  # a payload file's size moved: name it (a hard link's original edited)
+            changed = bundle.changed_since_snapshot()
+            if changed:
+                raise BadInput(f"{bundle.path}/{changed[0]}; re-run `ecasrepro snapshot` to "
+                               "capture it again.") from None
+            raise
         known_md5 = self.check_payload(bundle)
         if not dry_run:
             self.config.require_token()

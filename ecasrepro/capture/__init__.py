@@ -5,6 +5,16 @@ conda, platform), :mod:`.vcs` (git state) and :mod:`.secrets` (redaction, scanni
 API and the publisher name one layer; it re-exports nothing, so importing one module loads only
 that one.
 
-May import: nothing; never ecasrepro.bundle, ecasrepro.b2share, ecasrepro.api or a front end
+The one name it defines, :func:`start_recording`, loads :mod:`.recorder` when called.
+
+May import: ecasrepro.capture.recorder (lazily, in start_recording); never ecasrepro.bundle,
+ecasrepro.b2share, ecasrepro.api or a front end
 (ecasrepro.cli, ecasrepro.magic, ecasrepro.compat).
 """
+
+
+def start_recording() -> None:
+    """Record every file this process reads from now on (for scripts; the magic calls it too)."""
+    from ecasrepro.capture.recorder import start_recording as start
+
+    start()

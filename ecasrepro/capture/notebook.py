@@ -26,11 +26,17 @@ from typing import Any
 
 from ecasrepro.errors import BadInput, os_reason
 
-#: ESGF / CMIP tracking ids as printed by ``ds.attrs["tracking_id"]``: a very specific shape, so
-#: harvesting them from the notebook text does not pick up PIDs that are merely mentioned in prose.
+#: ESGF tracking ids (CMIP6 21.14100, CORDEX 21.14103, CMIP7 21.14107) as an output shows
+#: ``ds.attrs["tracking_id"]``: a very specific shape, and only outputs are read (never markdown
+#: or source), so PIDs merely mentioned in prose or code are not taken for inputs; a value cut
+#: short by a text display ("hdl:21.14100/02d9e6d5-94...") does not match at all.
 TRACKING_ID = re.compile(
-    r"hdl:21\.14100/[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
+    r"hdl:21\.141(?:00|03|07)/"
+    r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}(?![0-9a-fA-F-])"
 )
+#: Output types read for ids: xarray's HTML display holds the full attribute values that its
+#: text display cuts short; JSON outputs are read as their serialised text.
+HARVESTED_TYPES = ("text/plain", "text/html", "application/json")
 
 
 @dataclass
@@ -348,20 +354,33 @@ def declared_inputs(notebook: Any, name: str) -> list[Any]:
     return list(inputs)
 
 
+def _output_texts(output: Any) -> Iterator[str]:
+    if "text" in output:
+        yield "".join(output["text"]) if isinstance(output["text"], list) else str(output["text"])
+    data = output.get("data", {}) or {}
+    for kind in HARVESTED_TYPES:
+        if kind not in data:
+            continue
+        value = data[kind]
+        if kind == "application/json":
+            yield json.dumps(value)
+        elif kind == "text/html":
+            text = "".join(value) if isinstance(value, list) else str(value)
+            yield html.unescape(text)
+        else:
+            yield "".join(value) if isinstance(value, list) else str(value)
+
+
 def harvest_tracking_ids(notebook: Any) -> list[str]:
-    """ESGF ``hdl:21.14100/<uuid>`` tracking ids printed or written in the notebook, in order."""
+    """ESGF tracking ids (``hdl:21.14100/<uuid>``...) shown in code cells' outputs, in order."""
     found: dict[str, None] = {}
     for cell in notebook.cells:
-        texts = [str(cell.get("source", ""))]
+        if cell.get("cell_type") != "code":
+            continue
         for output in cell.get("outputs", []):
-            if "text" in output:
-                texts.append(str(output["text"]))
-            data = output.get("data", {})
-            if "text/plain" in data:
-                texts.append(str(data["text/plain"]))
-        for text in texts:
-            for match in TRACKING_ID.findall(text):
-                found.setdefault(match, None)
+            for text in _output_texts(output):
+                for match in TRACKING_ID.findall(text):
+                    found.setdefault(match, None)
     return list(found)
 
 

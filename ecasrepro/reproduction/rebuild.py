@@ -96,6 +96,13 @@ def check_lock(lock_path: Path) -> tuple[dict[str, Any], int]:
     return doc, len(selected)
 
 
+def _find_uv() -> str | None:
+    """uv on PATH, else the one installed beside this interpreter (``pip install uv`` into a venv
+    that is used without being activated)."""
+    beside = Path(sys.executable).parent / "uv"
+    return shutil.which("uv") or (str(beside) if os.access(beside, os.X_OK) else None)
+
+
 def _pip_version() -> tuple[int, ...]:
     from importlib.metadata import PackageNotFoundError, version
 
@@ -149,7 +156,7 @@ def build_environment(
     if choice not in ("", "auto", "uv", "pip"):
         raise BadInput(f"{INSTALLER_SETTING}={choice!r} is not uv, pip or auto; unset it or "
                        "pick one of those")
-    uv = shutil.which("uv") if choice != "pip" else None
+    uv = _find_uv() if choice != "pip" else None
     if choice == "uv" and not uv:
         raise BadInput(f"{INSTALLER_SETTING}=uv but uv is not on PATH; install uv or unset it")
     if not uv and _pip_version() < PIP_WITH_PYLOCK:

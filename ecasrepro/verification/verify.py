@@ -280,6 +280,10 @@ def verify_bundle(
     fixity = _notebook_fixity(files)
     if fixity:
         report.warnings.insert(0, fixity)
+    if hasattr(files.handle, "changed_since_snapshot"):  # an attachment edited since (hard link)
+        changed = [c for c in files.handle.changed_since_snapshot()
+                   if not c.startswith("data/notebook/")]  # the notebook's own warning is above
+        report.warnings[:0] = changed
     report.environment = environment_differences(files.requirements, files.platform, report.kernel)
     if write:
         try:
