@@ -33,13 +33,23 @@ def echo(message: str = "") -> None:
     click.echo(message, err=True)
 
 
+_JSON_EMITTED = "ecasrepro.json_emitted"
+
+
 def emit_json(obj: Any) -> None:
     click.echo(json.dumps(obj, indent=None, sort_keys=False, default=str))
+    ctx = click.get_current_context(silent=True)
+    if ctx is not None:
+        ctx.meta[_JSON_EMITTED] = True
 
 
 def _json_failure(ctx: click.Context, error: str, exit_code: int, message: str) -> None:
-    """With ``--json``, a failure is one JSON object on stdout too (scripts read stdout only)."""
-    if ctx.params.get("as_json"):
+    """With ``--json``, a failure is one JSON object on stdout too (scripts read stdout only).
+
+    A command that already printed its result (verify's report, then exit 6) prints nothing more:
+    stdout always holds exactly one JSON object.
+    """
+    if ctx.params.get("as_json") and not ctx.meta.get(_JSON_EMITTED):
         emit_json({"error": error, "exit_code": exit_code, "message": message})
 
 
@@ -83,13 +93,26 @@ def user_errors(func: F) -> F:
 
 
 class _Group(click.Group):
-    """Usage errors exit with 2 (click's default too) and say how to get help."""
+    """Usage errors exit with 2 (click's default too) and say how to get help.
+
+    Under ``--json`` a usage error is one JSON object on stdout as well, like every other failure:
+    click raises it while parsing, before the command's own error handling exists.
+    """
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        ctx.meta["ecasrepro.argv"] = list(args)
+        return super().parse_args(ctx, args)
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
         except click.ClickException as exc:  # click quotes bad values: never a known secret
             vars(exc)["message"] = redact_message(exc.message)  # typed Final, set once here
+            argv = ctx.meta.get("ecasrepro.argv", [])
+            if "--json" in argv[: argv.index("--") if "--" in argv else None]:
+                error = "usage" if isinstance(exc, click.UsageError) else "bad_input"
+                emit_json({"error": error, "exit_code": exc.exit_code,
+                           "message": exc.format_message()})
             raise
 
 

@@ -315,6 +315,9 @@ def _capture_arguments(func: Any) -> Any:
                  help="Cite only declared inputs: no files recorded, held or printed."),
         argument("--exclude-input", dest="exclude_inputs", action="append", metavar="GLOB",
                  help="Drop discovered input files matching GLOB; repeatable."),
+        argument("--link", choices=["auto", "reflink", "hardlink", "copy"], default="auto",
+                 help="How attachments enter the bundle: a copy-on-write clone where the "
+                 "filesystem can (auto), only that (reflink), a hard link, or a copy."),
     ]):
         func = decorator(func)
     return func
@@ -409,7 +412,7 @@ class EcasReproMagics(Magics):
                 description=args.description, keywords=args.keywords or [],
                 community=args.community, license=args.license, execute=args.execute,
                 input_files=args.input_files or [], discovered=discovered,
-                exclude_inputs=args.exclude_inputs or [],
+                exclude_inputs=args.exclude_inputs or [], link=args.link,
                 harvest=not args.no_auto_inputs,
             )
         if not publish:

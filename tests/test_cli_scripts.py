@@ -108,3 +108,18 @@ def test_bash_completion_script_is_generated(env: Path) -> None:
         env={**os.environ, "_ECASREPRO_COMPLETE": "bash_complete", "COMP_WORDS": "ecasrepro con",
              "COMP_CWORD": "1"})
     assert "config" in words.stdout
+
+
+def test_usage_errors_under_json_are_one_object_on_stdout_too(env: Path) -> None:
+    """click raises these while parsing, before any command runs: scripts still get JSON."""
+    done = CliRunner().invoke(main, ["verify", "--json", "--rtol", "not-a-number", "x.repro"])
+    assert done.exit_code == 2, done.output
+    failure = json.loads(done.stdout)
+    assert failure["error"] == "usage" and failure["exit_code"] == 2
+    assert "not-a-number" in failure["message"] and "Usage:" in done.stderr
+
+    unknown = CliRunner().invoke(main, ["status", "--json", "--no-such-option"])
+    assert unknown.exit_code == 2 and json.loads(unknown.stdout)["error"] == "usage"
+
+    plain = CliRunner().invoke(main, ["verify", "--rtol", "not-a-number", "x.repro"])
+    assert plain.exit_code == 2 and plain.stdout == ""
