@@ -41,6 +41,7 @@ def main() -> int:
         CHROMIUM_ARGS,
         HOW_TO_INSTALL,
         JupyterLab,
+        copy_unexecuted,
         finished,
         kernel_env,
         open_notebook,
@@ -56,7 +57,7 @@ def main() -> int:
     try:
         project = work / "analysis"
         project.mkdir()
-        shutil.copy(EXAMPLES / NOTEBOOK, project)
+        copy_unexecuted(EXAMPLES / NOTEBOOK, project)
         shutil.copytree(EXAMPLES / "data", project / "data")
         state = work / "lab"
         state.mkdir()

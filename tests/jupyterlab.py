@@ -35,6 +35,24 @@ HOW_TO_INSTALL = (
 )
 
 
+def copy_unexecuted(notebook: Path, project: Path) -> Path:
+    """``notebook`` into ``project`` with every output and execution count cleared.
+
+    The examples are stored executed: opened as they are, a dropped Run All would look like a
+    finished one (the stored ``[1]``..``[5]`` and outputs), and the journey would go on to
+    publish from a kernel that never ran the analysis.
+    """
+    import nbformat
+
+    nb = nbformat.read(notebook, as_version=4)
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            cell.outputs, cell.execution_count = [], None
+    target = project / notebook.name
+    nbformat.write(nb, target)
+    return target
+
+
 def chromium() -> str:
     """The browser's path; a failing test (never a skip) when it is missing."""
     found = CHROMIUM if Path(CHROMIUM).exists() else shutil.which("chromium")
@@ -172,8 +190,8 @@ def menu(page: Any, top: str, item: str) -> None:
 
 ALL_RAN = ("() => [...document.querySelectorAll('.jp-CodeCell .jp-InputPrompt')]"
            ".every(p => /\\[\\d+\\]/.test(p.textContent))")
-NONE_RUNNING = ("() => ![...document.querySelectorAll('.jp-CodeCell .jp-InputPrompt')]"
-                ".some(p => p.textContent.includes('*'))")
+ANY_STARTED = ("() => [...document.querySelectorAll('.jp-CodeCell .jp-InputPrompt')]"
+               ".some(p => /\\[(\\d+|\\*)\\]/.test(p.textContent))")
 
 
 def run_all(page: Any, timeout: float = 90_000) -> None:
@@ -181,15 +199,15 @@ def run_all(page: Any, timeout: float = 90_000) -> None:
     dropped by JupyterLab (cells stay ``[ ]``); then it is asked once more, as a user would."""
     from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
-    for attempt in range(2):
+    for attempt in range(3):
         menu(page, "Run", "Run All Cells")
-        try:
-            page.wait_for_function(ALL_RAN, timeout=timeout if attempt else 20_000)
+        try:  # a taken request shows at once: the first cell turns [*] or [1]
+            page.wait_for_function(ANY_STARTED, timeout=5_000)
             break
         except PlaywrightTimeout:
-            if attempt:
+            if attempt == 2:
                 raise
-            page.wait_for_function(NONE_RUNNING, timeout=timeout)
+    page.wait_for_function(ALL_RAN, timeout=timeout)
     wait_idle(page, timeout)
 
 

@@ -19,6 +19,7 @@ from tests.jupyterlab import (
     CHROMIUM_ARGS,
     JupyterLab,
     chromium,
+    copy_unexecuted,
     finished,
     kernel_env,
     open_notebook,
@@ -42,7 +43,7 @@ def test_publish_from_jupyterlab_then_submit_on_the_review_page(
     started = time.monotonic()
     project = tmp_path / "project"
     project.mkdir()
-    shutil.copy(EXAMPLES / NOTEBOOK, project)
+    copy_unexecuted(EXAMPLES / NOTEBOOK, project)
     shutil.copytree(EXAMPLES / "data", project / "data")
     state = tmp_path / "lab"
     state.mkdir()
@@ -58,6 +59,7 @@ def test_publish_from_jupyterlab_then_submit_on_the_review_page(
             open_notebook(page, lab, NOTEBOOK)
             run_all(page)
             assert "warmest year" in page.locator(".jp-Notebook").inner_text()
+            assert (project / "outputs" / "anomaly.csv").is_file(), "Run All did not run"
             save(page, project / NOTEBOOK)
             saved = json.loads((project / NOTEBOOK).read_text())
             counts = [c["execution_count"] for c in saved["cells"] if c["cell_type"] == "code"]
