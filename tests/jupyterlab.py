@@ -124,6 +124,28 @@ class JupyterLab:
             self.process.wait()
         self.process = None
 
+    def wait_connected(self, deadline: float) -> None:
+        """Until one kernel is idle with the page's websocket attached, and stays so for 1 s.
+
+        The page shows "Idle" before its kernel channel is really open (jupyter_server answers
+        the first websocket with 500 while the kernel starts, and the page reconnects): an
+        execute request sent in between is dropped, and Run All then runs nothing.
+        """
+        import requests
+
+        stable_since: float | None = None
+        while time.monotonic() < deadline:
+            kernels = requests.get(f"{self.url}api/kernels", timeout=10,
+                                   headers={"Authorization": f"token {self.token}"}).json()
+            ready = (len(kernels) == 1 and kernels[0]["execution_state"] == "idle"
+                     and kernels[0]["connections"] >= 1)
+            now = time.monotonic()
+            stable_since = (stable_since or now) if ready else None
+            if stable_since is not None and now - stable_since >= 1.0:
+                return
+            time.sleep(0.1)
+        raise AssertionError("the notebook's kernel never became idle with the page connected")
+
     def __enter__(self) -> JupyterLab:
         return self.start()
 
@@ -163,6 +185,7 @@ def open_notebook(page: Any, lab: JupyterLab, name: str, timeout: float = 90_000
         if time.monotonic() > deadline:
             raise AssertionError("the notebook's kernel did not start")
         time.sleep(0.1)
+    lab.wait_connected(deadline)
 
 
 IDLE = ".jp-NotebookPanel:not(.lm-mod-hidden) .jp-Notebook-ExecutionIndicator[data-status='idle']"
@@ -190,6 +213,8 @@ def menu(page: Any, top: str, item: str) -> None:
 
 ALL_RAN = ("() => [...document.querySelectorAll('.jp-CodeCell .jp-InputPrompt')]"
            ".every(p => /\\[\\d+\\]/.test(p.textContent))")
+NONE_RUNNING = ("() => ![...document.querySelectorAll('.jp-CodeCell .jp-InputPrompt')]"
+                ".some(p => p.textContent.includes('*'))")
 ANY_STARTED = ("() => [...document.querySelectorAll('.jp-CodeCell .jp-InputPrompt')]"
                ".some(p => /\\[(\\d+|\\*)\\]/.test(p.textContent))")
 
@@ -201,13 +226,14 @@ def run_all(page: Any, timeout: float = 90_000) -> None:
 
     for attempt in range(3):
         menu(page, "Run", "Run All Cells")
-        try:  # a taken request shows at once: the first cell turns [*] or [1]
-            page.wait_for_function(ANY_STARTED, timeout=5_000)
+        try:
+            page.wait_for_function(ANY_STARTED, timeout=20_000)
+            page.wait_for_function(ALL_RAN, timeout=timeout)
             break
         except PlaywrightTimeout:
-            if attempt == 2:
+            # asked again only once nothing runs: a request still in flight is never doubled
+            if attempt == 2 or not page.evaluate(NONE_RUNNING):
                 raise
-    page.wait_for_function(ALL_RAN, timeout=timeout)
     wait_idle(page, timeout)
 
 
