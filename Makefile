@@ -36,7 +36,8 @@ LOWEST_TESTS = tests/test_packaging.py tests/test_config.py tests/test_metadata.
                tests/test_v3_metadata.py tests/test_bundle.py tests/test_notebook.py \
                tests/test_environment.py tests/test_vcs.py tests/test_snapshot_cli.py \
                tests/test_client.py tests/test_publish.py tests/test_sandbox_v3.py \
-               tests/test_compat.py tests/test_rocrate.py
+               tests/test_compat.py tests/test_rocrate.py tests/test_esgf.py \
+               tests/test_input_files.py tests/test_kernel_inputs.py
 
 test-lowest: $(STAMP)
 	$(PY) -m pip install --quiet "uv>=0.4"
