@@ -139,6 +139,24 @@ class RetryPolicy:
         )
 
 
+#: The settings read from the environment only, for ``ecasrepro config`` (name, variable,
+#: default as shown, meaning). The engines read these variables; their defaults are below.
+UPLOAD_WORKERS_DEFAULT = 4
+LOCK_TIMEOUT_DEFAULT = 15.0
+ENVIRONMENT_SETTINGS: tuple[tuple[str, str, str], ...] = (
+    ("http_timeout", "ECASREPRO_HTTP_TIMEOUT", f"{RetryPolicy.read_timeout:g} s"),
+    ("upload_timeout", "ECASREPRO_HTTP_UPLOAD_TIMEOUT", f"{RetryPolicy.upload_read_timeout:g} s"),
+    ("http_retries", "ECASREPRO_HTTP_RETRIES", str(RetryPolicy.retries)),
+    ("backoff", "ECASREPRO_HTTP_BACKOFF", f"{RetryPolicy.backoff_factor:g} s"),
+    ("backoff_max", "ECASREPRO_HTTP_BACKOFF_MAX", f"{RetryPolicy.backoff_max:g} s"),
+    ("retry_after_max", "ECASREPRO_HTTP_RETRY_AFTER_MAX", f"{RetryPolicy.retry_after_max:g} s"),
+    ("upload_workers", "ECASREPRO_UPLOAD_WORKERS", str(UPLOAD_WORKERS_DEFAULT)),
+    ("lock_index", "ECASREPRO_LOCK_INDEX", "pip/uv configuration, else PyPI"),
+    ("lock_timeout", "ECASREPRO_LOCK_TIMEOUT", f"{LOCK_TIMEOUT_DEFAULT:g} s"),
+    ("installer", "ECASREPRO_INSTALLER", "auto (uv when on PATH, else pip)"),
+)
+
+
 @dataclass(frozen=True)
 class PublishConfig:
     """Resolved settings for one B2SHARE server; ``sources`` says where each value came from."""
@@ -442,6 +460,11 @@ def describe_settings(
     rows.append(Setting("site_config", str(site_path),
                         "env" if env.get("ECASREPRO_SITE_CONFIG") else "default",
                         "ECASREPRO_SITE_CONFIG" if env.get("ECASREPRO_SITE_CONFIG") else ""))
+    for name, variable, default in ENVIRONMENT_SETTINGS:
+        given = (env.get(variable) or "").strip()
+        shown = "*** (a URL with credentials)" if "@" in given else given  # never show them
+        rows.append(Setting(name, shown, "env", variable) if given
+                    else Setting(name, default, "default", ""))
     return rows
 
 

@@ -123,3 +123,19 @@ def test_usage_errors_under_json_are_one_object_on_stdout_too(env: Path) -> None
 
     plain = CliRunner().invoke(main, ["verify", "--rtol", "not-a-number", "x.repro"])
     assert plain.exit_code == 2 and plain.stdout == ""
+
+
+def test_config_shows_the_environment_only_settings_too(
+    env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Timeouts, retries, upload workers, the lock index: every setting, with its origin."""
+    monkeypatch.setenv("ECASREPRO_HTTP_RETRIES", "2")
+    monkeypatch.setenv("ECASREPRO_LOCK_INDEX", "https://bob:hunter2secret@pypi.example/simple")
+    done = CliRunner().invoke(main, ["config", "--json"])
+    assert done.exit_code == 0, done.output
+    rows = {r["name"]: r for r in json.loads(done.stdout)["settings"]}
+    assert rows["http_retries"] == {"name": "http_retries", "value": "2", "origin": "env",
+                                    "source": "ECASREPRO_HTTP_RETRIES"}
+    assert rows["http_timeout"]["origin"] == "default" and rows["http_timeout"]["value"] == "60 s"
+    assert rows["upload_workers"]["value"] == "4" and rows["installer"]["origin"] == "default"
+    assert "hunter2secret" not in done.output and rows["lock_index"]["origin"] == "env"

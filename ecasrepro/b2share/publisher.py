@@ -49,7 +49,7 @@ from ecasrepro.b2share.dialect import (
 )
 from ecasrepro.b2share.receipt import Receipt, UploadedFile, now_iso
 from ecasrepro.b2share.registry import dialect_for, resolve_dialect
-from ecasrepro.config import PublishConfig
+from ecasrepro.config import UPLOAD_WORKERS_DEFAULT, PublishConfig
 from ecasrepro.errors import (
     BadInput,
     ConfigurationError,
@@ -66,7 +66,7 @@ log = logging.getLogger("ecasrepro.b2share")
 Echo = Callable[[str], None]
 PROGRESS_MIN_BYTES = 4 * 1024 * 1024
 ORPHAN_CLOCK_SLACK_SECONDS = 300
-DEFAULT_UPLOAD_WORKERS = 4
+DEFAULT_UPLOAD_WORKERS = UPLOAD_WORKERS_DEFAULT
 #: Payload files smaller than this are always scanned again (cheap; covers metadata.json and the
 #: RO-Crate); larger ones the snapshot scanned are trusted while their stat is unchanged.
 TRUST_SNAPSHOT_MIN = 1024 * 1024

@@ -53,13 +53,14 @@ from ecasrepro.capture.environment import (
     installer,
     strip_url_credentials,
 )
+from ecasrepro.config import LOCK_TIMEOUT_DEFAULT
 
 log = logging.getLogger(__name__)
 
 INDEX_SETTING = "ECASREPRO_LOCK_INDEX"  # an index URL, or "off" (no pylock.toml)
 TIMEOUT_SETTING = "ECASREPRO_LOCK_TIMEOUT"  # total seconds for all index look-ups
 DEFAULT_INDEX = "https://pypi.org/simple/"
-DEFAULT_TIMEOUT = 15.0
+DEFAULT_TIMEOUT = LOCK_TIMEOUT_DEFAULT
 WORKERS = 16
 CACHE_FORMAT = 1
 ABSENT_TTL = 24 * 3600  # "not on the index" is re-asked after a day; found artifacts never change
