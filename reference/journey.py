@@ -70,6 +70,9 @@ class Client:
     calls: list[Call] = field(default_factory=list)
     ids: dict[str, str] = field(default_factory=dict)
     session: requests.Session = field(default_factory=requests.Session)
+    #: The sandbox speaks B2SHARE's metadata (``resource_types``, a list); the journey's bodies
+    #: are written in upstream's form and translated for it.
+    b2share: bool = False
 
     def send(
         self,
@@ -82,6 +85,8 @@ class Client:
         **kwargs: Any,
     ) -> requests.Response:
         headers = dict(kwargs.pop("headers", {}))
+        if self.b2share and isinstance(kwargs.get("json"), dict):
+            kwargs["json"] = _to_b2share(kwargs["json"])
         if user is not None:
             headers["Authorization"] = f"Bearer {self.tokens[user]}"
         url = path if path.startswith("http") else f"{self.url}{path}"
@@ -101,6 +106,16 @@ class Client:
         """Name an id this server chose, so both servers' ids compare as the same name."""
         self.ids[value] = f"<{name}>"
         return value
+
+
+def _to_b2share(body: dict[str, Any]) -> dict[str, Any]:
+    """Upstream's ``metadata.resource_type`` as B2SHARE's ``metadata.resource_types`` list."""
+    metadata = body.get("metadata")
+    if not isinstance(metadata, dict) or "resource_type" not in metadata:
+        return body
+    metadata = dict(metadata)
+    metadata["resource_types"] = [metadata.pop("resource_type")]
+    return dict(body, metadata=metadata)
 
 
 # --- the journey ------------------------------------------------------------------------------
@@ -299,6 +314,7 @@ class Normaliser:
     def __init__(self, client: Client) -> None:
         self.base = client.url.rstrip("/")
         self.ids = client.ids
+        self.upstream = not client.b2share
 
     def _id(self, match: re.Match[str]) -> str:
         return self.ids.get(match.group(0), "<other id>")
@@ -312,6 +328,8 @@ class Normaliser:
 
     def value(self, obj: Any, key: str | None = None) -> Any:
         if isinstance(obj, dict):
+            if self.upstream and key == "metadata" and "resource_type" in obj:
+                obj = _to_b2share({"metadata": obj})["metadata"]
             return {
                 self.text(k): ("<counter>" if k in COUNTERS else self.value(v, k))
                 for k, v in obj.items()

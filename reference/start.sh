@@ -21,6 +21,11 @@ mkdir -p "$RUN"
 if [ -s "$RUN/web.pid" ] && kill -0 "$(cat "$RUN/web.pid")" 2>/dev/null; then
   say "already running"; cat "$REF_HOME/ref.json"; exit 0
 fi
+for port in "$REF_PG_PORT" "$REF_REDIS_PORT" "$REF_OS_PORT" "$REF_WEB_PORT"; do
+  if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+    say "port $port is taken by another program (not ours: no PID recorded); set REF_*_PORT"; exit 1
+  fi
+done
 started=$(date +%s)
 trap 'rc=$?; [ $rc -eq 0 ] || "$HERE/stop.sh"' EXIT  # a failed start leaves nothing running
 
