@@ -102,10 +102,22 @@ class Client:
         self.calls.append(Call(name, response.status_code, kept, body, envelope_only))
         return response
 
-    def label(self, value: str, name: str) -> str:
-        """Name an id this server chose, so both servers' ids compare as the same name."""
-        self.ids[value] = f"<{name}>"
-        return value
+    def label(self, body: Any, name: str, *path: str) -> str:
+        """Name an id this server chose (at ``path`` in ``body``, default ``id``), so both
+        servers' ids compare as the same name. A missing id becomes ``missing``: the journey
+        goes on, and the calls that use it show the difference."""
+        value: Any = body
+        for key in path or ("id",):
+            value = value.get(key) if isinstance(value, dict) else None
+        if value is None:
+            return "missing"
+        self.ids[str(value)] = f"<{name}>"
+        return str(value)
+
+    def answer(self, *args: Any, **kwargs: Any) -> Any:
+        """``send``, returning the JSON body (``None`` when there is none)."""
+        self.send(*args, **kwargs)
+        return self.calls[-1].body
 
 
 def _to_b2share(body: dict[str, Any]) -> dict[str, Any]:
@@ -149,8 +161,8 @@ def journey(c: Client) -> None:
     """The calls, in order; ids come from each server's own answers."""
     communities = {}
     for slug in ("eudat", "ecas", "ecas-review", "ecas-members"):
-        answer = c.send(f"community {slug}", "GET", f"/api/communities/{slug}").json()
-        communities[slug] = c.label(answer["id"], f"community {slug}")
+        answer = c.answer(f"community {slug}", "GET", f"/api/communities/{slug}")
+        communities[slug] = c.label(answer, f"community {slug}")
     c.send("community search", "GET", "/api/communities", params={"q": "ecas"},
            envelope_only=True)
     c.send("communities, anonymous", "GET", "/api/communities", user=None, envelope_only=True)
@@ -161,9 +173,10 @@ def journey(c: Client) -> None:
     # A draft: create, read, update (partial save), errors.
     body = {"metadata": _metadata("Reference record"), "access": {"record": "public",
             "files": "public"}, "files": {"enabled": True}}
-    draft = c.send("create draft", "POST", "/api/records", json=body).json()
-    rid = c.label(draft["id"], "record")
-    c.label(draft["parent"]["id"], "parent")
+    draft = c.answer("create draft", "POST", "/api/records", json=body)
+    rid = c.label(draft, "record")
+    parent = c.label(draft, "parent", "parent", "id")
+    c.label(draft, "alice", "parent", "access", "owned_by", "user")
     api = f"/api/records/{rid}"
     c.send("create draft, anonymous", "POST", "/api/records", json=body, user=None)
     c.send("create draft, not JSON", "POST", "/api/records", data="{",
@@ -220,9 +233,9 @@ def journey(c: Client) -> None:
     c.send("review put", "PUT", f"{api}/draft/review", json=review)
     c.send("review get", "GET", f"{api}/draft/review")
     c.send("read draft with review", "GET", f"{api}/draft")
-    submitted = c.send("submit review", "POST", f"{api}/draft/actions/submit-review",
-                       json={"payload": {"content": "Please review.", "format": "html"}}).json()
-    request_url = f"/api/requests/{c.label(submitted['id'], 'request')}"
+    submitted = c.answer("submit review", "POST", f"{api}/draft/actions/submit-review",
+                         json={"payload": {"content": "Please review.", "format": "html"}})
+    request_url = f"/api/requests/{c.label(submitted, 'request')}"
     c.send("request, creator", "GET", request_url)
     c.send("request, curator", "GET", request_url, user="reviewer")
     c.send("draft in review, curator", "GET", f"{api}/draft", user="reviewer")
@@ -246,15 +259,15 @@ def journey(c: Client) -> None:
     c.send("record PUT", "PUT", api, json=body)
 
     # A new version, files imported, published directly (the owner, a record in its community).
-    version = c.send("new version", "POST", f"{api}/versions").json()
-    vid = c.label(version["id"], "version 2")
+    version = c.answer("new version", "POST", f"{api}/versions")
+    vid = c.label(version, "version 2")
     vapi = f"/api/records/{vid}"
     c.send("new version again", "POST", f"{api}/versions")
     c.send("files import", "POST", f"{vapi}/draft/actions/files-import")
     c.send("update version", "PUT", f"{vapi}/draft",
            json=dict(body, metadata=dict(body["metadata"], version="v2")))
     c.send("publish version", "POST", f"{vapi}/draft/actions/publish")
-    c.send("versions", "GET", f"{api}/versions", user=None)
+    c.send("versions", "GET", f"{api}/versions", user=None, envelope_only=True)
     c.send("versions latest", "GET", f"{api}/versions/latest", user=None)
     c.send("old version", "GET", api, user=None)
 
@@ -266,8 +279,8 @@ def journey(c: Client) -> None:
 
     # Direct publication in an open community (alice owns it upstream; "everyone" in B2SHARE).
     open_body = {"metadata": _metadata("Metadata only"), "files": {"enabled": False}}
-    other = c.send("create metadata-only draft", "POST", "/api/records", json=open_body).json()
-    oapi = f"/api/records/{c.label(other['id'], 'open record')}"
+    other = c.answer("create metadata-only draft", "POST", "/api/records", json=open_body)
+    oapi = f"/api/records/{c.label(other, 'open record')}"
     c.send("review put, open community", "PUT", f"{oapi}/draft/review",
            json={"receiver": {"community": communities["eudat"]}, "type": "community-submission"})
     c.send("submit review, open community", "POST", f"{oapi}/draft/actions/submit-review",
@@ -275,8 +288,8 @@ def journey(c: Client) -> None:
     c.send("record published directly", "GET", oapi)
 
     # A members-only community, and drafts deleted.
-    gone = c.send("create draft to delete", "POST", "/api/records", json=open_body).json()
-    gapi = f"/api/records/{c.label(gone['id'], 'deleted draft')}"
+    gone = c.answer("create draft to delete", "POST", "/api/records", json=open_body)
+    gapi = f"/api/records/{c.label(gone, 'deleted draft')}"
     c.send("review put, members-only community", "PUT", f"{gapi}/draft/review",
            json={"receiver": {"community": communities["ecas-members"]},
                  "type": "community-submission"})
@@ -290,7 +303,7 @@ def journey(c: Client) -> None:
     c.send("search by id", "GET", "/api/records", user=None, params={"q": f"id:{rid}"},
            envelope_only=True)
     c.send("search by parent", "GET", "/api/records", user=None, envelope_only=True,
-           params={"q": f"parent.id:{draft['parent']['id']}", "allversions": "true",
+           params={"q": f"parent.id:{parent}", "allversions": "true",
                    "sort": "newest"})
     c.send("search, size beyond the window", "GET", "/api/records", user=None,
            params={"size": 20000, "q": f"id:{rid}"}, envelope_only=True)
@@ -335,7 +348,11 @@ class Normaliser:
                 for k, v in obj.items()
                 if k not in DELTA_KEYS
             }
+        if key == "user" and isinstance(obj, (str, int)):
+            return self.ids.get(str(obj), "<other user>")  # user ids: the server's counter
         if isinstance(obj, list):
+            if key == "entries" and all(isinstance(v, dict) and "key" in v for v in obj):
+                obj = sorted(obj, key=lambda v: str(v["key"]))  # no ORDER BY upstream
             return [self.value(v, key) for v in obj]
         if isinstance(obj, str):
             obj = DELTA_VALUES.get((key or "", obj), obj)
@@ -370,6 +387,12 @@ def envelope(body: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _nested_lists(a: Any, b: Any) -> bool:
+    if not (isinstance(a, list) and isinstance(b, list)):
+        return False
+    return any(isinstance(v, (dict, list)) for v in [*a, *b])
+
+
 def diff(a: Any, b: Any, path: str = "") -> list[str]:
     """Human-readable differences between two normalised values (real ``a``, sandbox ``b``)."""
     if isinstance(a, dict) and isinstance(b, dict):
@@ -382,7 +405,7 @@ def diff(a: Any, b: Any, path: str = "") -> list[str]:
             else:
                 out.extend(diff(a[k], b[k], f"{path}/{k}"))
         return out
-    if isinstance(a, list) and isinstance(b, list) and len(a) == len(b):
+    if _nested_lists(a, b) and len(a) == len(b):  # lists of scalars compare as one value
         pairs = enumerate(zip(a, b, strict=True))
         return [d for i, (x, y) in pairs for d in diff(x, y, f"{path}/{i}")]
     if a != b:

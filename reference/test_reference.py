@@ -3,9 +3,11 @@
 Run by ``make test-reference`` (reference/start.sh first); plain ``make test`` never collects it
 (testpaths is ``tests``). The reference is read from ``$REF_HOME/ref.json``.
 
-One job: fail on any difference between the real server and the sandbox the journey can see.
+One job: fail on any difference between the real server and the sandbox the journey can see
+(beyond the reviewed list of open ones), and on our client failing against the real server.
 
-May import: ecasrepro.sandbox (the server under test), reference.journey, tests (the publish
+May import: ecasrepro.sandbox (the server under test), reference.journey,
+reference.differences, tests (the publish
 tests, run against the real server too); never ecasrepro's internals beyond the public API.
 """
 
@@ -22,6 +24,7 @@ import pytest
 import requests
 
 from ecasrepro.sandbox import SandboxServer
+from reference.differences import check, load
 from reference.journey import Client, compare, journey
 
 REF_HOME = Path(os.environ.get("REF_HOME") or Path(os.environ.get("TMPDIR", "/tmp")) / "ecas-ref")
@@ -54,11 +57,27 @@ def test_sandbox_answers_every_call_as_the_real_server(
     journey(real)
     journey(fake)
     result = compare(real, fake)
+    verdict = check(result, load())
+    summary = (f"{verdict.alike} of {len(result)} calls alike, {verdict.known} differ; "
+               f"{sum(map(len, verdict.new.values()))} differences not in "
+               f"known_differences.json, {sum(map(len, verdict.stale.values()))} listed ones "
+               "gone")
     REPORT.parent.mkdir(exist_ok=True)
-    REPORT.write_text(json.dumps(result, indent=1))
-    different = {name: d for name, d in result.items() if d}
-    print(f"\n{len(result) - len(different)} of {len(result)} calls alike; report: {REPORT}")
-    assert not different, json.dumps(different, indent=1)[:20000]
+    REPORT.write_text(json.dumps({
+        "summary": summary,
+        "new": verdict.new,
+        "stale": verdict.stale,
+        "calls": {name: {"alike": not lines, "differences": lines}
+                  for name, lines in result.items()},
+    }, indent=1, ensure_ascii=False))
+    print(f"\n{summary}; report: {REPORT}")
+    assert not verdict.new, (
+        f"{summary}. New differences (fix the sandbox; a B2SHARE delta goes in journey.py's "
+        f"normalisation with a line in docs/decisions.md):\n"
+        + json.dumps(verdict.new, indent=1)[:20000])
+    assert not verdict.stale, (
+        f"{summary}. Fixed, so remove them from reference/known_differences.json "
+        f"(python -m reference.differences update):\n" + json.dumps(verdict.stale, indent=1))
 
 
 # --- our client's v3 publishing, against the real server ---------------------------------------
