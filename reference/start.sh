@@ -71,8 +71,14 @@ nice "$V/bin/python" "$HERE/setup_instance.py" "$RUN" >"$RUN/setup.log" 2>&1 \
 
 "$V/bin/python" "$HERE/serve.py" >"$RUN/web.log" 2>&1 &
 echo $! >"$RUN/web.pid"
-for _ in $(seq 300); do curl -sf "$URL/api/records?size=1" >/dev/null 2>&1 && break; sleep 0.2; done
-curl -sf "$URL/api/records?size=1" >/dev/null || { say "the web app did not start, see $RUN/web.log"; exit 1; }
+# The app's first boot takes 15-60 s, more on a loaded machine: wait up to 5 min while it lives.
+up() { curl -sf --max-time 30 "$URL/api/records?size=1" >/dev/null 2>&1; }
+for _ in $(seq 600); do
+  up && break
+  kill -0 "$(cat "$RUN/web.pid")" 2>/dev/null || break
+  sleep 0.5
+done
+up || { say "the web app did not start, see $RUN/web.log"; exit 1; }
 
 # The sandbox's communities (B2SHARE's "everyone" review policy does not exist upstream: "open"
 # is the nearest, and alice owns the two that use it, so she publishes to them directly).
