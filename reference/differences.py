@@ -36,6 +36,7 @@ RULES: tuple[tuple[int, str, str], ...] = (
     (8, r"", r"/links/actions/|/reviewers$"),
     (9, r"", r"/parent/review"),
     (10, r"", r"/deletion_status$"),
+    (10, r"^user drafts$", r"^/body/hit keys$"),  # a draft hit's keys: deletion_status
     (11, r"", r"/files/entries/[^/]+(/[^/]+)*/links$"),
     (12, r"^(files|file|record files)", r"/metadata$"),
     (13, r"partial save|bad related identifier", r"/metadata/related_identifiers"),

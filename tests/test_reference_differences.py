@@ -95,3 +95,14 @@ def test_the_committed_list_is_well_formed() -> None:
         assert all(item_of(entry["call"], p) == entry["item"] for p in entry["paths"])
         assert (entry["call"], entry["item"]) not in seen
         seen.add((entry["call"], entry["item"]))
+
+
+def test_a_serialisation_reports_its_first_differing_line() -> None:
+    real = "@dataset{doe_2026_abcde-12345,\n  title = {A},\n}"
+    fake = "@dataset{doe_2026_zzzzz-99999,\n  title = {B},\n}"
+    r, f = _client("http://real:1", {}), _client("http://fake:2", {})
+    r.ids["abcde-12345"] = f.ids["zzzzz-99999"] = "<record>"
+    assert Normaliser(r).text(real) == Normaliser(f).text(fake).replace("{B}", "{A}")
+    assert diff({"text": Normaliser(r).text(real)}, {"text": Normaliser(f).text(fake)}) == [
+        '/text: line 2: real "  title = {A}," != sandbox "  title = {B},"']
+    assert diff({"text": "a\nb"}, {"text": "a"}) == ['/text: line 2: real "b" != sandbox "<end>"']
