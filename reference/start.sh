@@ -6,7 +6,8 @@
 # communities (see ecasrepro/sandbox/v3/common.py). Prints {"url", "alice", "reviewer"} as its
 # last line and writes it to $REF_HOME/ref.json. stop.sh stops it by the PIDs recorded here.
 # Env: REF_HOME (default ${TMPDIR:-/tmp}/ecas-ref), REF_PG_PORT REF_REDIS_PORT REF_OS_PORT
-# REF_WEB_PORT (55432 56379 59200 55000). Needs root (apt-get, su postgres).
+# REF_WEB_PORT (55432 56379 59200 55000). Needs root (apt-get, su postgres; REF_HOME must be
+# reachable by user postgres, so not under a 0700 home).
 set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REF_HOME=${REF_HOME:-${TMPDIR:-/tmp}/ecas-ref}
@@ -29,10 +30,12 @@ done
 started=$(date +%s)
 trap 'rc=$?; [ $rc -eq 0 ] || "$HERE/stop.sh"' EXIT  # a failed start leaves nothing running
 
-if [ ! -x "$PGBIN/postgres" ] || ! command -v redis-server >/dev/null; then
-  say "apt-get install postgresql-15 redis-server"
+if [ ! -x "$PGBIN/postgres" ] || ! command -v redis-server >/dev/null || ! command -v curl >/dev/null
+then
+  say "apt-get install postgresql-15 redis-server curl"
   apt-get update -q >/dev/null
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -q postgresql-15 redis-server >"$REF_HOME/apt.log" 2>&1
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q postgresql-15 redis-server curl \
+    >"$REF_HOME/apt.log" 2>&1 || { say "apt-get install failed, see $REF_HOME/apt.log"; exit 1; }
 fi
 if [ ! -f "$V/.ok" ] || ! cmp -s "$HERE/requirements.txt" "$V/.ok"; then
   say "pip install -r reference/requirements.txt (a few minutes)"
