@@ -12,5 +12,5 @@ os.environ.update(HTTP_PROXY="http://127.0.0.1:9", HTTPS_PROXY="http://127.0.0.1
 from invenio_app.factory import create_app  # after the proxy settings
 from werkzeug.serving import run_simple
 
-run_simple("127.0.0.1", int(os.environ.get("REF_WEB_PORT", "55000")), create_app(),
+run_simple("127.0.0.1", int(os.environ.get("REF_WEB_PORT", "25000")), create_app(),
            threaded=True, use_reloader=False, use_debugger=False)

@@ -6,13 +6,15 @@
 # communities (see ecasrepro/sandbox/v3/common.py). Prints {"url", "alice", "reviewer"} as its
 # last line and writes it to $REF_HOME/ref.json. stop.sh stops it by the PIDs recorded here.
 # Env: REF_HOME (default ${TMPDIR:-/tmp}/ecas-ref), REF_PG_PORT REF_REDIS_PORT REF_OS_PORT
-# REF_WEB_PORT (55432 56379 59200 55000). Needs root (apt-get, su postgres; REF_HOME must be
+# REF_WEB_PORT (25432 25379 25200 25000). Needs root (apt-get, su postgres; REF_HOME must be
 # reachable by user postgres, so not under a 0700 home).
+# The ports lie below Linux's ephemeral range (32768-60999), where any outgoing connection on
+# the machine may hold one for a moment and fail our listen.
 set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REF_HOME=${REF_HOME:-${TMPDIR:-/tmp}/ecas-ref}
-export REF_PG_PORT=${REF_PG_PORT:-55432} REF_REDIS_PORT=${REF_REDIS_PORT:-56379}
-export REF_OS_PORT=${REF_OS_PORT:-59200} REF_WEB_PORT=${REF_WEB_PORT:-55000}
+export REF_PG_PORT=${REF_PG_PORT:-25432} REF_REDIS_PORT=${REF_REDIS_PORT:-25379}
+export REF_OS_PORT=${REF_OS_PORT:-25200} REF_WEB_PORT=${REF_WEB_PORT:-25000}
 RUN=$REF_HOME/run
 V=$REF_HOME/venv
 PGBIN=/usr/lib/postgresql/15/bin
