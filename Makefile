@@ -6,7 +6,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test test-lowest lint browser clean sandbox
+.PHONY: demo test test-lowest test-reference lint browser clean sandbox
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -26,7 +26,7 @@ demo: $(STAMP)
 	$(PY) examples/demo.py
 
 test: $(STAMP) browser
-	$(VENV)/bin/ruff check ecasrepro tests bench examples
+	$(VENV)/bin/ruff check ecasrepro tests bench examples reference
 	$(PY) -m pytest -q
 
 # The lowest versions pyproject declares (direct dependencies at their floors), in a venv of their
@@ -47,8 +47,19 @@ test-lowest: $(STAMP)
 	$(LOWEST)/bin/python -m pytest -q -p no:cacheprovider -m "not browser and not slow" \
 	  $(LOWEST_TESTS)
 
+# The v3 sandbox held against a real InvenioRDM 13 on loopback (README, "The reference"): start it
+# (~2 min; root: apt-get, su postgres), send the journey to it and to the sandbox, run our v3
+# publish tests against it, stop it (always). Outside `make test`: it needs root and minutes.
+# REF_KEEP=1 leaves the reference running (its URL and tokens in $${TMPDIR:-/tmp}/ecas-ref/ref.json).
+test-reference: $(STAMP)
+	@if [ -z "$(REF_KEEP)" ]; then trap 'reference/stop.sh' EXIT; fi; \
+	nice reference/start.sh >/dev/null || exit 1; \
+	$(PY) -m pytest -q -p no:cacheprovider reference/test_reference.py; rc=$$?; \
+	$(PY) -c "import json; print(json.load(open('reference/out/report.json'))['summary'])" \
+	  2>/dev/null; exit $$rc
+
 lint: $(STAMP)
-	$(VENV)/bin/ruff check ecasrepro tests bench examples
+	$(VENV)/bin/ruff check ecasrepro tests bench examples reference
 	$(VENV)/bin/mypy ecasrepro
 
 clean:
