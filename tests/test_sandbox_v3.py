@@ -701,3 +701,105 @@ def test_deeply_nested_json_is_a_400_not_a_crash(sandbox_v3: SandboxServer) -> N
         ):
             response = api(method, path, data=text, headers={"Content-Type": "application/json"})
             assert response.status_code == 400, (method, path, depth, response.text)
+
+
+def test_record_serialisations_follow_the_real_serialisers(sandbox_v3: SandboxServer) -> None:
+    """DataCite JSON, schema.org JSON-LD, CSL JSON and BibTeX as InvenioRDM 13 writes them."""
+    api = Client(sandbox_v3)
+    rid = publish_new(api, {"data.nc": b"0123456789"})
+    doi = f"10.5072/b2share.{rid}"
+    base = sandbox_v3.url
+    r = api(
+        "GET", f"/api/records/{rid}", headers={"Accept": "application/vnd.datacite.datacite+json"}
+    )
+    assert r.status_code == 200 and r.headers["Content-Type"].startswith(
+        "application/vnd.datacite.datacite+json"
+    )
+    assert r.headers["ETag"] == f'"{api("GET", f"/api/records/{rid}").json()["revision_id"]}"'
+    dc = r.json()
+    assert dc["types"] == {"resourceTypeGeneral": "ComputationalNotebook", "resourceType": ""}
+    assert dc["titles"] == [{"title": "Sea ice trends 1979-2024"}]
+    assert dc["creators"] == [
+        {
+            "name": "Doe, Jane",
+            "givenName": "Jane",
+            "familyName": "Doe",
+            "nameType": "Personal",
+            "nameIdentifiers": [],
+            "affiliation": [{"name": "DKRZ"}],
+        }
+    ]
+    assert dc["publicationYear"] == "2025" and dc["publisher"] == "ECAS sandbox"
+    assert dc["dates"][0] == {"date": "2025-10-01", "dateType": "Issued"}
+    assert dc["dates"][1]["dateType"] == "Updated"
+    assert dc["identifiers"][:2] == [
+        {"identifier": f"{base}/records/{rid}", "identifierType": "URL"},
+        {"identifier": doi, "identifierType": "DOI"},
+    ]
+    related = dc["relatedIdentifiers"]
+    assert related[0] == {
+        "relatedIdentifier": "21.14101/0a1b2c3d",
+        "relationType": "IsDerivedFrom",
+        "relatedIdentifierType": "Handle",
+        "resourceTypeGeneral": "Dataset",
+    }
+    assert related[1]["relationType"] == "IsVersionOf"
+    assert related[2] == {
+        "relatedIdentifier": f"{base}/communities/ecas",
+        "relationType": "IsPartOf",
+        "relatedIdentifierType": "URL",
+    }
+    assert dc["rightsList"][0]["rightsIdentifier"] == "cc-by-4.0"
+    assert dc["schemaVersion"] == "http://datacite.org/schema/kernel-4"
+
+    r = api("GET", f"/api/records/{rid}", headers={"Accept": "application/ld+json"})
+    assert r.status_code == 200 and "ETag" not in r.headers
+    ld = r.json()
+    assert ld["@context"] == "http://schema.org" and ld["@id"] == f"https://doi.org/{doi}"
+    assert ld["@type"] == "https://schema.org/SoftwareSourceCode"
+    assert ld["name"] == "Sea ice trends 1979-2024" and ld["datePublished"] == "2025-10-01"
+    assert ld["author"][0] == {
+        "name": "Doe, Jane",
+        "givenName": "Jane",
+        "familyName": "Doe",
+        "affiliation": [{"@type": "Organization", "name": "DKRZ"}],
+        "@type": "Person",
+    }
+    assert ld["publisher"] == {"@type": "Organization", "name": "ECAS sandbox"}
+    assert ld["contentSize"] == "10.0 B" and ld["url"] == f"{base}/records/{rid}"
+    assert ld["license"] == "https://creativecommons.org/licenses/by/4.0/legalcode"
+
+    r = api(
+        "GET", f"/api/records/{rid}", headers={"Accept": "application/vnd.citationstyles.csl+json"}
+    )
+    assert r.json() == {
+        "id": rid,
+        "type": "software",
+        "title": "Sea ice trends 1979-2024",
+        "author": [{"family": "Doe", "given": "Jane"}],
+        "issued": {"date-parts": [[2025, 10, 1]]},
+        "DOI": doi,
+        "publisher": "ECAS sandbox",
+    }
+
+    r = api("GET", f"/api/records/{rid}", headers={"Accept": "application/x-bibtex"})
+    assert r.headers["Content-Type"].startswith("application/x-bibtex")
+    assert r.text == (
+        f"@misc{{doe_2025_{rid},\n"
+        "  author       = {Doe, Jane},\n"
+        "  title        = {Sea ice trends 1979-2024},\n"
+        "  month        = oct,\n"
+        "  year         = 2025,\n"
+        "  publisher    = {ECAS sandbox},\n"
+        f"  doi          = {{{doi}}},\n"
+        f"  url          = {{https://doi.org/{doi}}},\n"
+        "}"
+    )
+    # drafts answer in the same formats; an unserved type is a 406 naming the served ones
+    draft = api.create(title="Draft & 100% done")["id"]
+    r = api("GET", f"/api/records/{draft}/draft", headers={"Accept": "application/x-bibtex"})
+    assert r.status_code == 200 and "Draft \\& 100\\% done" in r.text
+    r = api("GET", f"/api/records/{rid}", headers={"Accept": "text/html"})
+    assert r.status_code == 406
+    assert "application/vnd.datacite.datacite+json" in r.json()["message"]
+    assert "application/x-bibtex" in r.json()["message"]

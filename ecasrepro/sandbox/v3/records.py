@@ -2,8 +2,9 @@
 
 One job: the v3 record workflow, so that drafts, versions and reviews follow InvenioRDM's rules.
 
-May import: .common, .errors, .ids, .store, .validation; never ecasrepro.api, ecasrepro.b2share
-(the client it serves), or a front end (ecasrepro.cli, ecasrepro.magic, ecasrepro.compat).
+May import: .common, .errors, .ids, .serializers, .store, .validation; never ecasrepro.api,
+ecasrepro.b2share (the client it serves), or a front end (ecasrepro.cli, ecasrepro.magic,
+ecasrepro.compat).
 """
 
 from __future__ import annotations
@@ -16,9 +17,9 @@ from collections.abc import Callable, Iterator
 from typing import Any
 from urllib.parse import urlencode
 
-from flask import Blueprint, Response, request
+from flask import Blueprint, Response, g, request
 
-from ecasrepro.sandbox.v3 import store
+from ecasrepro.sandbox.v3 import serializers, store
 from ecasrepro.sandbox.v3.common import (
     Caller,
     base_url,
@@ -331,12 +332,22 @@ def create_draft() -> Response:
         return _draft_response(db, caller, record_id, 201, errors)
 
 
+def serialised_response(body: dict[str, Any], revision: int, ui: bool = False) -> Response:
+    """A record read in the negotiated serialisation; JSON-LD has no ETag (upstream's handler)."""
+    mimetype = g.get("v3_mimetype")
+    if mimetype not in serializers.SERIALISERS:
+        return json_response(body, revision=revision, ui=ui)
+    resp = Response(serializers.serialise(mimetype, body, base_url()), mimetype=mimetype)
+    if mimetype != "application/ld+json":
+        resp.headers["ETag"] = f'"{revision}"'
+    return resp
+
+
 @blueprint.route("/api/records/<record_id>/draft", methods=["GET"])
 def read_draft(record_id: str) -> Response:
     with as_draft_reader(record_id) as (db, caller, row):
-        return json_response(
-            store.draft_body(db, base_url(), row, caller), revision=row["draft_revision"], ui=True
-        )
+        body = store.draft_body(db, base_url(), row, caller)
+        return serialised_response(body, row["draft_revision"], ui=True)
 
 
 @blueprint.route("/api/records/<record_id>/draft", methods=["PUT"])
@@ -691,9 +702,8 @@ def read_record(record_id: str) -> Response:
     caller = current_caller()
     with storage().read() as db:
         row = published_or_404(db, caller, record_id)
-        return json_response(
-            store.record_body(db, base_url(), row, caller), revision=row["record_revision"]
-        )
+        body = store.record_body(db, base_url(), row, caller)
+        return serialised_response(body, row["record_revision"])
 
 
 @blueprint.route("/api/records/<record_id>", methods=["PUT"])

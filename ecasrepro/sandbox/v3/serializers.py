@@ -1,0 +1,574 @@
+"""Record serialisations of the v3 sandbox: DataCite JSON, schema.org JSON-LD, CSL JSON, BibTeX.
+
+InvenioRDM 13 answers ``GET /api/records/<id>`` (and ``/draft``) in 16 formats chosen by the
+``Accept`` header (``invenio_rdm_records/resources/config.py`` ``record_serializers``).  The
+sandbox builds the ones listed as served in ``data/b2share/v3/serialisations.yaml`` from the
+record's own JSON dump, emitting the fields the real serialisers emit for the same record.  B2SHARE
+keeps ``resource_types`` as a list: its first entry stands for upstream's ``resource_type``.
+
+One job: turn a record's JSON dump into the other served formats, so that citation and metadata
+clients get what a real InvenioRDM gives them.
+
+May import: .vocabularies; never ecasrepro.api, ecasrepro.b2share (the client it serves), or a
+front end (ecasrepro.cli, ecasrepro.magic, ecasrepro.compat).
+"""
+
+from __future__ import annotations
+
+import calendar
+import functools
+import json
+import math
+import re
+import textwrap
+import unicodedata
+from collections.abc import Callable
+from importlib.resources import files
+from typing import Any
+
+import yaml
+from werkzeug.datastructures import MIMEAccept
+
+from ecasrepro.sandbox.v3 import vocabularies
+
+JSON = "application/json"
+UI_JSON = "application/vnd.inveniordm.v1+json"
+
+
+@functools.cache
+def _config() -> dict[str, Any]:
+    path = files("ecasrepro") / "data" / "b2share" / "v3" / "serialisations.yaml"
+    loaded: dict[str, Any] = yaml.safe_load(path.read_text(encoding="utf-8"))
+    return loaded
+
+
+def served_mimetypes() -> list[str]:
+    """The record mimetypes the sandbox answers, in the real server's order."""
+    return [m["mimetype"] for m in _config()["mimetypes"] if m["served"]]
+
+
+def negotiate(accept: MIMEAccept) -> str | None:
+    """flask-resources' rule: the best served match; ``*/*`` or no Accept means JSON."""
+    best = accept.best_match(served_mimetypes())
+    if best:
+        return str(best)
+    values = list(accept.values())
+    if "*/*" in values or not values:
+        return JSON
+    return None
+
+
+# --- shared helpers ---------------------------------------------------------------------------
+def _resource_type_id(record: dict[str, Any]) -> str | None:
+    metadata = record.get("metadata", {})
+    single = metadata.get("resource_type")
+    if isinstance(single, dict) and single.get("id"):
+        return str(single["id"])
+    many = metadata.get("resource_types") or []
+    if many and isinstance(many[0], dict) and many[0].get("id"):
+        return str(many[0]["id"])
+    return None
+
+
+def _props(vocab_type: str, term_id: str | None) -> dict[str, Any]:
+    term = vocabularies.lookup(vocab_type, term_id or "")
+    return dict(term.props) if term else {}
+
+
+def _datacite_scheme(scheme: str) -> str:
+    return str(_config()["datacite_schemes"].get(scheme, scheme))
+
+
+def _date_parts(value: str | None) -> list[list[int]] | None:
+    """EDTF ``YYYY[-MM[-DD]]`` or an interval ``a/b`` as CSL date-parts (None if unparsable)."""
+    if not value:
+        return None
+    parts = []
+    for piece in value.split("/"):
+        match = re.fullmatch(r"(\d{4})(?:-(\d{2})(?:-(\d{2}))?)?", piece.strip())
+        if not match:
+            return None
+        parts.append([int(g) for g in match.groups() if g])
+    return parts
+
+
+def _strip_html(text: str) -> str:
+    return re.sub(r"<[^>]+>", "", text).strip()
+
+
+def _to_url(identifier: str, scheme: str) -> str | None:
+    """idutils' ``to_url`` for the schemes records here use (https)."""
+    if scheme == "doi":
+        return "https://doi.org/" + re.sub(r"^(doi:|https?://(dx\.)?doi\.org/)", "", identifier)
+    if scheme == "handle":
+        return "https://hdl.handle.net/" + re.sub(
+            r"^(hdl:|https?://hdl\.handle\.net/)", "", identifier
+        )
+    if scheme in ("url", "purl", "w3id"):
+        return identifier
+    if scheme == "arxiv":
+        return "https://arxiv.org/abs/" + identifier.removeprefix("arXiv:")
+    if scheme == "ark":
+        return "https://n2t.net/" + identifier
+    return None
+
+
+# --- DataCite JSON 4.3 ------------------------------------------------------------------------
+def _person(entry: dict[str, Any], contributor: bool = False) -> dict[str, Any]:
+    person = entry.get("person_or_org", {})
+    out: dict[str, Any] = {}
+    for key, src in (("name", "name"), ("givenName", "given_name"), ("familyName", "family_name")):
+        if person.get(src) is not None:
+            out[key] = person[src]
+    out["nameType"] = str(person.get("type", "")).title().capitalize()
+    out["nameIdentifiers"] = [
+        {"nameIdentifier": i["identifier"], "nameIdentifierScheme": _datacite_scheme(i["scheme"])}
+        for i in person.get("identifiers", [])
+    ]
+    if entry.get("affiliations"):
+        out["affiliation"] = [{"name": a["name"]} for a in entry["affiliations"] if "name" in a]
+    if contributor and entry.get("role"):
+        out["contributorType"] = _props("contributorsroles", entry["role"].get("id")).get(
+            "datacite", ""
+        )
+    return out
+
+
+def _merge_main(md: dict[str, Any], field: str, default_type: str | None) -> list[dict[str, Any]]:
+    result: list[dict[str, Any]] = []
+    if md.get(field):
+        item = {field: _strip_html(md[field])}
+        if default_type:
+            item[f"{field}Type"] = default_type
+        result.append(item)
+    for extra in md.get(f"additional_{field}s", []):
+        item = {field: _strip_html(extra.get(field, ""))}
+        props = _props(f"{field}types", extra.get("type", {}).get("id"))
+        if "datacite" in props:
+            item[f"{field}Type"] = props["datacite"]
+        if extra.get("lang", {}).get("id"):
+            item["lang"] = extra["lang"]["id"]
+        result.append(item)
+    return result
+
+
+def datacite(record: dict[str, Any], base: str) -> dict[str, Any]:
+    """DataCite 4.3 JSON, as ``DataCite43Schema`` dumps it (empty parts left out)."""
+    md = record.get("metadata", {})
+    out: dict[str, Any] = {}
+    rt = _resource_type_id(record)
+    if rt:
+        props = _props("resourcetypes", rt)
+        out["types"] = {
+            "resourceTypeGeneral": props.get("datacite_general", "Other"),
+            "resourceType": props.get("datacite_type", ""),
+        }
+    if titles := _merge_main(md, "title", None):
+        out["titles"] = titles
+    if "creators" in md:
+        out["creators"] = [_person(c) for c in md["creators"]]
+    if "contributors" in md:
+        out["contributors"] = [_person(c, contributor=True) for c in md["contributors"]]
+    if "publisher" in md:
+        out["publisher"] = md["publisher"]
+    parts = _date_parts(md.get("publication_date"))
+    if parts:
+        out["publicationYear"] = str(parts[0][0])
+    if md.get("subjects"):
+        subjects = []
+        for subject in md["subjects"]:
+            term = {"subject": subject.get("subject")}
+            if subject.get("id"):
+                term["subjectScheme"] = subject.get("scheme")
+                if re.match(r"https?://", str(subject["id"])):
+                    term["valueURI"] = subject["id"]
+            subjects.append(term)
+        out["subjects"] = subjects
+    dates = (
+        [{"date": md["publication_date"], "dateType": "Issued"}]
+        if md.get("publication_date")
+        else []
+    )
+    updated = False
+    for date in md.get("dates", []):
+        type_id = date.get("type", {}).get("id")
+        updated = updated or type_id == "updated"
+        item: dict[str, Any] = {
+            "date": date["date"],
+            "dateType": _props("datetypes", type_id).get("datacite", "Other"),
+        }
+        if date.get("description"):
+            item["dateInformation"] = date["description"]
+        dates.append(item)
+    if not updated and record.get("updated"):
+        dates.append({"date": record["updated"].split("T")[0], "dateType": "Updated"})
+    if dates:
+        out["dates"] = dates
+    if md.get("languages"):
+        out["language"] = md["languages"][0]["id"]
+    identifiers = [{"identifier": record["links"]["self_html"], "identifierType": "URL"}]
+    for scheme, pid in record.get("pids", {}).items():
+        identifiers.append(
+            {"identifier": pid["identifier"], "identifierType": _datacite_scheme(scheme)}
+        )
+    for ident in md.get("identifiers", []):
+        if _datacite_scheme(ident["scheme"]) != "DOI":
+            identifiers.append(
+                {
+                    "identifier": ident["identifier"],
+                    "identifierType": _datacite_scheme(ident["scheme"]),
+                }
+            )
+    out["identifiers"] = identifiers
+    related = []
+    allowed = set(_config()["datacite_related_schemes"])
+    for rel in md.get("related_identifiers", []):
+        scheme = _datacite_scheme(rel["scheme"])
+        if scheme.lower() not in allowed:
+            continue
+        item = {
+            "relatedIdentifier": rel["identifier"],
+            "relationType": _props("relationtypes", rel.get("relation_type", {}).get("id")).get(
+                "datacite", ""
+            ),
+            "relatedIdentifierType": scheme,
+        }
+        if rel.get("resource_type", {}).get("id"):
+            item["resourceTypeGeneral"] = _props("resourcetypes", rel["resource_type"]["id"]).get(
+                "datacite_general", "Other"
+            )
+        related.append(item)
+    parent_doi = record.get("parent", {}).get("pids", {}).get("doi")
+    if parent_doi:
+        related.append(
+            {
+                "relatedIdentifier": parent_doi["identifier"],
+                "relationType": "IsVersionOf",
+                "relatedIdentifierType": "DOI",
+            }
+        )
+    for community in record.get("parent", {}).get("communities", {}).get("entries", []):
+        related.append(
+            {
+                "relatedIdentifier": f"{base}communities/{community['slug']}",
+                "relationType": "IsPartOf",
+                "relatedIdentifierType": "URL",
+            }
+        )
+    if related:
+        out["relatedIdentifiers"] = related
+    for key, src in (("sizes", "sizes"), ("formats", "formats")):
+        if src in md:
+            out[key] = list(md[src])
+    if md.get("version") is not None:
+        out["version"] = md["version"]
+    rights = []
+    for right in md.get("rights", []):
+        item = {"rights": right.get("title", {}).get("en")}
+        if right.get("id"):
+            item["rightsIdentifier"] = right["id"]
+            item["rightsIdentifierScheme"] = right.get("props", {}).get("scheme")
+        link = right.get("props", {}).get("url") or right.get("link")
+        if link:
+            item["rightsUri"] = link
+        rights.append(item)
+    if md.get("copyright"):
+        rights.append(
+            {"rights": md["copyright"], "rightsUri": "http://rightsstatements.org/vocab/InC/1.0/"}
+        )
+    if rights:
+        out["rightsList"] = rights
+    if descriptions := _merge_main(md, "description", "Abstract"):
+        out["descriptions"] = descriptions
+    funding = []
+    for fund in md.get("funding", []):
+        ref: dict[str, Any] = {"funderName": fund.get("funder", {}).get("name")}
+        award = fund.get("award") or {}
+        if award.get("title", {}).get("en"):
+            ref["awardTitle"] = award["title"]["en"]
+        if award.get("number"):
+            ref["awardNumber"] = award["number"]
+        funding.append(ref)
+    if funding:
+        out["fundingReferences"] = funding
+    out["schemaVersion"] = "http://datacite.org/schema/kernel-4"
+    return out
+
+
+# --- schema.org JSON-LD -----------------------------------------------------------------------
+def _schemaorg_person(entry: dict[str, Any]) -> dict[str, Any]:
+    person = entry.get("person_or_org", {})
+    out: dict[str, Any] = {}
+    for key, src in (("name", "name"), ("givenName", "given_name"), ("familyName", "family_name")):
+        if person.get(src) is not None:
+            out[key] = person[src]
+    if entry.get("affiliations"):
+        out["affiliation"] = [
+            {"@type": "Organization", "name": a["name"]}
+            for a in entry["affiliations"]
+            if a.get("name")
+        ]
+    for ident in person.get("identifiers", []):
+        url = (
+            "http://isni.org/isni/" + ident["identifier"]
+            if ident.get("scheme") == "isni"
+            else "https://orcid.org/" + ident["identifier"]
+            if ident.get("scheme") == "orcid"
+            else _to_url(ident["identifier"], ident.get("scheme", ""))
+        )
+        if url:
+            out["@id"] = url
+            break
+    out["@type"] = "Organization" if person.get("type") == "organizational" else "Person"
+    return out
+
+
+def _convert_size(size: int) -> str:
+    names = ("B", "KB", "MB", "GB", "TB", "PB", "EB", "ZB", "YB")
+    index = math.floor(math.log(size, 1024))
+    return f"{round(size / math.pow(1024, index), 2)} {names[index]}"
+
+
+@functools.cache
+def _spdx_urls() -> dict[str, str]:
+    path = files("ecasrepro") / "data" / "b2share" / "v3" / "spdx_urls.json"
+    urls: dict[str, str] = json.loads(path.read_text(encoding="utf-8"))["urls"]
+    return {k.casefold(): v for k, v in urls.items()}
+
+
+def _spdx_url(licence_id: str) -> str | None:
+    """commonmeta's ``dict_to_spdx``: the SPDX ``seeAlso`` URL of a licence id, if SPDX has it."""
+    return _spdx_urls().get(licence_id.casefold())
+
+
+def _creative_works(md: dict[str, Any], relations: set[str]) -> list[dict[str, Any]]:
+    works = []
+    for rel in md.get("related_identifiers", []):
+        if rel.get("relation_type", {}).get("id") not in relations:
+            continue
+        url = _to_url(rel["identifier"], rel["scheme"])
+        if not url:
+            continue
+        work = {"@type": "CreativeWork", "@id": url}
+        schema_type = _props("resourcetypes", rel.get("resource_type", {}).get("id")).get(
+            "schema.org"
+        )
+        if "resource_type" in rel and schema_type:
+            work["@type"] = schema_type[19:]
+        works.append(work)
+    return works
+
+
+def schemaorg(record: dict[str, Any], base: str) -> dict[str, Any]:
+    """schema.org JSON-LD, as ``SchemaorgSchema`` dumps it."""
+    md = record.get("metadata", {})
+    doi = record.get("pids", {}).get("doi", {}).get("identifier")
+    type_ = None
+    rt = _resource_type_id(record)
+    if rt:
+        type_ = _props("resourcetypes", rt).get("schema.org", "https://schema.org/CreativeWork")
+    out: dict[str, Any] = {"@context": "http://schema.org"}
+    if doi:
+        out["@id"] = f"https://doi.org/{doi}"
+    if type_:
+        out["@type"] = type_
+    out["identifier"] = f"https://doi.org/{doi}" if doi else record["links"]["self"]
+    if md.get("title") is not None:
+        out["name"] = md["title"]
+    if "creators" in md:
+        out["creator"] = [_schemaorg_person(c) for c in md["creators"]]
+        out["author"] = [_schemaorg_person(c) for c in md["creators"]]
+    if "contributors" in md:
+        out["editor"] = [_schemaorg_person(c) for c in md["contributors"]]
+    if md.get("publisher"):
+        out["publisher"] = {"@type": "Organization", "name": md["publisher"]}
+    keywords = [s["subject"] for s in md.get("subjects", []) if s.get("subject") is not None]
+    if keywords:
+        out["keywords"] = ", ".join(keywords)
+    if record.get("created"):
+        out["dateCreated"] = record["created"]
+    if record.get("updated"):
+        out["dateModified"] = record["updated"]
+    if md.get("publication_date") and _date_parts(md["publication_date"]):
+        out["datePublished"] = md["publication_date"].split("/")[0]
+    temporal = [d["date"] for d in md.get("dates", []) if _date_parts(d.get("date"))]
+    if temporal:
+        out["temporal"] = temporal
+    total = record.get("files", {}).get("total_bytes")
+    if total:
+        out["contentSize"] = out["size"] = _convert_size(int(total))
+    if md.get("formats"):
+        formats = md["formats"]
+        out["encodingFormat"] = formats[0] if len(formats) == 1 else formats
+    if md.get("version") is not None:
+        out["version"] = md["version"]
+    licence = next((r for r in md.get("rights", []) if r.get("id")), None) or next(
+        (r for r in md.get("rights", []) if r.get("link")), None
+    )
+    if licence:
+        url = _spdx_url(licence.get("id")) if licence.get("id") else licence.get("link")
+        if url:
+            out["license"] = url
+    if md.get("description") is not None:
+        out["description"] = md["description"]
+    for key, relations in (
+        ("isPartOf", {"ispartof"}),
+        ("hasPart", {"haspart"}),
+    ):
+        if works := _creative_works(md, relations):
+            out[key] = works
+    same = _creative_works(md, {"isidenticalto"})
+    if same:
+        out["sameAs"] = same
+    if citation := _creative_works(md, {"cites", "references"}):
+        out["citation"] = citation
+    out["url"] = record["links"]["self_html"]
+    if type_ == "https://schema.org/Dataset":
+        methods = next(
+            (
+                d["description"]
+                for d in md.get("additional_descriptions", [])
+                if d.get("type", {}).get("id") == "methods" and d.get("description")
+            ),
+            None,
+        )
+        if methods:
+            out["measurementTechnique"] = methods
+        distribution = []
+        for key, file_entry in record.get("files", {}).get("entries", {}).items():
+            item = {
+                "@type": "DataDownload",
+                "contentUrl": f"{record['links']['files']}/{key}/content",
+            }
+            if file_entry.get("mimetype"):
+                item["encodingFormat"] = file_entry["mimetype"]
+            distribution.append(item)
+        if distribution:
+            out["distribution"] = distribution
+    return out
+
+
+# --- CSL JSON ---------------------------------------------------------------------------------
+def csl(record: dict[str, Any], base: str) -> dict[str, Any]:
+    """CSL JSON, as ``CSLJSONSchema`` dumps it."""
+    md = record.get("metadata", {})
+    out: dict[str, Any] = {"id": record["id"]}
+    rt = _resource_type_id(record)
+    if rt:
+        out["type"] = _props("resourcetypes", rt).get("csl", "article")
+    if md.get("title") is not None:
+        out["title"] = md["title"]
+    if md.get("description") is not None:
+        out["abstract"] = _strip_html(md["description"])
+    if "creators" in md:
+        authors = []
+        for creator in md["creators"]:
+            person = creator.get("person_or_org", {})
+            author = {"family": person.get("family_name") or person.get("name")}
+            if person.get("given_name") is not None:
+                author["given"] = person["given_name"]
+            authors.append(author)
+        out["author"] = authors
+    parts = _date_parts(md.get("publication_date"))
+    if parts:
+        out["issued"] = {"date-parts": parts}
+    if md.get("languages"):
+        out["language"] = md["languages"][0]["id"]
+    if md.get("version") is not None:
+        out["version"] = md["version"]
+    doi = _doi(record)
+    if doi:
+        out["DOI"] = doi
+    for key, scheme in (("ISBN", "isbn"), ("ISSN", "issn")):
+        value = next(
+            (i["identifier"] for i in md.get("identifiers", []) if i["scheme"] == scheme), None
+        )
+        if value:
+            out[key] = value
+    if md.get("publisher") is not None:
+        out["publisher"] = md["publisher"]
+    return out
+
+
+def _doi(record: dict[str, Any]) -> str | None:
+    if "doi" in record.get("pids", {}):
+        return str(record["pids"]["doi"]["identifier"])
+    for ident in record.get("metadata", {}).get("identifiers", []):
+        if ident["scheme"] == "doi":
+            return str(ident["identifier"])
+    return None
+
+
+# --- BibTeX -----------------------------------------------------------------------------------
+#: The entry fields of the types the sandbox's resource types map to (schema_formats.py).
+_BIBTEX_FIELDS = ["author", "title", "month", "year", "note", "publisher", "version", "doi", "url"]
+_BIBTEX_TYPES = {"software": "software", "dataset": "dataset"}
+
+
+def _slug(text: str) -> str:
+    ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
+    slug = re.sub(r"[^a-z0-9]+", "_", ascii_text.lower()).strip("_")
+    return slug[:40].strip("_")  # python-slugify's max_length without word boundaries
+
+
+def _bibtex_row(field: str, value: Any) -> str:
+    if isinstance(value, str):
+        value = value.strip()
+    if field == "author":
+        out = f"  {field:<12} = {{" + value[0] + (" and\n" if len(value) > 1 else "")
+        out += " and\n".join(f" {'':<16} {line}" for line in value[1:])
+        return out + "},\n"
+    if not isinstance(value, str):
+        value = str(value)
+    if len(value) > 50:
+        wrapped = textwrap.wrap(value, 50)
+        out = f"  {field:<12} = {{{wrapped[0]}\n"
+        for line in wrapped[1:]:
+            out += f" {'':<17} {line}\n"
+        return out + f" {'':<17}}},\n"
+    if field == "month" or value.isdigit():
+        return f"  {field:<12} = {value},\n"
+    return f"  {field:<12} = {{{value}}},\n"
+
+
+def bibtex(record: dict[str, Any], base: str) -> str:
+    """BibTeX, as ``BibTexSchema`` writes it (software/dataset/misc entries)."""
+    md = record.get("metadata", {})
+    rt = _resource_type_id(record)
+    name = _BIBTEX_TYPES.get(rt or "", "misc")
+    parts = _date_parts(md.get("publication_date"))
+    doi = _doi(record)
+    values: dict[str, Any] = {
+        "author": [c["person_or_org"]["name"] for c in md.get("creators", [])] or None,
+        "title": md.get("title"),
+        "month": calendar.month_abbr[parts[0][1]].lower() if parts and len(parts[0]) > 1 else None,
+        "year": str(parts[0][0]) if parts else None,
+        "publisher": md.get("publisher"),
+        "version": md.get("version"),
+        "doi": doi,
+        "url": f"https://doi.org/{doi}" if doi else None,
+    }
+    key = record["id"]
+    creators = md.get("creators", [])
+    if creators:
+        person = creators[0].get("person_or_org", {})
+        year = f"{parts[0][0]}_{record['id']}" if parts else record["id"]
+        key = f"{_slug(person.get('family_name', person.get('name', '')))}_{year}"
+    body = "".join(_bibtex_row(f, values[f]) for f in _BIBTEX_FIELDS if values.get(f) is not None)
+    body = "".join("\\" + ch if ch in "&%$_#" else ch for ch in body)
+    return "@" + name + "{" + key + ",\n" + body + "}"
+
+
+#: mimetype -> serialiser of the record dump
+SERIALISERS: dict[str, Callable[[dict[str, Any], str], Any]] = {
+    "application/ld+json": schemaorg,
+    "application/vnd.citationstyles.csl+json": csl,
+    "application/vnd.datacite.datacite+json": datacite,
+    "application/x-bibtex": bibtex,
+}
+
+
+def serialise(mimetype: str, record: dict[str, Any], base: str) -> str:
+    """The body of ``record`` in ``mimetype`` (JSON ones with flask-resources' separators)."""
+    result = SERIALISERS[mimetype](record, base)
+    return result if isinstance(result, str) else json.dumps(result)
