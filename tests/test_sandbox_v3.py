@@ -745,7 +745,7 @@ def test_record_serialisations_follow_the_real_serialisers(sandbox_v3: SandboxSe
     }
     assert related[1]["relationType"] == "IsVersionOf"
     assert related[2] == {
-        "relatedIdentifier": f"{base}/communities/ecas",
+        "relatedIdentifier": f"{base}/communities/ecas/",
         "relationType": "IsPartOf",
         "relatedIdentifierType": "URL",
     }
@@ -756,7 +756,7 @@ def test_record_serialisations_follow_the_real_serialisers(sandbox_v3: SandboxSe
     assert r.status_code == 200 and "ETag" not in r.headers
     ld = r.json()
     assert ld["@context"] == "http://schema.org" and ld["@id"] == f"https://doi.org/{doi}"
-    assert ld["@type"] == "https://schema.org/SoftwareSourceCode"
+    assert ld["@type"] == "https://schema.org/CreativeWork"  # upstream's lookup quirk
     assert ld["name"] == "Sea ice trends 1979-2024" and ld["datePublished"] == "2025-10-01"
     assert ld["author"][0] == {
         "name": "Doe, Jane",
@@ -777,7 +777,7 @@ def test_record_serialisations_follow_the_real_serialisers(sandbox_v3: SandboxSe
         "type": "software",
         "title": "Sea ice trends 1979-2024",
         "author": [{"family": "Doe", "given": "Jane"}],
-        "issued": {"date-parts": [[2025, 10, 1]]},
+        "issued": {"date-parts": [["2025", "10", "01"]]},
         "DOI": doi,
         "publisher": "ECAS sandbox",
     }

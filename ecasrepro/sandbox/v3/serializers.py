@@ -79,8 +79,12 @@ def _datacite_scheme(scheme: str) -> str:
     return str(_config()["datacite_schemes"].get(scheme, scheme))
 
 
-def _date_parts(value: str | None) -> list[list[int]] | None:
-    """EDTF ``YYYY[-MM[-DD]]`` or an interval ``a/b`` as CSL date-parts (None if unparsable)."""
+def _date_parts(value: str | None) -> list[list[str]] | None:
+    """EDTF ``YYYY[-MM[-DD]]`` or an interval ``a/b`` as date-parts (None if unparsable).
+
+    The parts stay strings ("2025", "10", "01"): python-edtf's ``Date.year`` is the text, so the
+    real CSL JSON carries strings.
+    """
     if not value:
         return None
     parts = []
@@ -88,7 +92,7 @@ def _date_parts(value: str | None) -> list[list[int]] | None:
         match = re.fullmatch(r"(\d{4})(?:-(\d{2})(?:-(\d{2}))?)?", piece.strip())
         if not match:
             return None
-        parts.append([int(g) for g in match.groups() if g])
+        parts.append([g for g in match.groups() if g])
     return parts
 
 
@@ -250,7 +254,7 @@ def datacite(record: dict[str, Any], base: str) -> dict[str, Any]:
     for community in record.get("parent", {}).get("communities", {}).get("entries", []):
         related.append(
             {
-                "relatedIdentifier": f"{base}communities/{community['slug']}",
+                "relatedIdentifier": f"{base}communities/{community['slug']}/",
                 "relationType": "IsPartOf",
                 "relatedIdentifierType": "URL",
             }
@@ -349,13 +353,7 @@ def _creative_works(md: dict[str, Any], relations: set[str]) -> list[dict[str, A
         url = _to_url(rel["identifier"], rel["scheme"])
         if not url:
             continue
-        work = {"@type": "CreativeWork", "@id": url}
-        schema_type = _props("resourcetypes", rel.get("resource_type", {}).get("id")).get(
-            "schema.org"
-        )
-        if "resource_type" in rel and schema_type:
-            work["@type"] = schema_type[19:]
-        works.append(work)
+        works.append({"@type": "CreativeWork", "@id": url})  # the same lookup as ``@type``
     return works
 
 
@@ -363,10 +361,10 @@ def schemaorg(record: dict[str, Any], base: str) -> dict[str, Any]:
     """schema.org JSON-LD, as ``SchemaorgSchema`` dumps it."""
     md = record.get("metadata", {})
     doi = record.get("pids", {}).get("doi", {}).get("identifier")
-    type_ = None
-    rt = _resource_type_id(record)
-    if rt:
-        type_ = _props("resourcetypes", rt).get("schema.org", "https://schema.org/CreativeWork")
+    # Upstream asks the vocabulary index for the field "props.schema.org", whose dot the source
+    # filter reads as a path: the prop never comes back, so every typed record is CreativeWork
+    # (measured on InvenioRDM 13.1.2); Dataset-only fields (distribution...) never appear.
+    type_ = "https://schema.org/CreativeWork" if _resource_type_id(record) else None
     out: dict[str, Any] = {"@context": "http://schema.org"}
     if doi:
         out["@id"] = f"https://doi.org/{doi}"
@@ -423,28 +421,6 @@ def schemaorg(record: dict[str, Any], base: str) -> dict[str, Any]:
     if citation := _creative_works(md, {"cites", "references"}):
         out["citation"] = citation
     out["url"] = record["links"]["self_html"]
-    if type_ == "https://schema.org/Dataset":
-        methods = next(
-            (
-                d["description"]
-                for d in md.get("additional_descriptions", [])
-                if d.get("type", {}).get("id") == "methods" and d.get("description")
-            ),
-            None,
-        )
-        if methods:
-            out["measurementTechnique"] = methods
-        distribution = []
-        for key, file_entry in record.get("files", {}).get("entries", {}).items():
-            item = {
-                "@type": "DataDownload",
-                "contentUrl": f"{record['links']['files']}/{key}/content",
-            }
-            if file_entry.get("mimetype"):
-                item["encodingFormat"] = file_entry["mimetype"]
-            distribution.append(item)
-        if distribution:
-            out["distribution"] = distribution
     return out
 
 
@@ -541,8 +517,10 @@ def bibtex(record: dict[str, Any], base: str) -> str:
     values: dict[str, Any] = {
         "author": [c["person_or_org"]["name"] for c in md.get("creators", [])] or None,
         "title": md.get("title"),
-        "month": calendar.month_abbr[parts[0][1]].lower() if parts and len(parts[0]) > 1 else None,
-        "year": str(parts[0][0]) if parts else None,
+        "month": calendar.month_abbr[int(parts[0][1])].lower()
+        if parts and len(parts[0]) > 1
+        else None,
+        "year": parts[0][0] if parts else None,
         "publisher": md.get("publisher"),
         "version": md.get("version"),
         "doi": doi,
