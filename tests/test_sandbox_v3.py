@@ -803,3 +803,90 @@ def test_record_serialisations_follow_the_real_serialisers(sandbox_v3: SandboxSe
     assert r.status_code == 406
     assert "application/vnd.datacite.datacite+json" in r.json()["message"]
     assert "application/x-bibtex" in r.json()["message"]
+
+
+ACCESS_LINKS = (
+    "access", "access_grants", "access_groups", "access_links", "access_request", "access_users",
+    "communities", "communities-suggestions", "requests",
+)  # fmt: skip
+
+
+def test_dumps_follow_invenio_rdm_13(sandbox_v3: SandboxServer) -> None:
+    """Draft, record, request and community dumps as InvenioRDM 13 writes them."""
+    alice, curator = Client(sandbox_v3, 0), Client(sandbox_v3, 2)
+    anonymous = requests.Session()
+    base = sandbox_v3.url
+    rid = alice.create()["id"]
+    alice.upload(rid, "data.nc", b"netcdf")
+    draft = alice("GET", f"/api/records/{rid}/draft").json()
+    assert "deletion_status" not in draft  # only published records carry it
+    assert draft["status"] == "draft" and draft["versions"] == {
+        "is_latest": False, "is_latest_draft": True, "index": 1
+    }  # fmt: skip
+    assert "links" not in draft["files"]["entries"]["data.nc"]
+    assert draft["files"]["entries"]["data.nc"]["metadata"] == {}
+    for key in ACCESS_LINKS:
+        assert draft["links"][key] == f"{base}/api/records/{rid}/{key.replace('_', '/')}"
+    assert draft["links"]["media_files"] == f"{base}/api/records/{rid}/draft/media-files"
+    assert draft["links"]["archive_media"] == f"{base}/api/records/{rid}/draft/media-files-archive"
+    assert draft["links"]["self_iiif_manifest"] == f"{base}/api/iiif/draft:{rid}/manifest"
+    assert draft["links"]["self_iiif_sequence"] == f"{base}/api/iiif/draft:{rid}/sequence/default"
+    file_item = alice("GET", f"/api/records/{rid}/draft/files/data.nc").json()
+    assert file_item["metadata"] == {}
+    # review PUT: no delete action, reviewers listed, Flask's compact sorted JSON, no ETag
+    r = alice.review(rid, REVIEW_COMMUNITY_ID)
+    assert r.status_code == 200 and "ETag" not in r.headers
+    review = r.json()
+    assert r.text == json.dumps(review, separators=(",", ":"), sort_keys=True) + "\n"
+    assert review["reviewers"] == [] and list(review["links"]["actions"]) == ["submit"]
+    r = alice("POST", f"/api/records/{rid}/draft/actions/submit-review")
+    assert r.status_code == 202 and "ETag" not in r.headers and r.text.endswith("}\n")
+    # parent.review in full for the owner and the curator; grants, links, is_latest_draft
+    # only for the owner
+    expected_review = {
+        "id": review["id"], "links": {}, "type": "community-submission",
+        "title": "Sea ice trends 1979-2024", "status": "submitted",
+        "receiver": {"community": REVIEW_COMMUNITY_ID},
+    }  # fmt: skip
+    owner_view = alice("GET", f"/api/records/{rid}/draft").json()
+    assert owner_view["parent"]["review"] == expected_review
+    assert owner_view["parent"]["access"]["grants"] == []
+    curator_view = curator("GET", f"/api/records/{rid}/draft").json()
+    assert curator_view["parent"]["review"] == expected_review
+    assert "grants" not in curator_view["parent"]["access"]
+    assert "links" not in curator_view["parent"]["access"]
+    assert "is_latest_draft" not in curator_view["versions"]
+    r = curator("POST", f"/api/requests/{review['id']}/actions/accept", json={})
+    assert r.status_code == 200, r.text
+    # the published record: stats, links, file entry links, community entries without links
+    record = anonymous.get(f"{base}/api/records/{rid}").json()
+    zero = {"views": 0, "unique_views": 0, "downloads": 0, "unique_downloads": 0,
+            "data_volume": 0.0}  # fmt: skip
+    assert record["stats"] == {"this_version": zero, "all_versions": zero}
+    assert record["deletion_status"] == {"is_deleted": False, "status": "P"}
+    assert "grants" not in record["parent"]["access"] and "links" not in record["parent"]["access"]
+    assert record["versions"] == {"is_latest": True, "index": 1}
+    assert record["parent"]["communities"]["entries"][0]["links"] == {}
+    assert record["links"]["preview_html"] == f"{base}/records/{rid}?preview=1"
+    assert record["links"]["latest_html"] == f"{base}/records/{rid}/latest"
+    assert record["links"]["self_iiif_manifest"] == f"{base}/api/iiif/record:{rid}/manifest"
+    assert record["links"]["media_files"] == f"{base}/api/records/{rid}/media-files"
+    for key in ACCESS_LINKS:
+        assert key in record["links"]
+    entry = record["files"]["entries"]["data.nc"]
+    assert entry["links"]["content"] == f"{base}/api/records/{rid}/files/data.nc/content"
+    hit = alice("GET", f"/api/records?q=id:{rid}").json()["hits"]["hits"][0]
+    assert "links" not in hit["files"]["entries"]["data.nc"]  # search hits: no entry links
+    # an edit draft of the published record is "published" and the latest version
+    edit = alice("POST", f"/api/records/{rid}/draft").json()
+    assert edit["status"] == "published" and edit["versions"]["is_latest"] is True
+    assert "deletion_status" not in edit
+    alice("DELETE", f"/api/records/{rid}/draft")
+    new = alice("POST", f"/api/records/{rid}/versions").json()
+    assert new["status"] == "new_version_draft" and new["versions"]["is_latest"] is False
+    # communities: rename and membership-requests links, self_html with a trailing slash
+    community = anonymous.get(f"{base}/api/communities/{REVIEW_COMMUNITY_ID}").json()
+    api = f"{base}/api/communities/{REVIEW_COMMUNITY_ID}"
+    assert community["links"]["self_html"] == f"{base}/communities/ecas-review/"
+    assert community["links"]["rename"] == f"{api}/rename"
+    assert community["links"]["membership_requests"] == f"{api}/membership-requests"

@@ -203,7 +203,7 @@ def community_records(id_or_slug: str) -> Response:
         ).fetchall()
         hits = []
         for row in rows:
-            body = store.record_body(db, base_url(), row, caller)
+            body = store.record_body(db, base_url(), row, caller, hit=True)
             if (
                 community.id in body["parent"]["communities"].get("ids", [])
                 and (body["versions"]["is_latest"])

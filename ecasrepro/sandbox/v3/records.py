@@ -25,6 +25,7 @@ from ecasrepro.sandbox.v3.common import (
     base_url,
     community_by_id,
     current_caller,
+    flask_json_response,
     json_body,
     json_response,
     storage,
@@ -503,9 +504,7 @@ def put_review(record_id: str) -> Response:
     body = json_body()
     with as_owner(record_id) as (db, caller, row):
         review = _put_review(db, caller, row, body)
-        return json_response(
-            store.request_body(base_url(), review, caller), revision=review["revision_id"]
-        )
+        return flask_json_response(store.request_body(base_url(), review, caller))
 
 
 def _review_or_404(db: sqlite3.Connection, row: sqlite3.Row) -> sqlite3.Row:
@@ -586,7 +585,7 @@ def submit_review(record_id: str) -> Response:
             if review["status"] == "accepted"
             else f"{base_url()}me/requests/{review['id']}"
         )
-        return json_response(result, 202, revision=review["revision_id"])
+        return flask_json_response(result, 202)
 
 
 # --- versions ---------------------------------------------------------------------------------
@@ -670,7 +669,7 @@ def list_versions(record_id: str) -> Response:
         ).fetchall()
         if sort == "oldest":
             rows = list(reversed(rows))
-        hits = [store.record_body(db, base_url(), r, caller) for r in rows]
+        hits = [store.record_body(db, base_url(), r, caller, hit=True) for r in rows]
     return _envelope(hits, f"api/records/{record_id}/versions", page, size, sort)
 
 
@@ -782,7 +781,7 @@ def search_records() -> Response:
                 caller, row
             ):
                 continue
-            body = store.record_body(db, base_url(), row, caller)
+            body = store.record_body(db, base_url(), row, caller, hit=True)
             if not all_versions and not body["versions"]["is_latest"]:
                 continue
             if _matches(body, request.args.get("q", "")):
@@ -809,7 +808,7 @@ def search_user_records() -> Response:
             if row["draft_json"] is not None:
                 body = store.draft_body(db, base_url(), row, caller)
             else:
-                body = store.record_body(db, base_url(), row, caller)
+                body = store.record_body(db, base_url(), row, caller, hit=True)
             if published in ("true", "false") and body["is_published"] != (published == "true"):
                 continue
             if _matches(body, request.args.get("q", "")):
