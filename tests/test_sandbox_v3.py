@@ -890,3 +890,22 @@ def test_dumps_follow_invenio_rdm_13(sandbox_v3: SandboxServer) -> None:
     assert community["links"]["self_html"] == f"{base}/communities/ecas-review/"
     assert community["links"]["rename"] == f"{api}/rename"
     assert community["links"]["membership_requests"] == f"{api}/membership-requests"
+
+
+def test_a_bad_identifier_is_reported_and_kept_as_sent(sandbox_v3: SandboxServer) -> None:
+    """A partial save keeps marshmallow's ``valid_data``: the bad entry stays, un-normalised."""
+    api = Client(sandbox_v3)
+    rid = api.create()["id"]
+    bad = {"identifier": "not a doi", "scheme": "doi", "relation_type": {"id": "references"}}
+    md = metadata()
+    md["related_identifiers"] = [*md["related_identifiers"], bad]
+    r = api("PUT", f"/api/records/{rid}/draft", json={"metadata": md})
+    assert r.status_code == 200
+    assert {"field": "metadata.related_identifiers.1.identifier",
+            "messages": ["Invalid DOI identifier."]} in r.json()["errors"]  # fmt: skip
+    for body in (r.json(), api("GET", f"/api/records/{rid}/draft").json()):
+        kept = body["metadata"]["related_identifiers"]
+        assert [k["identifier"] for k in kept] == ["21.14101/0a1b2c3d", "not a doi"]
+        assert kept[1]["relation_type"]["id"] == "references"
+    r = api("POST", f"/api/records/{rid}/draft/actions/publish")
+    assert r.status_code == 400  # still refused at publication

@@ -126,7 +126,10 @@ def _person(entry: dict[str, Any], contributor: bool = False) -> dict[str, Any]:
             out[key] = person[src]
     out["nameType"] = str(person.get("type", "")).title().capitalize()
     out["nameIdentifiers"] = [
-        {"nameIdentifier": i["identifier"], "nameIdentifierScheme": _datacite_scheme(i["scheme"])}
+        {
+            "nameIdentifier": i.get("identifier"),
+            "nameIdentifierScheme": _datacite_scheme(i.get("scheme", "")),
+        }
         for i in person.get("identifiers", [])
     ]
     if entry.get("affiliations"):
@@ -216,22 +219,22 @@ def datacite(record: dict[str, Any], base: str) -> dict[str, Any]:
             {"identifier": pid["identifier"], "identifierType": _datacite_scheme(scheme)}
         )
     for ident in md.get("identifiers", []):
-        if _datacite_scheme(ident["scheme"]) != "DOI":
+        if _datacite_scheme(ident.get("scheme", "")) != "DOI":
             identifiers.append(
                 {
                     "identifier": ident["identifier"],
-                    "identifierType": _datacite_scheme(ident["scheme"]),
+                    "identifierType": _datacite_scheme(ident.get("scheme", "")),
                 }
             )
     out["identifiers"] = identifiers
     related = []
     allowed = set(_config()["datacite_related_schemes"])
     for rel in md.get("related_identifiers", []):
-        scheme = _datacite_scheme(rel["scheme"])
+        scheme = _datacite_scheme(rel.get("scheme", ""))
         if scheme.lower() not in allowed:
             continue
         item = {
-            "relatedIdentifier": rel["identifier"],
+            "relatedIdentifier": rel.get("identifier", ""),
             "relationType": _props("relationtypes", rel.get("relation_type", {}).get("id")).get(
                 "datacite", ""
             ),
@@ -350,7 +353,7 @@ def _creative_works(md: dict[str, Any], relations: set[str]) -> list[dict[str, A
     for rel in md.get("related_identifiers", []):
         if rel.get("relation_type", {}).get("id") not in relations:
             continue
-        url = _to_url(rel["identifier"], rel["scheme"])
+        url = _to_url(rel.get("identifier", ""), rel.get("scheme", ""))
         if not url:
             continue
         works.append({"@type": "CreativeWork", "@id": url})  # the same lookup as ``@type``
@@ -457,7 +460,7 @@ def csl(record: dict[str, Any], base: str) -> dict[str, Any]:
         out["DOI"] = doi
     for key, scheme in (("ISBN", "isbn"), ("ISSN", "issn")):
         value = next(
-            (i["identifier"] for i in md.get("identifiers", []) if i["scheme"] == scheme), None
+            (i["identifier"] for i in md.get("identifiers", []) if i.get("scheme") == scheme), None
         )
         if value:
             out[key] = value
@@ -470,7 +473,7 @@ def _doi(record: dict[str, Any]) -> str | None:
     if "doi" in record.get("pids", {}):
         return str(record["pids"]["doi"]["identifier"])
     for ident in record.get("metadata", {}).get("identifiers", []):
-        if ident["scheme"] == "doi":
+        if ident.get("scheme", "") == "doi":
             return str(ident["identifier"])
     return None
 

@@ -123,7 +123,11 @@ def _unknown_keys(
 def _identifier(
     item: Any, path: str, errors: _Errors, schemes: tuple[str, ...] | list[str]
 ) -> dict[str, str] | None:
-    """``{"identifier", "scheme"}`` with idutils-style validation and normalisation."""
+    """``{"identifier", "scheme"}`` with idutils-style validation and normalisation.
+
+    A bad scheme or identifier is a schema-level error upstream (``IdentifierSchema``): marshmallow
+    keeps the entry as sent in ``valid_data``, so a partial save stores it un-normalised.
+    """
     if not isinstance(item, dict):
         errors.add(path, NOT_AN_OBJECT)
         return None
@@ -134,14 +138,14 @@ def _identifier(
     scheme = item.get("scheme")
     if scheme is None:
         errors.add(f"{path}.scheme", "No valid scheme recognized for identifier.")
-        return None
+        return {"identifier": identifier}
     if scheme not in schemes:
         errors.add(f"{path}.scheme", "Invalid scheme.")
-        return None
+        return {"identifier": identifier, "scheme": str(scheme)}
     normalised = v3_identifier(scheme, identifier)
     if normalised is None:
         errors.add(f"{path}.identifier", f"Invalid {_LABELS.get(scheme, scheme)} identifier.")
-        return None
+        return {"identifier": identifier, "scheme": scheme}
     return {"identifier": normalised, "scheme": scheme}
 
 
