@@ -221,7 +221,11 @@ def test_transport_rules(sandbox_v3: SandboxServer) -> None:
     r = api("GET", "/api/records", headers={"Accept": "text/html"})
     assert r.status_code == 406
     r = api("GET", "/api/records?size=0")
-    assert r.json() == {"status": 400, "message": "Invalid querystring parameters."}
+    assert r.json() == {
+        "status": 400,
+        "message": "A validation error occurred.",
+        "errors": [{"field": "size", "messages": ["Must be greater than or equal to 1."]}],
+    }
     # Anonymous and bad tokens: 403 Permission denied, never 401.
     for headers in ({}, {"Authorization": "Bearer not-a-token"}, {"Authorization": "Basic eA=="}):
         r = requests.post(f"{sandbox_v3.url}/api/records", json={}, headers=headers)
@@ -912,3 +916,54 @@ def test_a_bad_identifier_is_reported_and_kept_as_sent(sandbox_v3: SandboxServer
         assert kept[1]["relation_type"]["id"] == "references"
     r = api("POST", f"/api/records/{rid}/draft/actions/publish")
     assert r.status_code == 400  # still refused at publication
+
+
+def test_search_parameters_envelope_and_facets(sandbox_v3: SandboxServer) -> None:
+    """Paging, sort errors, the envelope and its links as invenio-records-resources answers."""
+    api = Client(sandbox_v3)
+    rid = publish_new(api, {"data.nc": b"x", "plot.png": b"y"})
+    base = sandbox_v3.url
+    # a size beyond the result window is clipped, not refused
+    r = requests.get(f"{base}/api/records", params={"size": 20000, "q": f"id:{rid}"})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert list(body) == ["hits", "aggregations", "sortBy", "page", "links"]
+    assert body["page"] == 1 and body["sortBy"] == "bestmatch"
+    assert body["hits"]["total"] == 1
+    # links as url_for builds them: arguments sorted, ':' kept
+    assert body["links"] == {
+        "self": f"{base}/api/records?page=1&q=id:{rid}&size=20000&sort=bestmatch"
+    }
+    aggs = body["aggregations"]
+    assert list(aggs) == ["access_status", "file_type", "resource_type"]
+    assert aggs["access_status"] == {
+        "buckets": [{"key": "open", "doc_count": 1, "label": "Open", "is_selected": False}],
+        "label": "Access status",
+    }
+    assert [b["key"] for b in aggs["file_type"]["buckets"]] == ["nc", "png"]
+    assert aggs["file_type"]["buckets"][1]["label"] == "PNG"
+    software = aggs["resource_type"]["buckets"][0]
+    assert (software["key"], software["label"]) == ("software", "Software")
+    assert software["inner"]["buckets"][0]["key"] == "software-computationalnotebook"
+    mine = api("GET", "/api/user/records").json()
+    assert list(mine["aggregations"]) == ["access_status", "file_type", "is_published",
+                                          "resource_type"]  # fmt: skip
+    communities = requests.get(f"{base}/api/communities", params={"q": "ecas"}).json()
+    assert communities["sortBy"] == "bestmatch" and list(communities["aggregations"]) == [
+        "type", "visibility"
+    ]  # fmt: skip
+    versions = requests.get(f"{base}/api/records/{rid}/versions").json()
+    assert "aggregations" not in versions and versions["page"] == 1  # no facets there
+    # errors: an unknown sort is a _schema validation error; page 0 one of "page"
+    r = requests.get(f"{base}/api/records", params={"sort": "nope"})
+    assert r.status_code == 400 and r.json() == {
+        "status": 400,
+        "message": "A validation error occurred.",
+        "errors": [{"field": "_schema", "messages": ["Invalid sort option 'nope'."]}],
+    }
+    r = requests.get(f"{base}/api/records", params={"page": 0})
+    assert r.json()["errors"] == [
+        {"field": "page", "messages": ["Must be greater than or equal to 1."]}
+    ]
+    r = requests.get(f"{base}/api/records", params={"page": 2, "size": 10000})
+    assert r.json() == {"status": 400, "message": "Invalid querystring parameters."}

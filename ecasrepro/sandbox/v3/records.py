@@ -2,7 +2,7 @@
 
 One job: the v3 record workflow, so that drafts, versions and reviews follow InvenioRDM's rules.
 
-May import: .common, .errors, .ids, .serializers, .store, .validation; never ecasrepro.api,
+May import: .common, .errors, .ids, .search, .serializers, .store, .validation; never ecasrepro.api,
 ecasrepro.b2share (the client it serves), or a front end (ecasrepro.cli, ecasrepro.magic,
 ecasrepro.compat).
 """
@@ -15,11 +15,10 @@ import sqlite3
 import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
-from urllib.parse import urlencode
 
 from flask import Blueprint, Response, g, request
 
-from ecasrepro.sandbox.v3 import serializers, store
+from ecasrepro.sandbox.v3 import search, serializers, store
 from ecasrepro.sandbox.v3.common import (
     Caller,
     base_url,
@@ -31,7 +30,6 @@ from ecasrepro.sandbox.v3.common import (
     storage,
 )
 from ecasrepro.sandbox.v3.errors import (
-    INVALID_QUERY,
     PID_DOES_NOT_EXIST,
     PID_NOT_REGISTERED,
     ApiError,
@@ -669,7 +667,7 @@ def import_files(record_id: str) -> Response:
 @blueprint.route("/api/records/<record_id>/versions", methods=["GET"])
 def list_versions(record_id: str) -> Response:
     caller = current_caller()
-    page, size, sort = _paging("version", ("version", "newest", "oldest"))
+    paging = search.paging("version", ("version", "newest", "oldest"))
     with storage().read() as db:
         row = record_or_404(db, record_id)
         rows = db.execute(
@@ -677,10 +675,10 @@ def list_versions(record_id: str) -> Response:
             "ORDER BY version_index DESC",
             (row["parent_id"],),
         ).fetchall()
-        if sort == "oldest":
+        if paging.sort == "oldest":
             rows = list(reversed(rows))
         hits = [store.record_body(db, base_url(), r, caller, hit=True) for r in rows]
-    return _envelope(hits, f"api/records/{record_id}/versions", page, size, sort)
+    return search.envelope(hits, f"api/records/{record_id}/versions", paging)
 
 
 @blueprint.route("/api/records/<record_id>/versions/latest", methods=["GET"])
@@ -720,39 +718,6 @@ def update_record(record_id: str) -> Response:
     raise AppError(500)  # NotImplementedError upstream: records change through their draft
 
 
-def _paging(default_sort: str, sorts: tuple[str, ...]) -> tuple[int, int, str]:
-    try:
-        page = int(request.args.get("page", "1"))
-        size = int(request.args.get("size", "25"))
-    except ValueError:
-        raise ApiError(400, INVALID_QUERY) from None
-    sort = request.args.get("sort") or default_sort
-    if page < 1 or size < 1 or page * size > 10000 or sort not in sorts:
-        raise ApiError(400, INVALID_QUERY)
-    return page, size, sort
-
-
-def _envelope(hits: list[dict[str, Any]], path: str, page: int, size: int, sort: str) -> Response:
-    def link(p: int) -> str:
-        query: dict[str, Any] = {"page": p, "size": size, "sort": sort}
-        if request.args.get("q"):
-            query["q"] = request.args["q"]
-        return f"{base_url()}{path}?{urlencode(query)}"
-
-    links = {"self": link(page)}
-    if page > 1:
-        links["prev"] = link(page - 1)
-    if page * size < len(hits):
-        links["next"] = link(page + 1)
-    body = {
-        "hits": {"hits": hits[(page - 1) * size : page * size], "total": len(hits)},
-        "aggregations": {},
-        "sortBy": sort,
-        "links": links,
-    }
-    return json_response(body, ui=True)
-
-
 def _matches(body: dict[str, Any], query: str) -> bool:
     """A small subset of the query syntax: ``field:value`` on a few paths, else title words."""
     query = query.strip()
@@ -777,7 +742,7 @@ def _matches(body: dict[str, Any], query: str) -> bool:
 def search_records() -> Response:
     caller = current_caller()
     sorts = ("bestmatch", "newest", "oldest", "version", "mostviewed", "mostdownloaded")
-    page, size, sort = _paging("bestmatch" if request.args.get("q") else "newest", sorts)
+    paging = search.paging("bestmatch" if request.args.get("q") else "newest", sorts)
     all_versions = request.args.get("allversions", "").lower() in ("1", "true")
     with storage().read() as db:
         rows = db.execute(
@@ -796,9 +761,9 @@ def search_records() -> Response:
                 continue
             if _matches(body, request.args.get("q", "")):
                 hits.append(body)
-    if sort == "oldest":
+    if paging.sort == "oldest":
         hits.reverse()
-    return _envelope(hits, "api/records", page, size, sort)
+    return search.envelope(hits, "api/records", paging, "records")
 
 
 @blueprint.route("/api/user/records", methods=["GET"])
@@ -807,7 +772,7 @@ def search_user_records() -> Response:
     if caller.anonymous:
         raise permission_denied()
     sorts = ("bestmatch", "updated-desc", "updated-asc", "newest", "oldest", "version")
-    page, size, sort = _paging("bestmatch" if request.args.get("q") else "updated-desc", sorts)
+    paging = search.paging("bestmatch" if request.args.get("q") else "updated-desc", sorts)
     published = request.args.get("is_published")
     with storage().read() as db:
         rows = db.execute(
@@ -823,6 +788,6 @@ def search_user_records() -> Response:
                 continue
             if _matches(body, request.args.get("q", "")):
                 hits.append(body)
-    key = "created" if sort in ("newest", "oldest") else "updated"
-    hits.sort(key=lambda h: h[key], reverse=sort not in ("oldest", "updated-asc"))
-    return _envelope(hits, "api/user/records", page, size, sort)
+    key = "created" if paging.sort in ("newest", "oldest") else "updated"
+    hits.sort(key=lambda h: h[key], reverse=paging.sort not in ("oldest", "updated-asc"))
+    return search.envelope(hits, "api/user/records", paging, "drafts")
