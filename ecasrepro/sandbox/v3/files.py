@@ -110,6 +110,11 @@ def _list_response(db: sqlite3.Connection, row: sqlite3.Row, status: int = 200) 
 
 # --- step 1: init -----------------------------------------------------------------------------
 def _init_items(body: Any) -> list[dict[str, Any]]:
+    if isinstance(body, dict) and body:
+        # Upstream walks an object like a list of its keys: each is "not an object" by index.
+        raise validation_error(
+            [field_error(f"{n}._schema", "Invalid input type.") for n in range(len(body))]
+        )
     if not isinstance(body, list):
         raise validation_error([field_error("_schema", "Invalid input type.")])
     if not body:

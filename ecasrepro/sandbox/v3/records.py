@@ -153,9 +153,9 @@ def _access(value: Any, previous: dict[str, Any] | None) -> dict[str, Any]:
     for key in ("record", "files"):
         level = value.get(key, "public")
         if level not in ("public", "restricted"):
-            errors.append(
-                field_error(f"access.{key}", f"'{key}' must be either 'public' or 'restricted'")
-            )
+            # Upstream's access component raises a KeyError on the unknown level; the service
+            # reports it as the error of "access" with the exception's text, "'record'".
+            errors.append(field_error("access", f"'{key}'"))
         out[key] = level
     if isinstance(value.get("embargo"), dict):
         embargo = value["embargo"]
@@ -377,6 +377,16 @@ def update_draft(record_id: str) -> Response:
 
 @blueprint.route("/api/records/<record_id>/draft", methods=["DELETE"])
 def delete_draft(record_id: str) -> Response:
+    caller = current_caller()
+    if not caller.anonymous:
+        with storage().read() as db:
+            existing = store.get_record(db, record_id) if RECORD_ID_RE.match(record_id) else None
+            if (
+                existing is not None
+                and existing["draft_json"] is None
+                and store.is_owner(caller, existing)
+            ):
+                raise ApiError(404, "Not found.")  # a published record without a draft
     with as_owner(record_id) as (db, _caller, row):
         _check_if_match(row)
         review = store.get_request(db, row["review_id"])
