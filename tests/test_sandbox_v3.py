@@ -992,3 +992,26 @@ def test_error_messages_of_invenio_rdm_13(sandbox_v3: SandboxServer) -> None:
     r = api("POST", f"/api/records/{draft}/draft/files", json={"key": "x.txt"})
     assert r.status_code == 400
     assert r.json()["errors"] == [{"field": "0._schema", "messages": ["Invalid input type."]}]
+
+
+def test_languages_come_back_with_their_titles(sandbox_v3: SandboxServer) -> None:
+    """``languages`` is a vocabulary field upstream (PIDListRelation): dumped with its title."""
+    api = Client(sandbox_v3)
+    draft = api.create(languages=[{"id": "eng"}, {"id": "deu"}])
+    assert draft["metadata"]["languages"] == [
+        {"id": "eng", "title": {"en": "English"}},
+        {"id": "deu", "title": {"en": "German"}},
+    ]
+    r = api("GET", f"/api/records/{draft['id']}/draft", headers={"Accept": "application/ld+json"})
+    assert r.json()["inLanguage"] == {
+        "alternateName": "eng",
+        "@type": "Language",
+        "name": "English",
+    }
+    r = api("GET", f"/api/records/{draft['id']}/draft",
+            headers={"Accept": "application/vnd.datacite.datacite+json"})  # fmt: skip
+    assert r.json()["language"] == "eng"
+    r = api("POST", "/api/records", json={"metadata": metadata(languages=[{"id": "zzz"}])})
+    assert r.status_code == 400 and r.json() == {"status": 400, "message": "Invalid value zzz."}
+    term = api("GET", "/api/vocabularies/languages/eng").json()
+    assert term["title"] == {"en": "English"} and term["props"]["alpha_2"] == "en"

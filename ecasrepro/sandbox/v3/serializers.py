@@ -392,6 +392,14 @@ def schemaorg(record: dict[str, Any], base: str) -> dict[str, Any]:
         out["dateModified"] = record["updated"]
     if md.get("publication_date") and _date_parts(md["publication_date"]):
         out["datePublished"] = md["publication_date"].split("/")[0]
+    language = (md.get("languages") or [{}])[0].get("id")
+    term = vocabularies.lookup("languages", language) if language else None
+    if term is not None:  # pycountry's ISO 639-3 name upstream: the vocabulary's English title
+        out["inLanguage"] = {
+            "alternateName": term.id,
+            "@type": "Language",
+            "name": term.title.get("en", term.id),
+        }
     temporal = [d["date"] for d in md.get("dates", []) if _date_parts(d.get("date"))]
     if temporal:
         out["temporal"] = temporal
