@@ -1015,3 +1015,21 @@ def test_languages_come_back_with_their_titles(sandbox_v3: SandboxServer) -> Non
     assert r.status_code == 400 and r.json() == {"status": 400, "message": "Invalid value zzz."}
     term = api("GET", "/api/vocabularies/languages/eng").json()
     assert term["title"] == {"en": "English"} and term["props"]["alpha_2"] == "en"
+
+
+def test_downloads_are_sent_with_sanitized_mimetypes(sandbox_v3: SandboxServer) -> None:
+    """invenio-files-rest: CSV/HTML as text/plain, images as they are, others as octet-stream."""
+    api = Client(sandbox_v3)
+    rid = api.create()["id"]
+    for key in ("table.csv", "page.html", "plot.png", "data.nc"):
+        api.upload(rid, key, b"content")
+    expected = {
+        "table.csv": "text/plain; charset=utf-8",
+        "page.html": "text/plain; charset=utf-8",
+        "plot.png": "image/png",
+        "data.nc": "application/octet-stream",
+    }
+    for key, content_type in expected.items():
+        r = api("GET", f"/api/records/{rid}/draft/files/{key}/content")
+        assert r.status_code == 200 and r.headers["Content-Type"] == content_type, key
+    assert api("GET", f"/api/records/{rid}/draft/files/table.csv").json()["mimetype"] == "text/csv"
