@@ -421,6 +421,7 @@ def test_new_version_with_files_import_and_direct_publish(sandbox_v3: SandboxSer
     r = api("POST", f"/api/records/{second}/draft/actions/publish")
     assert r.status_code == 202, r.text
     record = r.json()
+    assert all("links" not in e for e in record["files"]["entries"].values())  # as upstream
     assert record["id"] == second and record["versions"] == {
         "is_latest": True,
         "is_latest_draft": True,
@@ -886,6 +887,9 @@ def test_dumps_follow_invenio_rdm_13(sandbox_v3: SandboxServer) -> None:
     assert entry["links"]["content"] == f"{base}/api/records/{rid}/files/data.nc/content"
     hit = alice("GET", f"/api/records?q=id:{rid}").json()["hits"]["hits"][0]
     assert "links" not in hit["files"]["entries"]["data.nc"]  # search hits: no entry links
+    assert "storage_class" not in hit["files"]["entries"]["data.nc"]  # nor storage_class
+    assert "custom_fields" not in hit["parent"]["communities"]["entries"][0]
+    assert "storage_class" in entry
     # an edit draft of the published record is "published" and the latest version
     edit = alice("POST", f"/api/records/{rid}/draft").json()
     assert edit["status"] == "published" and edit["versions"]["is_latest"] is True

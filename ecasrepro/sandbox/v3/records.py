@@ -481,11 +481,10 @@ def publish(record_id: str) -> Response:
         publish_row(db, row, None)
         published = store.get_record(db, record_id)
         assert published is not None
-        return json_response(
-            store.record_body(db, base_url(), published, caller),
-            202,
-            revision=published["record_revision"],
-        )
+        body = store.record_body(db, base_url(), published, caller)
+        for entry in body["files"]["entries"].values():
+            entry.pop("links", None)  # the publish answer renders no file entry links (measured)
+        return json_response(body, 202, revision=published["record_revision"])
 
 
 # --- review -----------------------------------------------------------------------------------

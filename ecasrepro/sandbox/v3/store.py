@@ -548,7 +548,7 @@ def record_body(
         **_access_links(base, rid),
     }
     files = file_rows(db, rid, "record")
-    return {
+    body = {
         "id": rid,
         "created": row["record_created"],
         "updated": row["record_updated"],
@@ -563,6 +563,19 @@ def record_body(
         "deletion_status": {"is_deleted": False, "status": "P"},
         "stats": {"this_version": dict(_NO_STATS), "all_versions": dict(_NO_STATS)},
     }
+    if hit:
+        _as_indexed(body)
+    return body
+
+
+def _as_indexed(body: dict[str, Any]) -> None:
+    """What the search index gives back of a record (measured on the reference): file entries
+    without ``storage_class``, parent communities without ``custom_fields`` and description."""
+    for entry in body["files"]["entries"].values():
+        entry.pop("storage_class", None)
+    for community in body["parent"]["communities"].get("entries", []):
+        community.pop("custom_fields", None)
+        community["metadata"].pop("description", None)
 
 
 def now() -> str:
