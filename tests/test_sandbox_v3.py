@@ -1037,3 +1037,25 @@ def test_downloads_are_sent_with_sanitized_mimetypes(sandbox_v3: SandboxServer) 
         r = api("GET", f"/api/records/{rid}/draft/files/{key}/content")
         assert r.status_code == 200 and r.headers["Content-Type"] == content_type, key
     assert api("GET", f"/api/records/{rid}/draft/files/table.csv").json()["mimetype"] == "text/csv"
+
+
+def test_image_files_get_iiif_links_and_thumbnails(sandbox_v3: SandboxServer) -> None:
+    api = Client(sandbox_v3)
+    rid = api.create()["id"]
+    api.upload(rid, "data.nc", b"x")
+    key = "plots/sub dir/figure.png"
+    r = api("POST", f"/api/records/{rid}/draft/files", json=[{"key": key}])
+    assert r.status_code == 201
+    links = next(e for e in r.json()["entries"] if e["key"] == key)["links"]
+    iiif = f"{sandbox_v3.url}/api/iiif/draft:{rid}"
+    assert links["iiif_canvas"] == f"{iiif}/canvas/plots/sub%20dir/figure.png"
+    assert links["iiif_base"] == f"{iiif}:plots/sub%20dir/figure.png"
+    assert links["iiif_info"] == f"{iiif}:plots/sub%20dir/figure.png/info.json"
+    assert links["iiif_api"] == f"{iiif}:plots/sub%20dir/figure.png/full/full/0/default.png"
+    nc = api("GET", f"/api/records/{rid}/draft/files/data.nc").json()["links"]
+    assert not [k for k in nc if k.startswith("iiif")]
+    thumbnails = api("GET", f"/api/records/{rid}/draft").json()["links"]["thumbnails"]
+    assert list(thumbnails) == ["10", "50", "100", "250", "750", "1200"]
+    assert thumbnails["10"] == (
+        f"{sandbox_v3.url}/api/iiif/record:{rid}:plots/sub%20dir/figure.png/full/%5E10,/0/default.jpg"
+    )

@@ -13,15 +13,12 @@ May import: ecasrepro.sandbox.common, ecasrepro.sandbox.storage, .common, .error
 from __future__ import annotations
 
 import contextlib
-import functools
 import json
 import mimetypes
 import sqlite3
 import uuid
-from importlib.resources import files
 from typing import Any
 
-import yaml
 from flask import Blueprint, Response, current_app, request
 
 from ecasrepro.sandbox.common import receive_upload, stream_file
@@ -343,17 +340,10 @@ def commit_file(record_id: str, key: str) -> Response:
 
 
 # --- downloads --------------------------------------------------------------------------------
-@functools.cache
-def _sanitizing() -> dict[str, list[str]]:
-    path = files("ecasrepro") / "data" / "b2share" / "v3" / "files_rest.yaml"
-    loaded: dict[str, list[str]] = yaml.safe_load(path.read_text(encoding="utf-8"))
-    return loaded
-
-
 def sanitized_mimetype(mimetype: str | None, filename: str) -> str:
     """invenio-files-rest's ``sanitize_mimetype``: browsers never render a download."""
-    rules = _sanitizing()
-    if mimetype in rules["whitelist"]:
+    rules = store.files_rest_config()
+    if mimetype and mimetype in rules["whitelist"]:
         return mimetype
     if mimetype in rules["plaintext"] or filename.lower() in rules["textfiles"]:
         return "text/plain"

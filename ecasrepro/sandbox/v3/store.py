@@ -13,10 +13,16 @@ May import: ecasrepro.sandbox.storage, .common, .validation; never ecasrepro.api
 
 from __future__ import annotations
 
+import functools
 import json
 import sqlite3
 import uuid
+from importlib.resources import files as package_files
+from pathlib import PurePosixPath
 from typing import Any
+from urllib.parse import quote
+
+import yaml
 
 from ecasrepro.sandbox.storage import Storage, utcnow_iso
 from ecasrepro.sandbox.v3.common import Caller, Community, community_by_id
@@ -154,15 +160,47 @@ def can_read_draft(db: sqlite3.Connection, caller: Caller, row: sqlite3.Row) -> 
 
 
 # --- dumps ------------------------------------------------------------------------------------
-def _file_links(base: str, record_id: str, kind: str, key: str) -> dict[str, str]:
-    from urllib.parse import quote
+@functools.cache
+def files_rest_config() -> dict[str, Any]:
+    """Download and IIIF facts of invenio-files-rest / invenio-app-rdm (``files_rest.yaml``)."""
+    path = package_files("ecasrepro") / "data" / "b2share" / "v3" / "files_rest.yaml"
+    loaded: dict[str, Any] = yaml.safe_load(path.read_text(encoding="utf-8"))
+    return loaded
 
+
+def is_iiif_compatible(key: str) -> bool:
+    return PurePosixPath(key).suffix[1:].lower() in files_rest_config()["iiif_formats"]
+
+
+def _file_links(base: str, record_id: str, kind: str, key: str) -> dict[str, str]:
     prefix = "draft/" if kind == "draft" else ""
-    url = f"{base}api/records/{record_id}/{prefix}files/{quote(key, safe='/')}"
+    quoted = quote(key, safe="/")
+    url = f"{base}api/records/{record_id}/{prefix}files/{quoted}"
     links = {"self": url, "content": f"{url}/content"}
     if kind == "draft":
         links["commit"] = f"{url}/commit"
+    if is_iiif_compatible(key):
+        iiif = f"{base}api/iiif/{kind}:{record_id}"
+        links["iiif_canvas"] = f"{iiif}/canvas/{quoted}"
+        links["iiif_base"] = f"{iiif}:{quoted}"
+        links["iiif_info"] = f"{iiif}:{quoted}/info.json"
+        links["iiif_api"] = f"{iiif}:{quoted}/full/full/0/default.png"
     return links
+
+
+def thumbnail_links(
+    base: str, record_id: str, data: dict[str, Any], rows: list[sqlite3.Row]
+) -> dict[str, str] | None:
+    """``ThumbnailLinks``: for the default preview or first image, always as ``record:`` IIIF."""
+    keys = [data.get("files", {}).get("default_preview"), *(r["key"] for r in rows)]
+    key = next((k for k in keys if k and is_iiif_compatible(k)), None)
+    if key is None:
+        return None
+    iiif = f"{base}api/iiif/record:{record_id}:{quote(key, safe='/')}"
+    return {
+        str(size): f"{iiif}/full/%5E{size},/0/default.jpg"
+        for size in files_rest_config()["thumbnail_sizes"]
+    }
 
 
 def file_item(base: str, row: sqlite3.Row) -> dict[str, Any]:
@@ -423,7 +461,7 @@ def draft_body(
     rid = row["id"]
     data = json.loads(row["draft_json"])
     api = f"{base}api/records/{rid}"
-    links = {
+    links: dict[str, Any] = {
         "self": f"{api}/draft",
         "self_html": f"{base}uploads/{rid}",
         "preview_html": f"{base}records/{rid}?preview=1",
@@ -444,6 +482,9 @@ def draft_body(
         links["submit-review"] = f"{api}/draft/actions/submit-review"
     links.update(_access_links(base, rid))
     files = file_rows(db, rid, "draft")
+    thumbnails = thumbnail_links(base, rid, data, files)
+    if thumbnails:
+        links["thumbnails"] = thumbnails
     return {
         "id": rid,
         "created": row["draft_created"],
@@ -525,7 +566,7 @@ def record_body(
     api = f"{base}api/records/{rid}"
     doi = data.get("pids", {}).get("doi", {}).get("identifier", record_doi(rid))
     parent = get_parent(db, row["parent_id"])
-    links = {
+    links: dict[str, Any] = {
         "self": api,
         "self_html": f"{base}records/{rid}",
         "preview_html": f"{base}records/{rid}?preview=1",
@@ -548,6 +589,9 @@ def record_body(
         **_access_links(base, rid),
     }
     files = file_rows(db, rid, "record")
+    thumbnails = thumbnail_links(base, rid, data, files)
+    if thumbnails:
+        links["thumbnails"] = thumbnails
     body = {
         "id": rid,
         "created": row["record_created"],
