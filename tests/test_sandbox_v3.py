@@ -1059,3 +1059,53 @@ def test_image_files_get_iiif_links_and_thumbnails(sandbox_v3: SandboxServer) ->
     assert thumbnails["10"] == (
         f"{sandbox_v3.url}/api/iiif/record:{rid}:plots/sub%20dir/figure.png/full/%5E10,/0/default.jpg"
     )
+
+
+def test_dublin_core_and_geojson(sandbox_v3: SandboxServer) -> None:
+    api = Client(sandbox_v3)
+    point = {"geometry": {"type": "Point", "coordinates": [10.0, 53.5]}, "place": "Hamburg"}
+    rid = publish_new(api, {"data.nc": b"x"})
+    base = sandbox_v3.url
+    doi = f"10.5072/b2share.{rid}"
+    record = api("GET", f"/api/records/{rid}").json()
+    r = api("GET", f"/api/records/{rid}", headers={"Accept": "application/x-dc+xml"})
+    assert r.status_code == 200 and r.headers["Content-Type"].startswith("application/x-dc+xml")
+    assert r.text == (
+        "<?xml version='1.0' encoding='utf-8'?>\n"
+        '<oai_dc:dc xmlns:dc="http://purl.org/dc/elements/1.1/" '
+        'xmlns:oai_dc="http://www.openarchives.org/OAI/2.0/oai_dc/" '
+        'xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" '
+        'xsi:schemaLocation="http://www.openarchives.org/OAI/2.0/oai_dc/ '
+        'http://www.openarchives.org/OAI/2.0/oai_dc.xsd">\n'
+        "  <dc:creator>Doe, Jane</dc:creator>\n"
+        "  <dc:date>2025-10-01</dc:date>\n"
+        f"  <dc:identifier>https://doi.org/{doi}</dc:identifier>\n"
+        f"  <dc:identifier>{record['pids']['oai']['identifier']}</dc:identifier>\n"
+        "  <dc:publisher>ECAS sandbox</dc:publisher>\n"
+        "  <dc:relation>https://hdl.handle.net/21.14101/0a1b2c3d</dc:relation>\n"
+        f"  <dc:relation>{base}/communities/ecas/</dc:relation>\n"
+        f"  <dc:relation>https://doi.org/{record['parent']['pids']['doi']['identifier']}</dc:relation>\n"
+        "  <dc:rights>info:eu-repo/semantics/openAccess</dc:rights>\n"
+        "  <dc:rights>Creative Commons Attribution 4.0 International</dc:rights>\n"
+        "  <dc:rights>https://creativecommons.org/licenses/by/4.0/</dc:rights>\n"
+        "  <dc:title>Sea ice trends 1979-2024</dc:title>\n"
+        "  <dc:type>info:eu-repo/semantics/other</dc:type>\n"
+        "</oai_dc:dc>\n"
+    )
+    draft = api.create(locations={"features": [point]}, description="<p>a & b</p>")["id"]
+    r = api("GET", f"/api/records/{draft}/draft", headers={"Accept": "application/vnd.geo+json"})
+    assert r.json() == {
+        "features": [
+            {
+                "type": "Feature",
+                "geometry": {"type": "Point", "coordinates": [10.0, 53.5]},
+                "properties": {"place": "Hamburg"},
+            }
+        ],
+        "type": "FeatureCollection",
+    }
+    r = api("GET", f"/api/records/{draft}/draft", headers={"Accept": "application/x-dc+xml"})
+    assert (
+        "<dc:description>&amp;lt;p&amp;gt;a &amp;amp; b&amp;lt;/p&amp;gt;</dc:description>"
+        in r.text
+    )

@@ -548,12 +548,122 @@ def bibtex(record: dict[str, Any], base: str) -> str:
     return "@" + name + "{" + key + ",\n" + body + "}"
 
 
+# --- GeoJSON ----------------------------------------------------------------------------------
+def geojson(record: dict[str, Any], base: str) -> dict[str, Any]:
+    """``GeoJSONSchema``: every location feature with its other keys as properties."""
+    features = []
+    for feature in record.get("metadata", {}).get("locations", {}).get("features", []):
+        geometry = feature.get("geometry") or {}
+        features.append(
+            {
+                "type": "Feature",
+                "geometry": {
+                    "type": geometry.get("type"),
+                    "coordinates": geometry.get("coordinates"),
+                },
+                "properties": {k: v for k, v in feature.items() if k != "geometry"},
+            }
+        )
+    return {"features": features, "type": "FeatureCollection"}
+
+
+# --- Dublin Core XML --------------------------------------------------------------------------
+#: dcxml's element order (its rules, in registration order): plural key -> element name.
+_DC_ELEMENTS = (
+    ("contributors", "contributor"), ("coverage", "coverage"), ("creators", "creator"),
+    ("dates", "date"), ("descriptions", "description"), ("formats", "format"),
+    ("identifiers", "identifier"), ("languages", "language"), ("publishers", "publisher"),
+    ("relations", "relation"), ("rights", "rights"), ("sources", "source"),
+    ("subjects", "subject"), ("titles", "title"), ("types", "type"),
+)  # fmt: skip
+_DC_OPEN = (
+    '<oai_dc:dc xmlns:dc="http://purl.org/dc/elements/1.1/" '
+    'xmlns:oai_dc="http://www.openarchives.org/OAI/2.0/oai_dc/" '
+    'xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" '
+    'xsi:schemaLocation="http://www.openarchives.org/OAI/2.0/oai_dc/ '
+    'http://www.openarchives.org/OAI/2.0/oai_dc.xsd">'
+)
+
+
+def _xml_text(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _dc_identifier(identifier: str, scheme: str) -> str:
+    """``_transform_identifier``: a URL where idutils makes one, else ``scheme:identifier``."""
+    url = _to_url(identifier, scheme)
+    if url:
+        return url
+    return identifier if identifier.startswith(scheme) else f"{scheme}:{identifier}"
+
+
+def dublin_core(record: dict[str, Any], base: str) -> str:
+    """Simple Dublin Core (``DublinCoreSchema`` + dcxml's ``simpledc.tostring``)."""
+    md = record.get("metadata", {})
+    access = record.get("access", {}).get("status")
+    rights = []
+    if access:
+        rights.append(
+            f"info:eu-repo/semantics/{'closed' if access == 'metadata-only' else access}Access"
+        )
+    for right in md.get("rights", []):
+        rights.append(right.get("title", {}).get("en"))
+        url = right.get("props", {}).get("url") if right.get("id") else right.get("link")
+        if url:
+            rights.append(url)
+    dates = [md["publication_date"]] if md.get("publication_date") else []
+    if access == "embargoed":
+        dates.append(f"info:eu-repo/date/embargoEnd/{record['access']['embargo']['until']}")
+    relations = [
+        _dc_identifier(r.get("identifier", ""), r.get("scheme", ""))
+        for r in [*md.get("alternate_identifiers", []), *md.get("related_identifiers", [])]
+    ]
+    for community in record.get("parent", {}).get("communities", {}).get("entries", []):
+        relations.append(f"{base}communities/{community['slug']}/")
+    for scheme, pid in record.get("parent", {}).get("pids", {}).items():
+        if scheme == "doi":
+            relations.append(_dc_identifier(pid["identifier"], scheme))
+    descriptions = [md["description"]] if md.get("description") else []
+    descriptions += [d.get("description", "") for d in md.get("additional_descriptions", [])]
+    eurepo = _props("resourcetypes", _resource_type_id(record)).get("eurepo")
+    values: dict[str, list[Any]] = {
+        "contributors": [c["person_or_org"].get("name") for c in md.get("contributors", [])],
+        "creators": [c["person_or_org"].get("name") for c in md.get("creators", [])],
+        "dates": dates,
+        "descriptions": [_xml_text(d) for d in descriptions],  # bleach.clean(tags=[]) escapes
+        "formats": list(md.get("formats", [])),
+        "identifiers": [
+            _dc_identifier(p["identifier"], scheme) for scheme, p in record.get("pids", {}).items()
+        ]
+        + [
+            _dc_identifier(i.get("identifier", ""), i.get("scheme", ""))
+            for i in md.get("identifiers", [])
+        ],
+        "languages": [lang["id"] for lang in md.get("languages", [])],
+        "publishers": [md["publisher"]] if md.get("publisher") else [],
+        "relations": relations,
+        "rights": rights,
+        "subjects": [s["subject"] for s in md.get("subjects", []) if s.get("subject")],
+        "titles": [md["title"]] if md.get("title") else [],
+        "types": [eurepo] if eurepo else [],
+    }
+    lines = ["<?xml version='1.0' encoding='utf-8'?>", _DC_OPEN]
+    for plural, element in _DC_ELEMENTS:
+        for value in values.get(plural, []):
+            if value:
+                lines.append(f"  <dc:{element}>{_xml_text(str(value))}</dc:{element}>")
+    lines.append("</oai_dc:dc>")
+    return "\n".join(lines) + "\n"
+
+
 #: mimetype -> serialiser of the record dump
 SERIALISERS: dict[str, Callable[[dict[str, Any], str], Any]] = {
     "application/ld+json": schemaorg,
     "application/vnd.citationstyles.csl+json": csl,
     "application/vnd.datacite.datacite+json": datacite,
     "application/x-bibtex": bibtex,
+    "application/vnd.geo+json": geojson,
+    "application/x-dc+xml": dublin_core,
 }
 
 
