@@ -101,20 +101,22 @@ def _strip_html(text: str) -> str:
 
 
 def _to_url(identifier: str, scheme: str) -> str | None:
-    """idutils' ``to_url`` for the schemes records here use (https)."""
+    """idutils' ``to_url`` (https) for the schemes records carry; None where it makes no URL."""
     if scheme == "doi":
         return "https://doi.org/" + re.sub(r"^(doi:|https?://(dx\.)?doi\.org/)", "", identifier)
     if scheme == "handle":
         return "https://hdl.handle.net/" + re.sub(
             r"^(hdl:|https?://hdl\.handle\.net/)", "", identifier
         )
-    if scheme in ("url", "purl", "w3id"):
+    if scheme in ("url", "purl"):
         return identifier
     if scheme == "arxiv":
-        return "https://arxiv.org/abs/" + identifier.removeprefix("arXiv:")
-    if scheme == "ark":
-        return "https://n2t.net/" + identifier
-    return None
+        return "https://arxiv.org/abs/arXiv:" + re.sub(r"^arxiv:", "", identifier, flags=re.I)
+    if scheme == "pmid":
+        return f"https://pubmed.ncbi.nlm.nih.gov/{identifier}/"
+    if scheme == "urn" and identifier.lower().startswith("urn:nbn:"):
+        return "https://nbn-resolving.org/" + identifier
+    return None  # ark, w3id, isbn, oai, ...: no URL
 
 
 # --- DataCite JSON 4.3 ------------------------------------------------------------------------
