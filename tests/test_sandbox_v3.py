@@ -1109,3 +1109,34 @@ def test_dublin_core_and_geojson(sandbox_v3: SandboxServer) -> None:
         "<dc:description>&amp;lt;p&amp;gt;a &amp;amp; b&amp;lt;/p&amp;gt;</dc:description>"
         in r.text
     )
+
+
+def test_datacite_xml_is_the_datacite_json_in_kernel_4_3_xml(sandbox_v3: SandboxServer) -> None:
+    """Checked byte for byte against the datacite package's ``schema43.tostring`` offline."""
+    api = Client(sandbox_v3)
+    rid = publish_new(api, {"data.nc": b"x"})
+    doi = f"10.5072/b2share.{rid}"
+    r = api(
+        "GET", f"/api/records/{rid}", headers={"Accept": "application/vnd.datacite.datacite+xml"}
+    )
+    assert r.status_code == 200 and "ETag" in r.headers
+    lines = r.text.splitlines()
+    assert lines[:4] == [
+        "<?xml version='1.0' encoding='utf-8'?>",
+        '<resource xmlns="http://datacite.org/schema/kernel-4" '
+        'xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" '
+        'xsi:schemaLocation="http://datacite.org/schema/kernel-4 '
+        'http://schema.datacite.org/meta/kernel-4.3/metadata.xsd">',
+        f'  <identifier identifierType="DOI">{doi}</identifier>',
+        "  <alternateIdentifiers>",
+    ]
+    assert (
+        f'    <alternateIdentifier alternateIdentifierType="URL">{sandbox_v3.url}/records/{rid}'
+        "</alternateIdentifier>" in lines
+    )
+    assert '  <resourceType resourceTypeGeneral="ComputationalNotebook"></resourceType>' in lines
+    assert (
+        '    <relatedIdentifier relatedIdentifierType="Handle" relationType="IsDerivedFrom" '
+        'resourceTypeGeneral="Dataset">21.14101/0a1b2c3d</relatedIdentifier>'
+    ) in lines
+    assert lines[-1] == "</resource>" and r.text.endswith("</resource>\n")

@@ -23,6 +23,7 @@ import re
 import textwrap
 import unicodedata
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from importlib.resources import files
 from typing import Any
 
@@ -658,6 +659,190 @@ def dublin_core(record: dict[str, Any], base: str) -> str:
     return "\n".join(lines) + "\n"
 
 
+# --- DataCite XML 4.3 -------------------------------------------------------------------------
+@dataclass
+class _Node:
+    """An XML element as lxml's pretty printer writes it (text "" is an open/close pair)."""
+
+    tag: str
+    text: str | None = None
+    attrs: list[tuple[str, str]] = field(default_factory=list)
+    children: list[_Node] = field(default_factory=list)
+
+    def set(self, name: str, value: Any) -> None:
+        if value:
+            self.attrs.append((name, str(value)))
+
+    def write(self, out: list[str], depth: int = 0) -> None:
+        pad = "  " * depth
+        attrs = "".join(f' {k}="{_xml_attr(v)}"' for k, v in self.attrs)
+        if self.children:
+            out.append(f"{pad}<{self.tag}{attrs}>")
+            for child in self.children:
+                child.write(out, depth + 1)
+            out.append(f"{pad}</{self.tag}>")
+        elif self.text is None:
+            out.append(f"{pad}<{self.tag}{attrs}/>")
+        else:
+            out.append(f"{pad}<{self.tag}{attrs}>{_xml_text(self.text)}</{self.tag}>")
+
+
+def _xml_attr(value: str) -> str:
+    return _xml_text(value).replace('"', "&quot;")
+
+
+def _dc43_person(entry: dict[str, Any], tag: str, name_tag: str) -> _Node:
+    node = _Node(tag)
+    name = _Node(name_tag, entry.get("name"))
+    name.set("nameType", entry.get("nameType"))
+    name.set("xml:lang", entry.get("lang"))
+    node.children.append(name)
+    if tag == "contributor":
+        node.set("contributorType", entry.get("contributorType"))
+    for key in ("givenName", "familyName"):
+        if entry.get(key):
+            node.children.append(_Node(key, entry[key]))
+    for ident in entry.get("nameIdentifiers", []):
+        if ident.get("nameIdentifier"):
+            child = _Node("nameIdentifier", ident["nameIdentifier"])
+            child.attrs.append(("nameIdentifierScheme", ident["nameIdentifierScheme"]))
+            child.set("schemeURI", ident.get("schemeUri"))
+            node.children.append(child)
+    for aff in entry.get("affiliation", []):
+        if aff.get("name"):
+            child = _Node("affiliation", aff["name"])
+            child.set("affiliationIdentifier", aff.get("affiliationIdentifier"))
+            child.set("affiliationIdentifierScheme", aff.get("affiliationIdentifierScheme"))
+            child.set("schemeURI", aff.get("schemeUri"))
+            node.children.append(child)
+    return node
+
+
+def _group(tag: str, children: list[_Node]) -> list[_Node]:
+    return [_Node(tag, children=children)] if children else []
+
+
+def datacite_xml(record: dict[str, Any], base: str) -> str:
+    """DataCite 4.3 XML: the DataCite JSON above through the datacite package's schema43 rules."""
+    dc = datacite(record, base)
+    nodes: list[_Node] = []
+    doi = [i for i in dc.get("identifiers", []) if i["identifierType"] == "DOI"]
+    alternates = [i for i in dc.get("identifiers", []) if i["identifierType"] != "DOI"]
+    for ident in doi[:1]:
+        nodes.append(_Node("identifier", ident["identifier"], [("identifierType", "DOI")]))
+    alt_nodes = []
+    for ident in alternates:
+        alt_nodes.append(
+            _Node(
+                "alternateIdentifier",
+                ident["identifier"],
+                [("alternateIdentifierType", ident["identifierType"])],
+            )
+        )
+    nodes += _group("alternateIdentifiers", alt_nodes)
+    nodes += _group(
+        "creators", [_dc43_person(c, "creator", "creatorName") for c in dc.get("creators", [])]
+    )
+    titles = []
+    for title in dc.get("titles", []):
+        node = _Node("title", title["title"])
+        node.set("xml:lang", title.get("lang"))
+        node.set("titleType", title.get("titleType"))
+        titles.append(node)
+    nodes += _group("titles", titles)
+    if dc.get("publisher"):
+        nodes.append(_Node("publisher", dc["publisher"]))
+    if dc.get("publicationYear"):
+        nodes.append(_Node("publicationYear", str(dc["publicationYear"])))
+    subjects = []
+    for subject in dc.get("subjects", []):
+        node = _Node("subject", subject["subject"])
+        node.set("xml:lang", subject.get("lang"))
+        node.set("subjectScheme", subject.get("subjectScheme"))
+        node.set("schemeURI", subject.get("schemeUri"))
+        node.set("valueURI", subject.get("valueUri"))  # the rule reads "valueUri", never set
+        subjects.append(node)
+    nodes += _group("subjects", subjects)
+    nodes += _group(
+        "contributors",
+        [_dc43_person(c, "contributor", "contributorName") for c in dc.get("contributors", [])],
+    )
+    dates = []
+    for date in dc.get("dates", []):
+        node = _Node("date", date["date"], [("dateType", date["dateType"])])
+        node.set("dateInformation", date.get("dateInformation"))
+        dates.append(node)
+    nodes += _group("dates", dates)
+    if dc.get("language"):
+        nodes.append(_Node("language", dc["language"]))
+    if "types" in dc:
+        types = dc["types"]
+        nodes.append(
+            _Node(
+                "resourceType",
+                types["resourceType"],
+                [("resourceTypeGeneral", types["resourceTypeGeneral"])],
+            )
+        )
+    related = []
+    for rel in dc.get("relatedIdentifiers", []):
+        node = _Node(
+            "relatedIdentifier",
+            rel["relatedIdentifier"],
+            [
+                ("relatedIdentifierType", rel["relatedIdentifierType"]),
+                ("relationType", rel["relationType"]),
+            ],
+        )
+        node.set("resourceTypeGeneral", rel.get("resourceTypeGeneral"))
+        related.append(node)
+    nodes += _group("relatedIdentifiers", related)
+    for plural, singular in (("sizes", "size"), ("formats", "format")):
+        nodes += _group(plural, [_Node(singular, v) for v in dc.get(plural, [])])
+    if dc.get("version"):
+        nodes.append(_Node("version", dc["version"]))
+    rights = []
+    for right in dc.get("rightsList", []):
+        node = _Node("rights", right.get("rights"))
+        node.set("rightsURI", right.get("rightsUri"))
+        node.set("rightsIdentifierScheme", right.get("rightsIdentifierScheme"))
+        node.set("rightsIdentifier", right.get("rightsIdentifier"))
+        rights.append(node)
+    nodes += _group("rightsList", rights)
+    nodes += _group(
+        "descriptions",
+        [
+            _Node("description", d["description"], [("descriptionType", d["descriptionType"])])
+            for d in dc.get("descriptions", [])
+        ],
+    )
+    funding = []
+    for ref in dc.get("fundingReferences", []):
+        node = _Node("fundingReference", children=[_Node("funderName", ref.get("funderName"))])
+        if ref.get("awardNumber"):
+            node.children.append(_Node("awardNumber", ref["awardNumber"]))
+        if ref.get("awardTitle"):
+            node.children.append(_Node("awardTitle", ref["awardTitle"]))
+        funding.append(node)
+    nodes += _group("fundingReferences", funding)
+    root = _Node(
+        "resource",
+        attrs=[
+            ("xmlns", "http://datacite.org/schema/kernel-4"),
+            ("xmlns:xsi", "http://www.w3.org/2001/XMLSchema-instance"),
+            (
+                "xsi:schemaLocation",
+                "http://datacite.org/schema/kernel-4 "
+                "http://schema.datacite.org/meta/kernel-4.3/metadata.xsd",
+            ),
+        ],
+        children=nodes,
+    )
+    out = ["<?xml version='1.0' encoding='utf-8'?>"]
+    root.write(out)
+    return "\n".join(out) + "\n"
+
+
 #: mimetype -> serialiser of the record dump
 SERIALISERS: dict[str, Callable[[dict[str, Any], str], Any]] = {
     "application/ld+json": schemaorg,
@@ -666,6 +851,7 @@ SERIALISERS: dict[str, Callable[[dict[str, Any], str], Any]] = {
     "application/x-bibtex": bibtex,
     "application/vnd.geo+json": geojson,
     "application/x-dc+xml": dublin_core,
+    "application/vnd.datacite.datacite+xml": datacite_xml,
 }
 
 
