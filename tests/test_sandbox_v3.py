@@ -1140,3 +1140,32 @@ def test_datacite_xml_is_the_datacite_json_in_kernel_4_3_xml(sandbox_v3: Sandbox
         'resourceTypeGeneral="Dataset">21.14101/0a1b2c3d</relatedIdentifier>'
     ) in lines
     assert lines[-1] == "</resource>" and r.text.endswith("</resource>\n")
+
+
+def test_linkset_is_fair_signposting_level_2(sandbox_v3: SandboxServer) -> None:
+    api = Client(sandbox_v3)
+    rid = publish_new(api, {"sub dir/data.nc": b"x"})
+    base = sandbox_v3.url
+    record = api("GET", f"/api/records/{rid}").json()
+    r = api("GET", f"/api/records/{rid}", headers={"Accept": "application/linkset+json"})
+    assert r.status_code == 200 and "ETag" not in r.headers
+    landing, content, meta = r.json()["linkset"]
+    download = f"{base}/records/{rid}/files/sub%20dir/data.nc"
+    assert landing["anchor"] == f"{base}/records/{rid}"
+    assert landing["cite-as"] == [{"href": f"https://doi.org/10.5072/b2share.{rid}"}]
+    assert landing["item"] == [
+        {"href": download, "type": record["files"]["entries"]["sub dir/data.nc"]["mimetype"]}
+    ]
+    assert landing["license"] == [{"href": "https://creativecommons.org/licenses/by/4.0/"}]
+    assert landing["type"] == [{"href": "https://schema.org/AboutPage"}]
+    types = [d["type"] for d in landing["describedby"]]
+    assert len(types) == 15 and types == sorted(types) and "application/linkset+json" not in types
+    assert "author" not in landing  # no creator has a linkable identifier
+    assert content == {
+        "anchor": download,
+        "collection": [{"href": f"{base}/records/{rid}", "type": "text/html"}],
+    }
+    assert meta == {
+        "anchor": f"{base}/api/records/{rid}",
+        "describes": [{"href": f"{base}/records/{rid}", "type": "text/html"}],
+    }

@@ -351,12 +351,12 @@ def create_draft() -> Response:
 
 
 def serialised_response(body: dict[str, Any], revision: int, ui: bool = False) -> Response:
-    """A record read in the negotiated serialisation; JSON-LD has no ETag (upstream's handler)."""
+    """A record read in the negotiated serialisation (ETag where upstream's handler sets one)."""
     mimetype = g.get("v3_mimetype")
     if mimetype not in serializers.SERIALISERS:
         return json_response(body, revision=revision, ui=ui)
     resp = Response(serializers.serialise(mimetype, body, base_url()), mimetype=mimetype)
-    if mimetype != "application/ld+json":
+    if serializers.sends_etag(mimetype):
         resp.headers["ETag"] = f'"{revision}"'
     return resp
 

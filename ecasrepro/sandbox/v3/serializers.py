@@ -26,6 +26,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib.resources import files
 from typing import Any
+from urllib.parse import quote
 
 import yaml
 from werkzeug.datastructures import MIMEAccept
@@ -46,6 +47,13 @@ def _config() -> dict[str, Any]:
 def served_mimetypes() -> list[str]:
     """The record mimetypes the sandbox answers, in the real server's order."""
     return [m["mimetype"] for m in _config()["mimetypes"] if m["served"]]
+
+
+def sends_etag(mimetype: str) -> bool:
+    """Whether upstream's response handler for ``mimetype`` sets the ETag header."""
+    return next(
+        (m.get("etag", True) for m in _config()["mimetypes"] if m["mimetype"] == mimetype), True
+    )
 
 
 def negotiate(accept: MIMEAccept) -> str | None:
@@ -115,6 +123,12 @@ def _to_url(identifier: str, scheme: str) -> str | None:
         return "https://arxiv.org/abs/arXiv:" + re.sub(r"^arxiv:", "", identifier, flags=re.I)
     if scheme == "pmid":
         return f"https://pubmed.ncbi.nlm.nih.gov/{identifier}/"
+    if scheme == "orcid":
+        return "https://orcid.org/" + identifier.rsplit("/", 1)[-1]
+    if scheme == "gnd":
+        return "https://d-nb.info/gnd/" + identifier.removeprefix("gnd:")
+    if scheme == "ror":
+        return "https://ror.org/" + identifier.rsplit("/", 1)[-1]
     if scheme == "urn" and identifier.lower().startswith("urn:nbn:"):
         return "https://nbn-resolving.org/" + identifier
     return None  # ark, w3id, isbn, oai, ...: no URL
@@ -843,6 +857,67 @@ def datacite_xml(record: dict[str, Any], base: str) -> str:
     return "\n".join(out) + "\n"
 
 
+# --- FAIR Signposting level 2 linkset ----------------------------------------------------------
+def linkset(record: dict[str, Any], base: str) -> dict[str, Any]:
+    """``FAIRSignpostingProfileLvl2Schema``: the landing page, each file, the metadata resource."""
+    md = record.get("metadata", {})
+    landing: dict[str, Any] = {}
+    authors = []
+    for creator in md.get("creators", []):
+        urls = [
+            _to_url(i.get("identifier", ""), i.get("scheme", ""))
+            for i in creator.get("person_or_org", {}).get("identifiers", [])
+        ]
+        href = next((u for u in urls if u), None)
+        if href:
+            authors.append({"href": href})
+    if authors:
+        landing["author"] = authors
+    doi = record.get("pids", {}).get("doi", {}).get("identifier")
+    if doi:
+        landing["cite-as"] = [{"href": f"https://doi.org/{doi}"}]
+    all_types = sorted(m["mimetype"] for m in _config()["mimetypes"])
+    landing["describedby"] = [
+        {"href": record["links"]["self"], "type": m}
+        for m in all_types
+        if m != "application/linkset+json"
+    ]
+    entries = list(record.get("files", {}).get("entries", {}).values())
+    downloads = [
+        f"{base}records/{record['id']}/files/{quote(e['key'], safe=_PATH_SAFE)}" for e in entries
+    ]
+    if entries:
+        landing["item"] = [
+            {"href": url, "type": e.get("mimetype")}
+            for url, e in zip(downloads, entries, strict=True)
+        ]
+    licences = [r.get("link") or r.get("props", {}).get("url") for r in md.get("rights", [])]
+    if any(licences):
+        landing["license"] = [{"href": link} for link in licences if link]
+    # the schema.org prop never comes back from upstream's vocabulary lookup (see schemaorg)
+    landing["type"] = [{"href": "https://schema.org/AboutPage"}]
+    landing["anchor"] = record["links"]["self_html"]
+    result = [landing]
+    for url in downloads:
+        result.append(
+            {
+                "anchor": url,
+                "collection": [{"href": record["links"]["self_html"], "type": "text/html"}],
+            }
+        )
+    result.append(
+        {
+            "anchor": record["links"]["self"],
+            "describes": [{"href": record["links"]["self_html"], "type": "text/html"}],
+        }
+    )
+    return {"linkset": result}
+
+
+#: Werkzeug's path converter keeps these characters of a file name unquoted.
+_PATH_SAFE = "/:@!$&'()*+,;="
+
+
 #: mimetype -> serialiser of the record dump
 SERIALISERS: dict[str, Callable[[dict[str, Any], str], Any]] = {
     "application/ld+json": schemaorg,
@@ -852,6 +927,7 @@ SERIALISERS: dict[str, Callable[[dict[str, Any], str], Any]] = {
     "application/vnd.geo+json": geojson,
     "application/x-dc+xml": dublin_core,
     "application/vnd.datacite.datacite+xml": datacite_xml,
+    "application/linkset+json": linkset,
 }
 
 
