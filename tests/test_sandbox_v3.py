@@ -806,6 +806,20 @@ def test_record_serialisations_follow_the_real_serialisers(sandbox_v3: SandboxSe
     draft = api.create(title="Draft & 100% done")["id"]
     r = api("GET", f"/api/records/{draft}/draft", headers={"Accept": "application/x-bibtex"})
     assert r.status_code == 200 and "Draft \\& 100\\% done" in r.text
+    # flask-resources compares Accept values as strings: "*/*" wins nothing over a served type,
+    # "application/*" is no wildcard, and Werkzeug's "; profile=" never equals the DataPackage key
+    for accept, expected in (
+        ("text/html, application/x-bibtex;q=0.5, */*;q=0.1", "application/x-bibtex"),
+        ("application/*", None),
+        (
+            'application/ld+json;profile="https://datapackage.org/profiles/2.0/datapackage.json"',
+            None,
+        ),
+    ):
+        r = api("GET", f"/api/records/{rid}", headers={"Accept": accept})
+        assert (r.status_code, r.headers["Content-Type"].split(";")[0]) == (
+            (200, expected) if expected else (406, "application/json")
+        ), accept
     r = api("GET", f"/api/records/{rid}", headers={"Accept": "text/html"})
     assert r.status_code == 406
     assert "application/vnd.datacite.datacite+json" in r.json()["message"]

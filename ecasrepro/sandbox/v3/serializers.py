@@ -57,10 +57,12 @@ def sends_etag(mimetype: str) -> bool:
 
 
 def negotiate(accept: MIMEAccept) -> str | None:
-    """flask-resources' rule: the best served match; ``*/*`` or no Accept means JSON."""
-    best = accept.best_match(served_mimetypes())
-    if best:
-        return str(best)
+    """flask-resources' ``match_by_accept``: the first accepted type (by quality) that is served,
+    compared as a string; else JSON when ``*/*`` or nothing is accepted; else None (406)."""
+    served = served_mimetypes()
+    for client_mimetype, _quality in accept:
+        if client_mimetype in served:
+            return str(client_mimetype)
     values = list(accept.values())
     if "*/*" in values or not values:
         return JSON
