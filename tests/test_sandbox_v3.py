@@ -1183,3 +1183,39 @@ def test_linkset_is_fair_signposting_level_2(sandbox_v3: SandboxServer) -> None:
         "anchor": f"{base}/api/records/{rid}",
         "describes": [{"href": f"{base}/records/{rid}", "type": "text/html"}],
     }
+
+
+def test_csv_serialisations(sandbox_v3: SandboxServer) -> None:
+    """flask-resources' CSVSerializer (checked against it offline): full and simple columns."""
+    import csv
+    import io
+
+    api = Client(sandbox_v3)
+    rid = publish_new(api, {"data.nc": b"x"})
+    r = api(
+        "GET", f"/api/records/{rid}", headers={"Accept": "application/vnd.inveniordm.v1.simple+csv"}
+    )
+    assert r.status_code == 200
+    assert r.headers["Content-Type"] == "application/vnd.inveniordm.v1.simple+csv"  # no charset
+    rows = list(csv.reader(io.StringIO(r.text)))
+    assert rows[0] == [
+        "id", "created", "pids.doi.identifier", "metadata.title", "metadata.description",
+        "metadata.resource_type.title.en", "metadata.publication_date",
+        "metadata.creators.person_or_org.type", "metadata.creators.person_or_org.name",
+        "metadata.rights.id",
+    ]  # fmt: skip
+    record = api("GET", f"/api/records/{rid}").json()
+    assert rows[1] == [rid, record["created"], f"10.5072/b2share.{rid}", "Sea ice trends 1979-2024",
+                       "", "", "2025-10-01", "personal", "Doe, Jane", "cc-by-4.0"]  # fmt: skip
+    assert r.text.endswith("\r\n")
+    r = api(
+        "GET", f"/api/records/{rid}", headers={"Accept": "application/vnd.inveniordm.v1.full+csv"}
+    )
+    header, values = list(csv.reader(io.StringIO(r.text)))
+    full = dict(zip(header, values, strict=True))
+    assert header == sorted(header)
+    assert full["metadata.creators.0.person_or_org.family_name"] == "Doe"
+    assert full["files.entries.data.nc.checksum"] == "md5:" + hashlib.md5(b"x").hexdigest()
+    assert full["is_published"] == "True"
+    r = api("GET", f"/api/records/{rid}", headers={"Accept": "application/x-dc+xml"})
+    assert r.headers["Content-Type"] == "application/x-dc+xml"  # upstream sets no charset

@@ -355,7 +355,7 @@ def serialised_response(body: dict[str, Any], revision: int, ui: bool = False) -
     mimetype = g.get("v3_mimetype")
     if mimetype not in serializers.SERIALISERS:
         return json_response(body, revision=revision, ui=ui)
-    resp = Response(serializers.serialise(mimetype, body, base_url()), mimetype=mimetype)
+    resp = Response(serializers.serialise(mimetype, body, base_url()), content_type=mimetype)
     if serializers.sends_etag(mimetype):
         resp.headers["ETag"] = f'"{revision}"'
     return resp

@@ -16,7 +16,9 @@ front end (ecasrepro.cli, ecasrepro.magic, ecasrepro.compat).
 from __future__ import annotations
 
 import calendar
+import csv
 import functools
+import io
 import json
 import math
 import re
@@ -916,6 +918,107 @@ def linkset(record: dict[str, Any], base: str) -> dict[str, Any]:
     return {"linkset": result}
 
 
+# --- CSV (flask-resources' CSVSerializer with header separator ".") --------------------------
+class _CsvFlattener:
+    """Flattens a record as ``CSVSerializer`` does: every leaf a column (full), or only the
+    included paths with lists collapsed into newline-joined cells (simple)."""
+
+    def __init__(self, included: list[str] | None = None) -> None:
+        self.included = included or []
+        self.collapse = bool(included)
+
+    def included_key(self, key: str) -> bool:
+        # upstream's key_in_field: a substring test against each included path
+        return not self.included or any(key in path for path in self.included)
+
+    def flatten(self, value: Any, parent: str = "") -> dict[str, Any]:
+        items: dict[str, Any] = {}
+        sep = "." if parent else ""
+        if isinstance(value, dict):
+            for k, v in value.items():
+                key = parent + sep + k
+                if self.included_key(key):
+                    items.update(self.flatten(v, key))
+        elif isinstance(value, list):
+            if not self.collapse:
+                for index, item in enumerate(value):
+                    key = parent + sep + str(index)
+                    if self.included_key(key):
+                        items.update(self.flatten(item, key))
+            elif self.included_key(parent):
+                if all(isinstance(v, str) for v in value):
+                    items[parent] = "\n".join(value)
+                else:
+                    items.update(self._list_of_dicts(value, parent))
+        elif self.included_key(parent):
+            items[parent] = value
+        return items
+
+    def _list_of_dicts(self, value: list[Any], parent: str) -> dict[str, str]:
+        if any(isinstance(v, dict) for item in value for v in item.values()):
+            return self._list_of_nested_dicts(value, parent)
+        return self._combine(((f"{parent}.{k}", v) for k, v in item.items()) for item in value)
+
+    def _list_of_nested_dicts(self, value: list[Any], parent: str) -> dict[str, str]:
+        combined: dict[str, list[Any]] = {}
+        seen: set[str] = set()
+        for n, item in enumerate(value):
+            current: set[str] = set()
+            for k1, v1 in item.items():
+                if isinstance(v1, str):
+                    key = f"{parent}.{k1}"
+                    if self.included_key(key):
+                        combined[key] = [v1]  # upstream overwrites (and does not track) these
+                elif isinstance(v1, dict):
+                    for k2, v2 in v1.items():
+                        key = f"{parent}.{k1}.{k2}"
+                        if isinstance(v2, str) and self.included_key(key):
+                            current.add(key)
+                            if key in seen:
+                                combined[key].append(v2)
+                            else:
+                                seen.add(key)
+                                combined[key] = [""] * n + [v2]
+            for key in seen - current:
+                combined[key].append("")
+        return {k: "\n".join(map(str, v)) for k, v in combined.items()}
+
+    def _combine(self, rows: Any) -> dict[str, str]:
+        combined: dict[str, list[Any]] = {}
+        seen: set[str] = set()
+        for n, row in enumerate(rows):
+            current: set[str] = set()
+            for key, v in row:
+                if self.included_key(key):
+                    current.add(key)
+                    if key in seen:
+                        combined[key].append(v)
+                    else:
+                        seen.add(key)
+                        combined[key] = [""] * n + [v]
+            for key in seen - current:
+                combined[key].append("")
+        return {k: "\n".join(map(str, v)) for k, v in combined.items()}
+
+
+def _csv(record: dict[str, Any], included: list[str] | None) -> str:
+    row = _CsvFlattener(included).flatten(record)
+    headers = included or sorted(row)
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=headers, extrasaction="ignore")
+    writer.writeheader()
+    writer.writerow(row)
+    return buffer.getvalue()
+
+
+def csv_full(record: dict[str, Any], base: str) -> str:
+    return _csv(record, None)
+
+
+def csv_simple(record: dict[str, Any], base: str) -> str:
+    return _csv(record, list(_config()["csv_simple_fields"]))
+
+
 #: Werkzeug's path converter keeps these characters of a file name unquoted.
 _PATH_SAFE = "/:@!$&'()*+,;="
 
@@ -930,6 +1033,8 @@ SERIALISERS: dict[str, Callable[[dict[str, Any], str], Any]] = {
     "application/x-dc+xml": dublin_core,
     "application/vnd.datacite.datacite+xml": datacite_xml,
     "application/linkset+json": linkset,
+    "application/vnd.inveniordm.v1.full+csv": csv_full,
+    "application/vnd.inveniordm.v1.simple+csv": csv_simple,
 }
 
 
