@@ -1219,3 +1219,25 @@ def test_csv_serialisations(sandbox_v3: SandboxServer) -> None:
     assert full["is_published"] == "True"
     r = api("GET", f"/api/records/{rid}", headers={"Accept": "application/x-dc+xml"})
     assert r.headers["Content-Type"] == "application/x-dc+xml"  # upstream sets no charset
+
+
+def test_marcxml(sandbox_v3: SandboxServer) -> None:
+    """MARC21 slim, checked byte for byte against upstream's MARCXMLSerializer offline."""
+    api = Client(sandbox_v3)
+    rid = publish_new(api, {"data.nc": b"x"})
+    r = api("GET", f"/api/records/{rid}", headers={"Accept": "application/marcxml+xml"})
+    assert r.status_code == 200 and r.headers["Content-Type"] == "application/marcxml+xml"
+    lines = r.text.splitlines()
+    assert lines[:4] == [
+        "<?xml version='1.0' encoding='utf-8'?>",
+        '<record xmlns="http://www.loc.gov/MARC21/slim">',
+        "  <leader>00000nam##2200000uu#4500</leader>",
+        f'  <controlfield tag="001">{rid}</controlfield>',
+    ]
+    text = r.text
+    assert f'<subfield code="a">10.5072/b2share.{rid}</subfield>' in text
+    assert '<datafield tag="100" ind1=" " ind2=" ">' in text
+    assert '<subfield code="a">handle:21.14101/0a1b2c3d</subfield>' in text  # 856 2
+    assert '<subfield code="i">Is derived from</subfield>' in text  # 773
+    assert '<subfield code="l">open</subfield>' in text  # 542
+    assert f'<subfield code="u">{sandbox_v3.url}/records/{rid}/files/data.nc</subfield>' in text

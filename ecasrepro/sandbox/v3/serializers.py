@@ -26,6 +26,7 @@ import textwrap
 import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from importlib.resources import files
 from typing import Any
 from urllib.parse import quote
@@ -918,6 +919,181 @@ def linkset(record: dict[str, Any], base: str) -> dict[str, Any]:
     return {"linkset": result}
 
 
+# --- MARCXML ----------------------------------------------------------------------------------
+def _marc_person(entry: dict[str, Any]) -> dict[str, Any]:
+    person = entry["person_or_org"]
+    out: dict[str, Any] = {"a": person["name"]}
+    for ident in person.get("identifiers", []):
+        if ident.get("scheme") in ("gnd", "orcid"):
+            out.setdefault("0", []).append(f"({ident['scheme']}){ident['identifier']}")
+    if entry.get("affiliations"):
+        out["u"] = entry["affiliations"][0]["name"]
+    role = (entry.get("role") or {}).get("id", "")
+    if role:
+        marc = _props("contributorsroles", role).get("marc")
+        if marc:
+            out["4"] = marc
+    return out
+
+
+def _marc_fields(record: dict[str, Any], base: str) -> list[tuple[str, Any]]:
+    """``MARCXMLSchema``'s fields in its order (a missing title, date or type fails, as there)."""
+    md = record["metadata"]
+    pids = record.get("pids", {})
+    communities = record.get("parent", {}).get("communities", {}).get("entries", [])
+    out: list[tuple[str, Any]] = [("001", record["id"])]
+    if "doi" in pids:
+        out.append(("024  ", {"2": "doi", "a": pids["doi"]["identifier"]}))
+    else:
+        doi = next((i for i in md.get("identifiers", []) if i.get("scheme") == "doi"), None)
+        if doi:
+            out.append(("024  ", {"2": "doi", "o": doi["identifier"]}))
+    if "oai" in pids:
+        oai: dict[str, Any] = {"o": [pids["oai"]["identifier"]]}
+        slugs = [f"user-{c['slug']}" for c in communities if c.get("slug")]
+        if slugs:
+            oai["p"] = slugs
+        out.append(("909CO", oai))
+    people = [_marc_person(c) for c in md.get("contributors", [])]
+    people += [_marc_person(c) for c in md.get("creators", [])[1:]]
+    if people:
+        out.append(("700  ", people))
+    out.append(("245  ", {"a": md["title"]}))
+    if md.get("creators"):
+        out.append(("100  ", _marc_person(md["creators"][0])))
+    relations = [
+        {"a": f"{r.get('scheme')}:{r.get('identifier')}"}
+        for r in [*md.get("alternate_identifiers", []), *md.get("related_identifiers", [])]
+    ]
+    if relations:
+        out.append(("856 2", relations))
+    status = record.get("access", {}).get("status")
+    rights: list[dict[str, Any]] = (
+        [{"a": f"info:eu-repo/semantics/{status}Access"}] if status else []
+    )
+    for right in md.get("rights", []):
+        item = {}
+        if right.get("title", {}).get("en"):
+            item["a"] = right["title"]["en"]
+        url = right.get("link") or right.get("props", {}).get("url")
+        if url:
+            item["u"] = url
+        rights.append(item)
+    if rights:
+        out.append(("540  ", rights))
+    licences = []
+    for right in md.get("rights", []):
+        item = {}
+        if right.get("id"):
+            item["a"] = right["id"]
+        if right.get("props", {}).get("scheme"):
+            item["2"] = right["props"]["scheme"]
+        licences.append(item)
+    if licences:
+        out.append(("65017", licences))
+    if md.get("subjects"):
+        out.append(("653  ", [{"a": s["subject"]} for s in md["subjects"]]))
+    if md.get("description"):
+        out.append(("520  ", [{"a": _xml_text(md["description"])}]))  # bleach.clean escapes
+    extra = [{"a": _xml_text(d["description"])} for d in md.get("additional_descriptions", [])]
+    if extra:
+        out.append(("500  ", extra))
+    if md.get("languages"):
+        out.append(("041  ", [{"a": lang["id"]} for lang in md["languages"]]))
+    if md.get("references"):
+        out.append(("999C5", [{"x": ref["reference"]} for ref in md["references"]]))
+    publication: dict[str, Any] = {}
+    if md.get("publisher"):
+        publication["b"] = md["publisher"]
+    publication["c"] = [md["publication_date"]]
+    if status == "embargoed":
+        publication["c"].append(
+            f"info:eu-repo/date/embargoEnd/{record['access']['embargo']['until']}"
+        )
+    out.append(("260  ", publication))
+    university = record.get("custom_fields", {}).get("thesis:university")
+    if university:
+        out.append(("502  ", {"c": university}))
+    types = [{"a": f"user-{c.get('slug')}"} for c in communities]
+    rt = _resource_type_id(record)
+    if rt:
+        props = _props("resourcetypes", rt)
+        if props.get("eurepo"):
+            types.append({"a": props["eurepo"]})
+        kinds = {
+            k: props[p] for k, p in (("a", "marc21_type"), ("b", "marc21_subtype")) if props.get(p)
+        }
+        if kinds:
+            types.append(kinds)
+    if types:
+        out.append(("980  ", types))
+    if md.get("formats"):
+        out.append(("520 1", [{"a": f} for f in md["formats"]]))
+    if md.get("sizes"):
+        out.append(("520 2", [{"a": size} for size in md["sizes"]]))
+    if md.get("funding"):
+        funding = []
+        for fund in md["funding"]:
+            award = fund.get("award", {})
+            item = {}
+            if award.get("number"):
+                item["c"] = award["number"]
+            if award.get("title", {}).get("en"):
+                item["a"] = award["title"]["en"]
+            funding.append(item)
+        out.append(("536  ", funding))
+    updated = datetime.fromisoformat(record["updated"])
+    out.append(("005", updated.strftime("%Y%m%d%H%M%S.0")))
+    files_section = record.get("files", {})
+    if files_section.get("enabled", False):
+        entries = [
+            {
+                "s": str(e["size"]),
+                "z": e["checksum"],
+                "u": f"{base}records/{record['id']}/files/{quote(e['key'], safe=_PATH_SAFE)}",
+            }
+            for e in files_section.get("entries", {}).values()
+        ]
+        if entries:
+            out.append(("8564 ", entries))
+    out.append(("542  ", {"l": status}))
+    host = [
+        {"a": r["identifier"], "i": r["relation_type"]["title"]["en"], "n": r["scheme"]}
+        for r in md.get("related_identifiers", [])
+    ]
+    parent_doi = record.get("parent", {}).get("pids", {}).get("doi")
+    if parent_doi:
+        host.append({"a": parent_doi["identifier"], "i": "isVersionOf", "n": "doi"})
+    if host:
+        out.append(("773  ", host))
+    return out
+
+
+def marcxml(record: dict[str, Any], base: str) -> str:
+    """MARC21 slim XML, as ``MARCXMLSchema`` + dojson's ``dumps_etree`` write it."""
+    rt = (record["metadata"].get("resource_type") or {}).get("id") or _resource_type_id(record)
+    if rt is None:
+        raise KeyError("resource_type")  # upstream's get_leader fails the same way (500)
+    leader = _config()["marc_leader"].replace("?", _config()["marc_record_types"].get(rt, "a"))
+    nodes = [_Node("leader", leader)]
+    for tag, value in _marc_fields(record, base):
+        if len(tag) == 3:
+            nodes.append(_Node("controlfield", str(value), [("tag", tag)]))
+            continue
+        for item in value if isinstance(value, list) else [value]:
+            field_node = _Node(
+                "datafield", attrs=[("tag", tag[:3]), ("ind1", tag[3]), ("ind2", tag[4])]
+            )
+            for code, sub in item.items():
+                for v in sub if isinstance(sub, list) else [sub]:
+                    field_node.children.append(_Node("subfield", str(v), [("code", code)]))
+            nodes.append(field_node)
+    root = _Node("record", attrs=[("xmlns", "http://www.loc.gov/MARC21/slim")], children=nodes)
+    out = ["<?xml version='1.0' encoding='utf-8'?>"]
+    root.write(out)
+    return "\n".join(out) + "\n"
+
+
 # --- CSV (flask-resources' CSVSerializer with header separator ".") --------------------------
 class _CsvFlattener:
     """Flattens a record as ``CSVSerializer`` does: every leaf a column (full), or only the
@@ -1033,6 +1209,7 @@ SERIALISERS: dict[str, Callable[[dict[str, Any], str], Any]] = {
     "application/x-dc+xml": dublin_core,
     "application/vnd.datacite.datacite+xml": datacite_xml,
     "application/linkset+json": linkset,
+    "application/marcxml+xml": marcxml,
     "application/vnd.inveniordm.v1.full+csv": csv_full,
     "application/vnd.inveniordm.v1.simple+csv": csv_simple,
 }
