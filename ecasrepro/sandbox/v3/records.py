@@ -239,11 +239,16 @@ def publish_row(db: sqlite3.Connection, row: sqlite3.Row, community_id: str | No
     db.execute("UPDATE v3_files SET kind = 'record' WHERE record_id = ? AND kind = 'draft'", (rid,))
     for blob in old_blobs:
         store.delete_blob_if_unused(storage(), db, blob)
+    if previous:
+        revision = int(row["record_revision"]) + 1
+    else:  # measured: a first publication is at 3, one with files at 4
+        with_files = bool(store.file_rows(db, rid, "record"))
+        revision = FIRST_PUBLISH_REVISIONS + (1 if with_files else 0)
     db.execute(
-        "UPDATE v3_records SET record_json = ?, record_revision = record_revision + 1, "
+        "UPDATE v3_records SET record_json = ?, record_revision = ?, "
         "record_created = COALESCE(record_created, ?), record_updated = ?, draft_json = NULL, "
         "files_locked = 0, review_id = NULL WHERE id = ?",
-        (json.dumps(data), now, now, rid),
+        (json.dumps(data), revision, now, now, rid),
     )
     if community_id is not None:
         parent = store.get_parent(db, row["parent_id"])
@@ -257,11 +262,13 @@ def publish_row(db: sqlite3.Connection, row: sqlite3.Row, community_id: str | No
 
 
 #: ``revision_id`` counts every internal commit of a draft upstream (service components, the
-#: indexer's refresh): measured on InvenioRDM 13.1.2, a created draft is at 5, a new version's
-#: draft at 4, and each draft PUT adds 2 (the sandbox adds 1 for every other change).
+#: indexer's refresh): measured on InvenioRDM 13.1.2, a created draft and a new version's draft
+#: are at 5, each draft PUT adds 2 (the sandbox adds 1 for every other change), and a first
+#: publication is at 3 (4 with files; 18 records of the reference, none otherwise).
 CREATE_REVISIONS = 5
-NEW_VERSION_REVISIONS = 4
+NEW_VERSION_REVISIONS = 5
 UPDATE_REVISIONS = 2
+FIRST_PUBLISH_REVISIONS = 3
 
 
 def touch_draft(db: sqlite3.Connection, record_id: str, commits: int = 1) -> None:
