@@ -759,6 +759,8 @@ def test_record_serialisations_follow_the_real_serialisers(sandbox_v3: SandboxSe
     assert dc["rightsList"][0]["rightsIdentifier"] == "cc-by-4.0"
     assert dc["schemaVersion"] == "http://datacite.org/schema/kernel-4"
 
+    r = api("GET", f"/api/records/{rid}", headers={"Accept": "application/vnd.inveniordm.v1+json"})
+    assert r.headers["Content-Type"] == "application/vnd.inveniordm.v1+json"  # as drafts do
     r = api("GET", f"/api/records/{rid}", headers={"Accept": "application/ld+json"})
     assert r.status_code == 200 and "ETag" not in r.headers
     ld = r.json()

@@ -736,7 +736,7 @@ def read_record(record_id: str) -> Response:
     with storage().read() as db:
         row = published_or_404(db, caller, record_id)
         body = store.record_body(db, base_url(), row, caller)
-        return serialised_response(body, row["record_revision"])
+        return serialised_response(body, row["record_revision"], ui=True)
 
 
 @blueprint.route("/api/records/<record_id>", methods=["PUT"])
