@@ -4,29 +4,32 @@ One job: assemble the v3 views into one application, so that the server runs it 
 app.
 
 May import: ecasrepro.sandbox.storage, ecasrepro.sandbox.web, .common, .communities, .errors,
-.files, .records, .review_page, .store; never ecasrepro.api, ecasrepro.b2share (the client it
-serves), or a front end (ecasrepro.cli, ecasrepro.magic, ecasrepro.compat).
+.files, .records, .review_page, .serializers, .store; never ecasrepro.api, ecasrepro.b2share
+(the client it serves), or a front end (ecasrepro.cli, ecasrepro.magic, ecasrepro.compat).
 """
 
 from __future__ import annotations
 
 import logging
+import re
 import secrets
 from importlib.resources import files
 from typing import Any
 
-from flask import Flask, Response, request
+from flask import Flask, Response, g, request
 from werkzeug.exceptions import HTTPException
 
 from ecasrepro.sandbox import web
 from ecasrepro.sandbox.storage import Storage
-from ecasrepro.sandbox.v3 import communities, records, review_page, store
+from ecasrepro.sandbox.v3 import communities, records, review_page, serializers, store
 from ecasrepro.sandbox.v3 import files as files_api
 from ecasrepro.sandbox.v3.common import JSON, UI_JSON, current_caller
 from ecasrepro.sandbox.v3.errors import ApiError, AppError
 
 log = logging.getLogger("ecasrepro.sandbox.v3")
 MUTATING = ("POST", "PUT", "PATCH", "DELETE")
+#: The record reads that answer in every served serialisation (record_serializers upstream).
+SERIALISED_PATH = re.compile(r"^/api/records/[^/]+(/draft)?$")
 
 
 def create_app(storage: Storage, config: Any = None, *, max_files: int | None = None) -> Flask:
@@ -49,6 +52,13 @@ def create_app(storage: Storage, config: Any = None, *, max_files: int | None = 
         """JSON endpoints serve application/json (and the UI variant); other Accepts get 406."""
         accept = request.headers.get("Accept")
         if not accept or not request.path.startswith("/api/") or request.path.endswith("/content"):
+            return
+        if request.method == "GET" and SERIALISED_PATH.match(request.path):
+            chosen = serializers.negotiate(request.accept_mimetypes)
+            if chosen is None:
+                served = ", ".join(serializers.served_mimetypes())
+                raise ApiError(406, f"Invalid 'Accept' header. Expected one of: {served}")
+            g.v3_mimetype = chosen
             return
         mimetypes = request.accept_mimetypes
         if mimetypes.quality(JSON) <= 0 and mimetypes.quality(UI_JSON) <= 0:

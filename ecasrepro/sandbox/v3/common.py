@@ -185,6 +185,13 @@ def json_body(expected: str = JSON, allow_ro_crate: bool = False) -> Any:
         raise ApiError(400, INVALID_JSON) from None
 
 
+def flask_json_response(obj: Any, status: int = 200) -> Response:
+    """Flask's own JSON (compact, keys sorted, newline): views that return a dict, not a
+    flask-resources response (the review PUT and submit-review upstream); no ETag."""
+    body = json.dumps(obj, separators=(",", ":"), sort_keys=True) + "\n"
+    return Response(body, status=status, mimetype=JSON)
+
+
 def json_response(
     obj: Any, status: int = 200, *, revision: int | None = None, ui: bool = False
 ) -> Response:

@@ -3,7 +3,7 @@
 One job: answer the v3 community, request and vocabulary routes, so that review actions follow
 InvenioRDM's.
 
-May import: .common, .errors, .records, .store, .vocabularies; never ecasrepro.api,
+May import: .common, .errors, .records, .search, .store, .vocabularies; never ecasrepro.api,
 ecasrepro.b2share (the client it serves), or a front end (ecasrepro.cli, ecasrepro.magic,
 ecasrepro.compat).
 """
@@ -15,7 +15,7 @@ from typing import Any
 
 from flask import Blueprint, Response, request
 
-from ecasrepro.sandbox.v3 import store, vocabularies
+from ecasrepro.sandbox.v3 import search, store, vocabularies
 from ecasrepro.sandbox.v3.common import (
     COMMUNITIES,
     base_url,
@@ -28,14 +28,16 @@ from ecasrepro.sandbox.v3.common import (
 )
 from ecasrepro.sandbox.v3.errors import PID_DOES_NOT_EXIST, ApiError, permission_denied
 from ecasrepro.sandbox.v3.records import (
-    _envelope,
-    _paging,
     publish_row,
     published_or_404,
     touch_draft,
 )
 
 blueprint = Blueprint("v3_communities", __name__)
+
+
+def _default_sort() -> str:
+    return "bestmatch" if request.args.get("q") else "newest"
 
 
 def _community_hits(communities: list[Any]) -> list[dict[str, Any]]:
@@ -53,8 +55,10 @@ def _community_hits(communities: list[Any]) -> list[dict[str, Any]]:
 
 @blueprint.route("/api/communities", methods=["GET"])
 def list_communities() -> Response:
-    page, size, sort = _paging("newest", ("bestmatch", "newest", "oldest"))
-    return _envelope(_community_hits(list(COMMUNITIES)), "api/communities", page, size, sort)
+    paging = search.paging(_default_sort(), ("bestmatch", "newest", "oldest"))
+    return search.envelope(
+        _community_hits(list(COMMUNITIES)), "api/communities", paging, "communities"
+    )
 
 
 @blueprint.route("/api/user/communities", methods=["GET"])
@@ -62,9 +66,9 @@ def user_communities() -> Response:
     caller = current_caller()
     if caller.anonymous:
         raise permission_denied()
-    page, size, sort = _paging("newest", ("bestmatch", "newest", "oldest"))
+    paging = search.paging(_default_sort(), ("bestmatch", "newest", "oldest"))
     mine = [c for c in COMMUNITIES if c.role(caller) is not None and not caller.superuser]
-    return _envelope(_community_hits(mine), "api/user/communities", page, size, sort)
+    return search.envelope(_community_hits(mine), "api/user/communities", paging, "communities")
 
 
 @blueprint.route("/api/communities/<id_or_slug>", methods=["GET"])
@@ -150,7 +154,7 @@ def _vocabulary_or_404(vocab_type: str) -> dict[str, vocabularies.Term]:
 @blueprint.route("/api/vocabularies/<vocab_type>", methods=["GET"])
 def list_vocabulary(vocab_type: str) -> Response:
     terms = _vocabulary_or_404(vocab_type)
-    page, size, sort = _paging("title", ("title", "bestmatch", "newest", "oldest"))
+    paging = search.paging("title", ("title", "bestmatch", "newest", "oldest"))
     query = (request.args.get("q") or request.args.get("suggest") or "").strip().lower()
     hits = [
         vocabularies.term_body(base_url(), vocab_type, term)
@@ -159,9 +163,9 @@ def list_vocabulary(vocab_type: str) -> Response:
         or query in term.id.lower()
         or any(query in title.lower() for title in term.title.values())
     ]
-    if sort == "title":
+    if paging.sort == "title":
         hits.sort(key=lambda h: json.dumps(h["title"].get("en", h["id"])).lower())
-    return _envelope(hits, f"api/vocabularies/{vocab_type}", page, size, sort)
+    return search.envelope(hits, f"api/vocabularies/{vocab_type}", paging)
 
 
 @blueprint.route("/api/vocabularies/<vocab_type>/<path:term_id>", methods=["GET"])
@@ -178,13 +182,13 @@ def get_term(vocab_type: str, term_id: str) -> Response:
 def record_communities(record_id: str) -> Response:
     """The communities of a *published* record (search envelope)."""
     caller = current_caller()
-    page, size, sort = _paging("newest", ("bestmatch", "newest", "oldest"))
+    paging = search.paging(_default_sort(), ("bestmatch", "newest", "oldest"))
     with storage().read() as db:
         row = published_or_404(db, caller, record_id)
         ids = store.parent_communities(store.get_parent(db, row["parent_id"]))
     found = [c for c in (community_by_id(i) for i in ids) if c is not None]
-    return _envelope(
-        _community_hits(found), f"api/records/{record_id}/communities", page, size, sort
+    return search.envelope(
+        _community_hits(found), f"api/records/{record_id}/communities", paging, "communities"
     )
 
 
@@ -195,7 +199,7 @@ def community_records(id_or_slug: str) -> Response:
     if community is None:
         raise ApiError(404, PID_DOES_NOT_EXIST)
     caller = current_caller()
-    page, size, sort = _paging("newest", ("bestmatch", "newest", "oldest"))
+    paging = search.paging(_default_sort(), ("bestmatch", "newest", "oldest"))
     with storage().read() as db:
         rows = db.execute(
             "SELECT r.* FROM v3_records r JOIN v3_parents p ON p.id = r.parent_id "
@@ -203,12 +207,12 @@ def community_records(id_or_slug: str) -> Response:
         ).fetchall()
         hits = []
         for row in rows:
-            body = store.record_body(db, base_url(), row, caller)
+            body = store.record_body(db, base_url(), row, caller, hit=True)
             if (
                 community.id in body["parent"]["communities"].get("ids", [])
                 and (body["versions"]["is_latest"])
             ):
                 hits.append(body)
-    if sort == "oldest":
+    if paging.sort == "oldest":
         hits.reverse()
-    return _envelope(hits, f"api/communities/{community.id}/records", page, size, sort)
+    return search.envelope(hits, f"api/communities/{community.id}/records", paging, "records")

@@ -110,6 +110,11 @@ def _list_response(db: sqlite3.Connection, row: sqlite3.Row, status: int = 200) 
 
 # --- step 1: init -----------------------------------------------------------------------------
 def _init_items(body: Any) -> list[dict[str, Any]]:
+    if isinstance(body, dict) and body:
+        # Upstream walks an object like a list of its keys: each is "not an object" by index.
+        raise validation_error(
+            [field_error(f"{n}._schema", "Invalid input type.") for n in range(len(body))]
+        )
     if not isinstance(body, list):
         raise validation_error([field_error("_schema", "Invalid input type.")])
     if not body:
@@ -335,6 +340,16 @@ def commit_file(record_id: str, key: str) -> Response:
 
 
 # --- downloads --------------------------------------------------------------------------------
+def sanitized_mimetype(mimetype: str | None, filename: str) -> str:
+    """invenio-files-rest's ``sanitize_mimetype``: browsers never render a download."""
+    rules = store.files_rest_config()
+    if mimetype and mimetype in rules["whitelist"]:
+        return mimetype
+    if mimetype in rules["plaintext"] or filename.lower() in rules["textfiles"]:
+        return "text/plain"
+    return OCTET
+
+
 def _download(f: sqlite3.Row) -> Response:
     if not f["blob"] or f["status"] != "completed":
         raise _no_file(f["record_id"], f["key"])
@@ -349,7 +364,7 @@ def _download(f: sqlite3.Row) -> Response:
         stream_file(str(storage().blob_path(f["blob"]))),
         status=200,
         headers=headers,
-        mimetype=f["mimetype"] or OCTET,
+        mimetype=sanitized_mimetype(f["mimetype"], filename),
         direct_passthrough=True,
     )
 

@@ -13,10 +13,16 @@ May import: ecasrepro.sandbox.storage, .common, .validation; never ecasrepro.api
 
 from __future__ import annotations
 
+import functools
 import json
 import sqlite3
 import uuid
+from importlib.resources import files as package_files
+from pathlib import PurePosixPath
 from typing import Any
+from urllib.parse import quote
+
+import yaml
 
 from ecasrepro.sandbox.storage import Storage, utcnow_iso
 from ecasrepro.sandbox.v3.common import Caller, Community, community_by_id
@@ -154,15 +160,47 @@ def can_read_draft(db: sqlite3.Connection, caller: Caller, row: sqlite3.Row) -> 
 
 
 # --- dumps ------------------------------------------------------------------------------------
-def _file_links(base: str, record_id: str, kind: str, key: str) -> dict[str, str]:
-    from urllib.parse import quote
+@functools.cache
+def files_rest_config() -> dict[str, Any]:
+    """Download and IIIF facts of invenio-files-rest / invenio-app-rdm (``files_rest.yaml``)."""
+    path = package_files("ecasrepro") / "data" / "b2share" / "v3" / "files_rest.yaml"
+    loaded: dict[str, Any] = yaml.safe_load(path.read_text(encoding="utf-8"))
+    return loaded
 
+
+def is_iiif_compatible(key: str) -> bool:
+    return PurePosixPath(key).suffix[1:].lower() in files_rest_config()["iiif_formats"]
+
+
+def _file_links(base: str, record_id: str, kind: str, key: str) -> dict[str, str]:
     prefix = "draft/" if kind == "draft" else ""
-    url = f"{base}api/records/{record_id}/{prefix}files/{quote(key, safe='/')}"
+    quoted = quote(key, safe="/")
+    url = f"{base}api/records/{record_id}/{prefix}files/{quoted}"
     links = {"self": url, "content": f"{url}/content"}
     if kind == "draft":
         links["commit"] = f"{url}/commit"
+    if is_iiif_compatible(key):
+        iiif = f"{base}api/iiif/{kind}:{record_id}"
+        links["iiif_canvas"] = f"{iiif}/canvas/{quoted}"
+        links["iiif_base"] = f"{iiif}:{quoted}"
+        links["iiif_info"] = f"{iiif}:{quoted}/info.json"
+        links["iiif_api"] = f"{iiif}:{quoted}/full/full/0/default.png"
     return links
+
+
+def thumbnail_links(
+    base: str, record_id: str, data: dict[str, Any], rows: list[sqlite3.Row]
+) -> dict[str, str] | None:
+    """``ThumbnailLinks``: for the default preview or first image, always as ``record:`` IIIF."""
+    keys = [data.get("files", {}).get("default_preview"), *(r["key"] for r in rows)]
+    key = next((k for k in keys if k and is_iiif_compatible(k)), None)
+    if key is None:
+        return None
+    iiif = f"{base}api/iiif/record:{record_id}:{quote(key, safe='/')}"
+    return {
+        str(size): f"{iiif}/full/%5E{size},/0/default.jpg"
+        for size in files_rest_config()["thumbnail_sizes"]
+    }
 
 
 def file_item(base: str, row: sqlite3.Row) -> dict[str, Any]:
@@ -176,7 +214,7 @@ def file_item(base: str, row: sqlite3.Row) -> dict[str, Any]:
             file_id=row["file_id"],
             bucket_id=bucket_id(row["record_id"], row["kind"]),
         )
-    body["metadata"] = json.loads(row["metadata"]) if row["metadata"] else None
+    body["metadata"] = json.loads(row["metadata"]) if row["metadata"] else {}
     body["access"] = json.loads(row["access"])
     body["links"] = _file_links(base, row["record_id"], row["kind"], row["key"])
     body["key"] = row["key"]
@@ -212,7 +250,11 @@ def files_list_body(
     }
 
 
-def _files_section(base: str, data: dict[str, Any], rows: list[sqlite3.Row]) -> dict[str, Any]:
+def _files_section(
+    base: str, data: dict[str, Any], rows: list[sqlite3.Row], entry_links: bool = False
+) -> dict[str, Any]:
+    """The ``files`` of a record dump; entry links only where the real one renders them
+    (a published record read: not drafts, not search hits)."""
     entries = {}
     for r in rows:
         ext = r["key"].rsplit(".", 1)[-1].lower() if "." in r["key"] else None
@@ -227,8 +269,9 @@ def _files_section(base: str, data: dict[str, Any], rows: list[sqlite3.Row]) -> 
         entry.update(
             metadata=json.loads(r["metadata"]) if r["metadata"] else {},
             access=json.loads(r["access"]),
-            links=_file_links(base, r["record_id"], r["kind"], r["key"]),
         )
+        if entry_links:
+            entry["links"] = _file_links(base, r["record_id"], r["kind"], r["key"])
         entries[r["key"]] = entry
     files_cfg = data.get("files", {})
     return {
@@ -240,23 +283,27 @@ def _files_section(base: str, data: dict[str, Any], rows: list[sqlite3.Row]) -> 
     }
 
 
-def community_body(base: str, community: Community) -> dict[str, Any]:
+def community_body(base: str, community: Community, *, in_record: bool = False) -> dict[str, Any]:
+    """A community; inside a record's ``parent.communities.entries`` its links are ``{}``."""
     url = f"{base}api/communities/{community.id}"
+    links: dict[str, str] = {
+        "self": url,
+        "self_html": f"{base}communities/{community.slug}/",
+        "settings_html": f"{base}communities/{community.slug}/settings",
+        "logo": f"{url}/logo",
+        "rename": f"{url}/rename",
+        "members": f"{url}/members",
+        "public_members": f"{url}/members/public",
+        "invitations": f"{url}/invitations",
+        "requests": f"{url}/requests",
+        "records": f"{url}/records",
+        "membership_requests": f"{url}/membership-requests",
+    }
     return {
         "id": community.id,
         "created": "2025-10-27T11:13:15.629504+00:00",
         "updated": "2025-10-29T12:11:55.734130+00:00",
-        "links": {
-            "self": url,
-            "self_html": f"{base}communities/{community.slug}",
-            "settings_html": f"{base}communities/{community.slug}/settings",
-            "logo": f"{url}/logo",
-            "members": f"{url}/members",
-            "public_members": f"{url}/members/public",
-            "invitations": f"{url}/invitations",
-            "requests": f"{url}/requests",
-            "records": f"{url}/records",
-        },
+        "links": {} if in_record else links,
         "revision_id": 1,
         "slug": community.slug,
         "metadata": {"title": community.title, "description": community.description},
@@ -281,7 +328,7 @@ def request_body(base: str, request: sqlite3.Row, caller: Caller) -> dict[str, A
     curator = community is not None and community.is_curator(caller)
     actions = []
     if status == "created" and creator:
-        actions = ["submit", "delete"]
+        actions = ["submit"]  # create and delete are never rendered (RequestLinksTemplate)
     elif status == "submitted":
         actions = (["cancel"] if creator else []) + (["accept", "decline"] if curator else [])
     return {
@@ -307,10 +354,16 @@ def request_body(base: str, request: sqlite3.Row, caller: Caller) -> dict[str, A
         "created_by": {"user": str(request["created_by"])},
         "receiver": {"community": request["community_id"]},
         "topic": {"record": request["record_id"]},
+        "reviewers": [],
     }
 
 
 def draft_status(db: sqlite3.Connection, row: sqlite3.Row) -> str:
+    """``DraftStatus`` upstream: published first, then new version, then the review's state."""
+    if row["record_json"] is not None:
+        return "published"
+    if row["version_index"] > 1:
+        return "new_version_draft"
     request = get_request(db, row["review_id"])
     if request is not None:
         return {
@@ -319,8 +372,6 @@ def draft_status(db: sqlite3.Connection, row: sqlite3.Row) -> str:
             "declined": "declined",
             "expired": "expired",
         }.get(request["status"], "draft")
-    if row["record_json"] is None and row["version_index"] > 1:
-        return "new_version_draft"
     return "draft"
 
 
@@ -335,7 +386,7 @@ def _parent_body(
         communities = {
             "ids": ids,
             "default": ids[0],
-            "entries": [community_body(base, c) for c in entries if c is not None],
+            "entries": [community_body(base, c, in_record=True) for c in entries if c is not None],
         }
     body: dict[str, Any] = {
         "id": parent["id"],
@@ -347,12 +398,13 @@ def _parent_body(
                 "accept_conditions_text": None,
                 "secret_link_expiration": 0,
             },
-            "grants": [],
-            "links": [],
         },
         "communities": communities,
         "pids": {},
     }
+    if is_owner(caller, row):  # field_dump_permissions: grants and links need "manage"
+        body["access"]["grants"] = []
+        body["access"]["links"] = []
     published_first = db.execute(
         "SELECT 1 FROM v3_records WHERE parent_id = ? AND record_json IS NOT NULL LIMIT 1",
         (parent["id"],),
@@ -360,8 +412,15 @@ def _parent_body(
     if published_first:
         body["pids"] = {"doi": {"identifier": concept_doi(parent["id"]), "provider": "datacite"}}
     request = get_request(db, row["review_id"])
-    if request is not None and is_owner(caller, row):
-        body["review"] = {"id": request["id"], "type": request["type"]}
+    if request is not None and can_read_draft(db, caller, row):  # the "review" permission
+        body["review"] = {
+            "id": request["id"],
+            "links": {},
+            "type": request["type"],
+            "title": request["title"],
+            "status": request["status"],
+            "receiver": {"community": request["community_id"]},
+        }
     return body
 
 
@@ -376,7 +435,9 @@ def concept_doi(parent_id: str) -> str:
     return f"{DOI_PREFIX}/b2share.{parent_id}"
 
 
-def _versions(db: sqlite3.Connection, row: sqlite3.Row) -> dict[str, Any]:
+def _versions(db: sqlite3.Connection, row: sqlite3.Row, caller: Caller) -> dict[str, Any]:
+    """``is_latest`` of the published side (an edit draft of the latest record is latest too);
+    ``is_latest_draft`` only for those who may edit (field_dump_permissions)."""
     latest = db.execute(
         "SELECT MAX(version_index) FROM v3_records WHERE parent_id = ? AND record_json IS NOT NULL",
         (row["parent_id"],),
@@ -384,11 +445,13 @@ def _versions(db: sqlite3.Connection, row: sqlite3.Row) -> dict[str, Any]:
     latest_draft = db.execute(
         "SELECT MAX(version_index) FROM v3_records WHERE parent_id = ?", (row["parent_id"],)
     ).fetchone()[0]
-    return {
+    versions: dict[str, Any] = {
         "is_latest": latest == row["version_index"] and row["record_json"] is not None,
-        "is_latest_draft": latest_draft == row["version_index"],
-        "index": row["version_index"],
     }
+    if is_owner(caller, row):
+        versions["is_latest_draft"] = latest_draft == row["version_index"]
+    versions["index"] = row["version_index"]
+    return versions
 
 
 def draft_body(
@@ -398,24 +461,30 @@ def draft_body(
     rid = row["id"]
     data = json.loads(row["draft_json"])
     api = f"{base}api/records/{rid}"
-    links = {
+    links: dict[str, Any] = {
         "self": f"{api}/draft",
         "self_html": f"{base}uploads/{rid}",
         "preview_html": f"{base}records/{rid}?preview=1",
         "reserve_doi": f"{api}/draft/pids/doi",
+        "self_iiif_manifest": f"{base}api/iiif/draft:{rid}/manifest",
+        "self_iiif_sequence": f"{base}api/iiif/draft:{rid}/sequence/default",
         "files": f"{api}/draft/files",
+        "media_files": f"{api}/draft/media-files",
         "archive": f"{api}/draft/files-archive",
+        "archive_media": f"{api}/draft/media-files-archive",
         "versions": f"{api}/versions",
         "record": api,
         "record_html": f"{base}records/{rid}",
         "publish": f"{api}/draft/actions/publish",
         "review": f"{api}/draft/review",
-        "communities": f"{api}/communities",
-        "requests": f"{api}/requests",
     }
     if row["review_id"]:
         links["submit-review"] = f"{api}/draft/actions/submit-review"
+    links.update(_access_links(base, rid))
     files = file_rows(db, rid, "draft")
+    thumbnails = thumbnail_links(base, rid, data, files)
+    if thumbnails:
+        links["thumbnails"] = thumbnails
     return {
         "id": rid,
         "created": row["draft_created"],
@@ -423,24 +492,25 @@ def draft_body(
         "links": links,
         "revision_id": row["draft_revision"],
         "parent": _parent_body(db, base, row, caller),
-        "versions": {**_versions(db, row), "is_latest": False},
+        "versions": _versions(db, row, caller),
         "is_published": row["record_json"] is not None,
         "is_draft": True,
         "expires_at": row["draft_created"].replace("T", " ").split("+")[0],
         **_content_fields(base, data, files),
         "status": draft_status(db, row),
-        "deletion_status": {"is_deleted": False, "status": "P"},
     }
 
 
-def _content_fields(base: str, data: dict[str, Any], files: list[sqlite3.Row]) -> dict[str, Any]:
+def _content_fields(
+    base: str, data: dict[str, Any], files: list[sqlite3.Row], entry_links: bool = False
+) -> dict[str, Any]:
     """What a draft and a record show alike of their content, in upstream's key order."""
     return {
         "pids": data.get("pids", {}),
         "metadata": expand_metadata(data.get("metadata", {})),
         "custom_fields": data.get("custom_fields", {}),
         "access": access_body(data, files),
-        "files": _files_section(base, data, files),
+        "files": _files_section(base, data, files, entry_links),
         "media_files": {"enabled": False, "order": [], "count": 0, "total_bytes": 0, "entries": {}},
     }
 
@@ -461,54 +531,95 @@ def access_body(data: dict[str, Any], files: list[sqlite3.Row]) -> dict[str, Any
     return {"record": record, "files": files_access, "embargo": embargo, "status": status}
 
 
+def _access_links(base: str, rid: str) -> dict[str, str]:
+    """The access and community links every draft and record carries (``links_item``)."""
+    api = f"{base}api/records/{rid}"
+    return {
+        "access_links": f"{api}/access/links",
+        "access_grants": f"{api}/access/grants",
+        "access_users": f"{api}/access/users",
+        "access_groups": f"{api}/access/groups",
+        "access_request": f"{api}/access/request",
+        "access": f"{api}/access",
+        "communities": f"{api}/communities",
+        "communities-suggestions": f"{api}/communities-suggestions",
+        "requests": f"{api}/requests",
+    }
+
+
+#: Per-version and all-versions counters of a published record (services/schemas/stats.py).
+_NO_STATS = {
+    "views": 0,
+    "unique_views": 0,
+    "downloads": 0,
+    "unique_downloads": 0,
+    "data_volume": 0.0,
+}
+
+
 def record_body(
-    db: sqlite3.Connection, base: str, row: sqlite3.Row, caller: Caller
+    db: sqlite3.Connection, base: str, row: sqlite3.Row, caller: Caller, *, hit: bool = False
 ) -> dict[str, Any]:
-    """A published record (API-v3.md §8.3)."""
+    """A published record (API-v3.md §8.3); ``hit``: as a search hit (no file entry links)."""
     rid = row["id"]
     data = json.loads(row["record_json"])
     api = f"{base}api/records/{rid}"
     doi = data.get("pids", {}).get("doi", {}).get("identifier", record_doi(rid))
     parent = get_parent(db, row["parent_id"])
-    latest = db.execute(
-        "SELECT id FROM v3_records WHERE parent_id = ? AND record_json IS NOT NULL "
-        "ORDER BY version_index DESC LIMIT 1",
-        (row["parent_id"],),
-    ).fetchone()[0]
-    links = {
+    links: dict[str, Any] = {
         "self": api,
         "self_html": f"{base}records/{rid}",
+        "preview_html": f"{base}records/{rid}?preview=1",
         "doi": f"https://doi.org/{doi}",
         "self_doi": f"https://doi.org/{doi}",
         "self_doi_html": f"{base}doi/{doi}",
         "parent": f"{base}api/records/{parent['id']}",
         "parent_html": f"{base}records/{parent['id']}",
         "parent_doi": f"https://doi.org/{concept_doi(parent['id'])}",
-        "latest": f"{api}/versions/latest",
-        "latest_html": f"{base}records/{latest}/latest",
-        "draft": f"{api}/draft",
+        "self_iiif_manifest": f"{base}api/iiif/record:{rid}/manifest",
+        "self_iiif_sequence": f"{base}api/iiif/record:{rid}/sequence/default",
         "files": f"{api}/files",
+        "media_files": f"{api}/media-files",
         "archive": f"{api}/files-archive",
+        "archive_media": f"{api}/media-files-archive",
+        "latest": f"{api}/versions/latest",
+        "latest_html": f"{base}records/{rid}/latest",
         "versions": f"{api}/versions",
-        "communities": f"{api}/communities",
-        "requests": f"{api}/requests",
+        "draft": f"{api}/draft",
+        **_access_links(base, rid),
     }
     files = file_rows(db, rid, "record")
-    return {
+    thumbnails = thumbnail_links(base, rid, data, files)
+    if thumbnails:
+        links["thumbnails"] = thumbnails
+    body = {
         "id": rid,
         "created": row["record_created"],
         "updated": row["record_updated"],
         "links": links,
         "revision_id": row["record_revision"],
         "parent": _parent_body(db, base, row, caller),
-        "versions": _versions(db, row),
+        "versions": _versions(db, row, caller),
         "is_published": True,
         "is_draft": False,
-        **_content_fields(base, data, files),
+        **_content_fields(base, data, files, entry_links=not hit),
         "status": "published",
         "deletion_status": {"is_deleted": False, "status": "P"},
-        "stats": {"this_version": {"views": 0, "downloads": 0}},
+        "stats": {"this_version": dict(_NO_STATS), "all_versions": dict(_NO_STATS)},
     }
+    if hit:
+        _as_indexed(body)
+    return body
+
+
+def _as_indexed(body: dict[str, Any]) -> None:
+    """What the search index gives back of a record (measured on the reference): file entries
+    without ``storage_class``, parent communities without ``custom_fields`` and description."""
+    for entry in body["files"]["entries"].values():
+        entry.pop("storage_class", None)
+    for community in body["parent"]["communities"].get("entries", []):
+        community.pop("custom_fields", None)
+        community["metadata"].pop("description", None)
 
 
 def now() -> str:

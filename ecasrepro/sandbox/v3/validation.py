@@ -123,7 +123,11 @@ def _unknown_keys(
 def _identifier(
     item: Any, path: str, errors: _Errors, schemes: tuple[str, ...] | list[str]
 ) -> dict[str, str] | None:
-    """``{"identifier", "scheme"}`` with idutils-style validation and normalisation."""
+    """``{"identifier", "scheme"}`` with idutils-style validation and normalisation.
+
+    A bad scheme or identifier is a schema-level error upstream (``IdentifierSchema``): marshmallow
+    keeps the entry as sent in ``valid_data``, so a partial save stores it un-normalised.
+    """
     if not isinstance(item, dict):
         errors.add(path, NOT_AN_OBJECT)
         return None
@@ -134,14 +138,14 @@ def _identifier(
     scheme = item.get("scheme")
     if scheme is None:
         errors.add(f"{path}.scheme", "No valid scheme recognized for identifier.")
-        return None
+        return {"identifier": identifier}
     if scheme not in schemes:
         errors.add(f"{path}.scheme", "Invalid scheme.")
-        return None
+        return {"identifier": identifier, "scheme": str(scheme)}
     normalised = v3_identifier(scheme, identifier)
     if normalised is None:
         errors.add(f"{path}.identifier", f"Invalid {_LABELS.get(scheme, scheme)} identifier.")
-        return None
+        return {"identifier": identifier, "scheme": scheme}
     return {"identifier": normalised, "scheme": scheme}
 
 
@@ -381,9 +385,9 @@ def load_metadata(metadata: Any) -> tuple[dict[str, Any], list[dict[str, Any]]]:
 
 
 def _language(item: Any, path: str, errors: _Errors) -> dict[str, str] | None:
-    """ISO 639-3 codes; the languages vocabulary itself is not packaged (see CONTRIBUTING)."""
+    """An id of the languages vocabulary (ISO 639-3); an unknown one fails the request."""
     if isinstance(item, dict) and isinstance(item.get("id"), str):
-        if LANGUAGE_RE.match(item["id"]):
+        if LANGUAGE_RE.match(item["id"]) and vocabularies.lookup("languages", item["id"]):
             return {"id": item["id"]}
         raise ApiError(400, f"Invalid value {item['id']}.")
     errors.add(f"{path}.id", MISSING)
@@ -418,6 +422,8 @@ def expand_metadata(metadata: dict[str, Any]) -> dict[str, Any]:
 
     if "resource_types" in out:
         out["resource_types"] = [ref("resourcetypes", v) for v in out["resource_types"]]
+    if "languages" in out:
+        out["languages"] = [ref("languages", v) for v in out["languages"]]
     if "rights" in out:
         out["rights"] = [ref("licenses", v) if "id" in v else v for v in out["rights"]]
     for key, role_vocab in (("creators", "creatorsroles"), ("contributors", "contributorsroles")):

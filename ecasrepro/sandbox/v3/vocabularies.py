@@ -33,6 +33,7 @@ SOURCES: dict[str, str] = {
     "creatorsroles": "roles.yaml",
     "contributorsroles": "roles.yaml",
     "removalreasons": "removal_reasons.yaml",
+    "languages": "languages.csv",  # languages.yaml flattened (7,847 ISO 639-3 terms, en titles)
 }
 
 
@@ -68,8 +69,8 @@ def _from_yaml(text: str) -> list[Term]:
     return terms
 
 
-def _from_licenses_csv(text: str) -> list[Term]:
-    """The licences CSV flattens nested keys as ``title__en``, ``props__url``..."""
+def _from_flat_csv(text: str) -> list[Term]:
+    """The licences and languages CSVs flatten nested keys as ``title__en``, ``props__url``..."""
     terms = []
     for row in csv.DictReader(io.StringIO(text)):
         props = {k.removeprefix("props__"): v for k, v in row.items() if k.startswith("props__")}
@@ -94,7 +95,7 @@ def vocabulary(vocab_type: str) -> dict[str, Term]:
     if source is None:
         return {}
     text = _read(source)
-    terms = _from_licenses_csv(text) if source.endswith(".csv") else _from_yaml(text)
+    terms = _from_flat_csv(text) if source.endswith(".csv") else _from_yaml(text)
     return {term.id: term for term in terms}
 
 
