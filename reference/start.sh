@@ -24,6 +24,10 @@ mkdir -p "$RUN"
 if [ -s "$RUN/web.pid" ] && kill -0 "$(cat "$RUN/web.pid")" 2>/dev/null; then
   say "already running"; cat "$REF_HOME/ref.json"; exit 0
 fi
+if [ -f "$RUN/pg/data/postmaster.pid" ] || ls "$RUN"/*.pid >/dev/null 2>&1; then
+  say "a previous start left processes behind (its web app is gone): stopping them"
+  "$HERE/stop.sh"
+fi
 for port in "$REF_PG_PORT" "$REF_REDIS_PORT" "$REF_OS_PORT" "$REF_WEB_PORT"; do
   if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
     say "port $port is taken by another program (not ours: no PID recorded); set REF_*_PORT"; exit 1

@@ -336,7 +336,7 @@ def commit_file(record_id: str, key: str) -> Response:
             )
             touch_draft(db, record_id)
         f = _file_row(db, record_id, "draft", key)
-        return json_response(store.file_item(base_url(), f))
+        return json_response(store.file_item(base_url(), f, just_committed=True))
 
 
 # --- downloads --------------------------------------------------------------------------------

@@ -203,8 +203,13 @@ def thumbnail_links(
     }
 
 
-def file_item(base: str, row: sqlite3.Row) -> dict[str, Any]:
-    """The file item of the files API (``pending`` items have no checksum/size yet)."""
+def file_item(base: str, row: sqlite3.Row, *, just_committed: bool = False) -> dict[str, Any]:
+    """The file item of the files API (``pending`` items have no checksum/size yet).
+
+    ``metadata`` is ``null`` until something sets it, as upstream: its JSON column reads back
+    as ``{}`` only once the file is committed, and the commit's own answer still holds the
+    in-memory ``null`` (measured against the reference).
+    """
     body: dict[str, Any] = {"created": row["created"], "updated": row["updated"]}
     completed = row["status"] == "completed"
     if completed:
@@ -214,7 +219,8 @@ def file_item(base: str, row: sqlite3.Row) -> dict[str, Any]:
             file_id=row["file_id"],
             bucket_id=bucket_id(row["record_id"], row["kind"]),
         )
-    body["metadata"] = json.loads(row["metadata"]) if row["metadata"] else {}
+    body["metadata"] = (json.loads(row["metadata"]) if row["metadata"]
+                        else {} if completed and not just_committed else None)
     body["access"] = json.loads(row["access"])
     body["links"] = _file_links(base, row["record_id"], row["kind"], row["key"])
     body["key"] = row["key"]
@@ -417,7 +423,7 @@ def _parent_body(
             "id": request["id"],
             "links": {},
             "type": request["type"],
-            "title": request["title"],
+            "title": "",  # upstream dumps the parent's stored copy, made before any title
             "status": request["status"],
             "receiver": {"community": request["community_id"]},
         }
