@@ -455,6 +455,8 @@ def archive(
     api: str | None = None,
     progress: bool | None = None,
     echo: Any = None,
+    executor: str = "auto",
+    scheduler: str | None = None,
 ) -> ArchiveReport:
     """Archive finished analyses (bundles, notebooks, directories of them) as BagIt zips/tars.
 
@@ -463,19 +465,23 @@ def archive(
     analysis whose archive is current is skipped. One failing analysis does not stop the rest:
     read ``report.outcomes`` and ``report.exit_code``. With ``publish=True`` each analysis also
     becomes its own B2SHARE draft (server, token and community as for :func:`publish`).
+    ``executor`` runs one task per analysis: ``auto`` (Dask when installed, else a local pool),
+    ``dask`` (an embedded LocalCluster, or the cluster at ``scheduler`` / DASK_SCHEDULER_ADDRESS)
+    or ``local``; ``<output>/archive-run.json`` journals what finished, so a re-run resumes.
     """
     from ecasrepro.archival import archive_analyses
 
     if isinstance(paths, (str, os.PathLike)):
         paths = [paths]
-    config = None
+    settings = None
     if publish:
-        config = _publish_config(echo, server=server, token_file=token_file, community=community,
-                                 api=api)
-        config.require_token()
+        token_path = None if token_file is None else os.fspath(token_file)
+        settings = {"server": server, "token_file": token_path, "community": community,
+                    "api": api}
+        _publish_config(echo, **settings).require_token()  # fail before any work
     return archive_analyses(
-        list(paths), output, snapshot=snapshot, fmt=format, jobs=jobs, publish_config=config,
-        progress=progress,
+        list(paths), output, snapshot=snapshot, fmt=format, jobs=jobs, publish=settings,
+        progress=progress, executor=executor, scheduler=scheduler, notify=echo,
     )
 
 

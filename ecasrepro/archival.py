@@ -18,11 +18,13 @@ and payload file; a notebook: sha256 of the ``.ipynb`` bytes). Such analyses are
 
 One job: archive finished analyses and extract archives safely, so that each analysis can be kept
 as one self-contained file whose fixity is checked on the way in and out; it receives the snapshot
-function instead of importing the API.
+function instead of importing the API. Runs stream the analyses to an executor (Dask or a local
+pool, :mod:`ecasrepro.executors`) and journal what finished in ``<output>/archive-run.json``.
 
 May import: ecasrepro.bundle, ecasrepro.b2share.publisher (to publish an archived bundle),
-ecasrepro.errors, ecasrepro.version; never ecasrepro.api (the snapshot function is passed in) or a
-front end (ecasrepro.cli, ecasrepro.magic, ecasrepro.compat).
+ecasrepro.config, ecasrepro.errors, ecasrepro.executors, ecasrepro.runjournal,
+ecasrepro.version; never ecasrepro.api (the snapshot function is passed in) or a front end
+(ecasrepro.cli, ecasrepro.magic, ecasrepro.compat).
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import io
+import itertools
 import os
 import re
 import shutil
@@ -39,8 +42,7 @@ import tarfile
 import tempfile
 import threading
 import zipfile
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -97,6 +99,7 @@ class ArchiveOutcome:
     draft_url: str | None = None
     draft_state: str | None = None
     warnings: list[str] = field(default_factory=list)
+    digest: str | None = None  # the analysis's source digest when this outcome was reached
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -179,29 +182,59 @@ def _skip_dir(path: Path, excluded: Sequence[Path]) -> bool:
     return any(resolved == e for e in excluded)
 
 
-def discover_analyses(
-    paths: Iterable[str | os.PathLike[str]], exclude: Sequence[Path] = ()
-) -> list[Analysis]:
-    """Bundles and notebooks named by ``paths`` or found below them, each once, in path order."""
-    excluded = [Path(e).resolve() for e in exclude]
-    found: dict[Path, Literal["bundle", "notebook"]] = {}
-
-    def add_notebook(path: Path) -> None:
-        sibling = path.with_name(f"{path.stem}.repro")
-        if is_bundle_dir(sibling):
-            found.setdefault(sibling.resolve(), "bundle")
-        else:
-            found.setdefault(path.resolve(), "notebook")
-
+def _check_paths(paths: Iterable[str | os.PathLike[str]]) -> list[Path]:
+    """The given paths (a handful, from the command line), each checked before any work."""
+    checked = []
     for given in paths:
         path = Path(given).expanduser()
         if not path.exists():
             raise BadInput(f"{path} does not exist; pass bundles, notebooks or directories.")
+        if not (looks_like_bundle(path) or path.is_dir()
+                or (path.is_file() and path.suffix == ".ipynb")):
+            raise BadInput(
+                f"{path} is neither a bundle, a notebook (.ipynb) nor a directory; "
+                "pass one of those."
+            )
+        checked.append(path)
+    return checked
+
+
+def iter_analyses(
+    paths: Iterable[str | os.PathLike[str]], exclude: Sequence[Path] = ()
+) -> Iterator[Analysis]:
+    """Bundles and notebooks named by ``paths`` or found below them, each once, in path order,
+    streamed as the directories are walked (a hub's thousands of analyses are never listed
+    whole). Names are unique within the run: the first analysis called ``x`` gets ``x``, a
+    later one ``x-<hash of its path>``. Only the resolved paths seen are kept, to skip repeats."""
+    excluded = [Path(e).resolve() for e in exclude]
+    seen: set[str] = set()
+    names: set[str] = set()
+
+    def emit(path: Path, kind: Literal["bundle", "notebook"]) -> Iterator[Analysis]:
+        resolved = path.resolve()
+        key = str(resolved)
+        if key in seen:
+            return
+        seen.add(key)
+        base = _base_name(resolved, kind)
+        if base in names:
+            base = f"{base}-{hashlib.sha256(key.encode()).hexdigest()[:8]}"
+        names.add(base)
+        yield Analysis(resolved, kind, base)
+
+    def notebook(path: Path) -> Iterator[Analysis]:
+        sibling = path.with_name(f"{path.stem}.repro")
+        if is_bundle_dir(sibling):
+            yield from emit(sibling, "bundle")
+        else:
+            yield from emit(path, "notebook")
+
+    for path in _check_paths(paths):
         if looks_like_bundle(path):
-            found.setdefault(path.resolve(), "bundle")
-        elif path.is_file() and path.suffix == ".ipynb":
-            add_notebook(path)
-        elif path.is_dir():
+            yield from emit(path, "bundle")
+        elif path.is_file():
+            yield from notebook(path)
+        else:
             for root, dirs, files in os.walk(path):
                 here = Path(root)
                 keep = []
@@ -210,39 +243,25 @@ def discover_analyses(
                     if _skip_dir(sub, excluded):
                         continue
                     if looks_like_bundle(sub):
-                        found.setdefault(sub.resolve(), "bundle")
+                        yield from emit(sub, "bundle")
                     else:
                         keep.append(name)
                 dirs[:] = keep
                 for name in sorted(files):
                     if name.endswith(".ipynb") and not name.startswith("."):
-                        add_notebook(here / name)
-        else:
-            raise BadInput(
-                f"{path} is neither a bundle, a notebook (.ipynb) nor a directory; "
-                "pass one of those."
-            )
-    return _name_analyses(found)
+                        yield from notebook(here / name)
+
+
+def discover_analyses(
+    paths: Iterable[str | os.PathLike[str]], exclude: Sequence[Path] = ()
+) -> list[Analysis]:
+    """:func:`iter_analyses` as a list (for scripts and tests; runs stream it)."""
+    return list(iter_analyses(paths, exclude))
 
 
 def _base_name(path: Path, kind: str) -> str:
     name = path.name.removesuffix(".repro") if kind == "bundle" else path.stem
     return re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("._") or "analysis"
-
-
-def _name_analyses(found: dict[Path, Literal["bundle", "notebook"]]) -> list[Analysis]:
-    """Archive names are the analysis names; where two collide, a hash of the path tells apart."""
-    bases = {path: _base_name(path, kind) for path, kind in found.items()}
-    counts: dict[str, int] = {}
-    for base in bases.values():
-        counts[base] = counts.get(base, 0) + 1
-    analyses = []
-    for path, kind in found.items():
-        base = bases[path]
-        if counts[base] > 1:
-            base = f"{base}-{hashlib.sha256(str(path).encode()).hexdigest()[:8]}"
-        analyses.append(Analysis(path, kind, base))
-    return analyses
 
 
 # --- digests and currency ------------------------------------------------------------------------
@@ -671,7 +690,7 @@ def _archive_one(
     outcome = ArchiveOutcome(str(analysis.source), analysis.kind, "failed")
     stage = "archiving"
     try:
-        digest = source_digest(analysis)
+        digest = outcome.digest = source_digest(analysis)
         target = archive_path(output, analysis, fmt)
         outcome.archive = str(target)
         work = output / WORK_DIR / f"{analysis.name}.repro"
@@ -718,6 +737,49 @@ def _archive_one(
     return outcome
 
 
+JOURNAL_NAME = "archive-run.json"
+
+
+@dataclass(frozen=True)
+class PublisherFactory:
+    """Opens a publisher where the task runs (a Dask worker, maybe on another node).
+
+    It carries the settings (server, token file, community, dialect), never the token: a
+    :class:`ecasrepro.config.Secret` refuses to be pickled, so each worker resolves the token as
+    the driver did (``B2SHARE_TOKEN`` in its environment, or the token file on a shared disk).
+    """
+
+    settings: tuple[tuple[str, str | None], ...]
+
+    def __call__(self) -> Any:
+        from ecasrepro.b2share.publisher import open_publisher
+        from ecasrepro.config import resolve_config
+
+        given = dict(self.settings)
+        config = resolve_config(given.get("server"), token_file=given.get("token_file"),
+                                community=given.get("community"), api=given.get("api"))
+        config.require_token()
+        return open_publisher(config, progress=False, echo=lambda message: None)
+
+
+def _from_journal(analysis: Analysis, entry: dict[str, Any]) -> ArchiveOutcome:
+    """A finished analysis's outcome on resume: skipped, with what the journal recorded."""
+    return ArchiveOutcome(
+        str(analysis.source), analysis.kind, "skipped", archive=entry.get("archive"),
+        title=entry.get("title"), bundle=entry.get("bundle"), draft_id=entry.get("draft_id"),
+        draft_url=entry.get("draft_url"), draft_state=entry.get("draft_state"),
+        digest=entry.get("digest"),
+    )
+
+
+def _lost(analysis: Analysis, exc: BaseException) -> ArchiveOutcome:
+    """The outcome of a task the executor lost (its worker died more often than it retries)."""
+    return ArchiveOutcome(
+        str(analysis.source), analysis.kind, "failed", exit_code=int(ExitCode.INTERNAL),
+        reason=f"the task was lost ({type(exc).__name__}: {exc}); run again to resume",
+    )
+
+
 def archive_analyses(
     paths: Iterable[str | os.PathLike[str]],
     output: str | os.PathLike[str],
@@ -725,22 +787,33 @@ def archive_analyses(
     snapshot: SnapshotFunction,
     fmt: str = "zip",
     jobs: int | None = None,
-    publish_config: Any = None,
+    publish: Mapping[str, str | None] | None = None,
     progress: bool | None = None,
+    executor: str = "auto",
+    scheduler: str | None = None,
+    notify: Callable[[str], None] | None = None,
 ) -> ArchiveReport:
     """Archive every analysis under ``paths`` into ``output``; failures are reported, not raised.
 
     ``snapshot`` makes a bundle of a notebook (``ecasrepro.api.snapshot``).
-    ``publish_config`` (a resolved :class:`ecasrepro.config.PublishConfig`) publishes each
-    archived analysis as its own draft; the bundle's receipt keeps a re-run from making another.
+    ``publish`` (the settings of :func:`ecasrepro.config.resolve_config`: server, token_file,
+    community, api; the caller has checked them) publishes each archived analysis as its own
+    draft; the bundle's receipt keeps a re-run from making another.
+    The analyses are streamed to ``executor`` (:mod:`ecasrepro.executors`: ``auto``, ``dask``
+    with an optional ``scheduler`` address, ``local``) with ``jobs`` workers; what finished is
+    journalled in ``<output>/archive-run.json``, so a killed run resumes without redoing it.
     """
+    from ecasrepro.executors import open_executor
+    from ecasrepro.runjournal import RunJournal
+
     if fmt not in SUFFIXES:
         raise BadInput(f"archive format {fmt!r} is not one of zip, tar; pick one.")
     out = Path(output).expanduser()
     if out.exists() and not out.is_dir():
         raise BadInput(f"output {out} is not a directory; choose another -o DIR.")
-    analyses = discover_analyses(paths, exclude=[out])
-    if not analyses:
+    stream = iter_analyses(paths, exclude=[out])
+    first = next(stream, None)
+    if first is None:
         raise BadInput(
             "no bundles (*.repro) or notebooks (*.ipynb) were found in the given paths; "
             "pass the analyses to archive."
@@ -749,32 +822,54 @@ def archive_analyses(
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise BadInput(f"cannot create {out} ({exc.strerror or exc}); choose another -o.") from None
-    factory = None
-    if publish_config is not None:
-        from ecasrepro.b2share.publisher import open_publisher
-
-        def factory() -> Any:
-            return open_publisher(publish_config, progress=False, echo=lambda message: None)
-
-    workers = max(1, jobs if jobs else min(4, os.cpu_count() or 1))
+    factory = PublisherFactory(tuple(sorted(publish.items()))) if publish is not None else None
+    journal = RunJournal(out / JOURNAL_NAME, "archive")
     show = progress if progress is not None else sys.stderr.isatty()
     from tqdm import tqdm
 
-    results: dict[int, ArchiveOutcome] = {}
-    with tqdm(total=len(analyses), unit="analysis", desc="archiving", file=sys.stderr,
-              disable=not show, leave=False) as bar, ThreadPoolExecutor(
-        max_workers=workers, thread_name_prefix="ecasrepro-archive"
+    results: dict[str, ArchiveOutcome] = {}
+    order: dict[str, int] = {}
+
+    def todo(bar: Any) -> Iterator[Analysis]:
+        """The analyses still to do; those the journal finished (unchanged since) are skipped
+        here, without a task."""
+        for index, analysis in enumerate(itertools.chain([first], stream)):
+            order[str(analysis.source)] = index
+            entry = journal.finished(str(analysis.source))
+            if entry is not None and _still_done(analysis, entry, out, fmt, factory is not None):
+                results[str(analysis.source)] = _from_journal(analysis, entry)
+                bar.update(1)
+                continue
+            yield analysis
+
+    with tqdm(total=None, unit="analysis", desc="archiving", file=sys.stderr,
+              disable=not show, leave=False) as bar, journal, open_executor(
+        executor, workers=jobs, scheduler=scheduler
     ) as pool:
-        futures = {
-            pool.submit(_archive_one, analysis, out, fmt, factory, snapshot): index
-            for index, analysis in enumerate(analyses)
-        }
-        for future in as_completed(futures):
-            outcome = future.result()
-            results[futures[future]] = outcome
-            bar.set_postfix_str(f"{outcome.status} {Path(outcome.source).name}", refresh=False)
+        if pool.notice and notify is not None:
+            notify(pool.notice)
+        for analysis, outcome in pool.imap_unordered(
+            _archive_one, todo(bar), out, fmt, factory, snapshot, on_error=_lost
+        ):
+            results[str(analysis.source)] = outcome
+            journal.record(str(analysis.source), {**outcome.to_json(), "digest": outcome.digest})
+            bar.set_postfix_str(f"{outcome.status} {analysis.source.name}", refresh=False)
             bar.update(1)
-    return ArchiveReport(out, fmt, [results[i] for i in range(len(analyses))])
+    outcomes = sorted(results.values(), key=lambda o: order.get(o.source, 0))
+    return ArchiveReport(out, fmt, outcomes)
+
+
+def _still_done(analysis: Analysis, entry: dict[str, Any], out: Path, fmt: str,
+                publishing: bool) -> bool:
+    """Whether a journalled analysis needs nothing: same source, its archive there (and, when
+    publishing, a draft recorded)."""
+    try:
+        digest = source_digest(analysis)
+    except EcasReproError:
+        return False
+    if entry.get("digest") != digest or not archive_path(out, analysis, fmt).is_file():
+        return False
+    return not publishing or bool(entry.get("draft_id"))
 
 
 def iter_archives(output: Path) -> Iterator[Path]:
@@ -790,6 +885,7 @@ __all__ = [
     "archive_analyses",
     "discover_analyses",
     "extract_archive",
+    "iter_analyses",
     "iter_archives",
     "refresh_bundle",
     "validate_archive",

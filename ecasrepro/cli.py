@@ -541,6 +541,21 @@ def reproduce_command(record: str, server: str | None, api: str | None, token_fi
 # @@ archive @@
 
 
+def _executor_options(func: F) -> F:
+    """--jobs, --executor, --scheduler: where ``archive`` and ``verify-many`` run their tasks."""
+    func = click.option(
+        "--scheduler", metavar="tcp://HOST:PORT", default=None,
+        help="An existing Dask scheduler (else DASK_SCHEDULER_ADDRESS, else an embedded "
+        "LocalCluster).")(func)
+    func = click.option(
+        "--executor", type=click.Choice(["auto", "dask", "local"]), default="auto",
+        show_default=True,
+        help="Where tasks run: Dask (auto when installed) or a local pool of threads.")(func)
+    return click.option(
+        "-j", "--jobs", type=click.IntRange(min=1), default=None, metavar="N",
+        help="Workers (default: CPU count, at most 4; a --scheduler's cluster has its own).")(func)
+
+
 @main.command("archive")
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=str))
 @click.option("-o", "--output", default="archives", show_default=True, metavar="DIR",
@@ -551,20 +566,20 @@ def reproduce_command(record: str, server: str | None, api: str | None, token_fi
 @click.option("--publish", is_flag=True,
               help="Also publish each analysis as its own B2SHARE draft (re-runs continue it).")
 @_server_options
-@click.option("-j", "--jobs", type=click.IntRange(min=1), default=None, metavar="N",
-              help="Analyses archived in parallel (default: CPU count, at most 4).")
+@_executor_options
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
 @user_errors
 def archive_command(
     paths: tuple[str, ...], output: str, fmt: str, publish: bool, server: str | None,
     api: str | None, token_file: str | None, community: str | None, jobs: int | None,
-    as_json: bool,
+    executor: str, scheduler: str | None, as_json: bool,
 ) -> None:
     """Archive finished analyses (bundles, notebooks, or directories of them) as BagIt bags.
 
     One archive per analysis; current archives are skipped; one failure does not stop the
-    rest. Exit 0 when every analysis was archived or skipped, else the most severe failure's
-    code (1 internal > 5 secret > 3 refused > 4 unreachable > 2 bad input).
+    rest; DIR/archive-run.json journals what finished, so a killed run resumes. Exit 0 when
+    every analysis was archived or skipped, else the most severe failure's code (1 internal >
+    5 secret > 3 refused > 4 unreachable > 2 bad input).
     """
     from pathlib import Path
 
@@ -573,7 +588,8 @@ def archive_command(
     report = archive(
         paths, output=output, format=fmt, jobs=jobs, publish=publish, server=server,
         token_file=token_file, community=community, api=api,
-        progress=not as_json and sys.stderr.isatty(), echo=echo,
+        progress=not as_json and sys.stderr.isatty(), echo=echo, executor=executor,
+        scheduler=scheduler,
     )
     for outcome in report.outcomes:
         for warning in outcome.warnings:

@@ -1,0 +1,253 @@
+"""Executors: where the per-analysis work of ``archive`` and ``verify-many`` runs.
+
+The work itself is plain library functions (``archival._archive_one``, a verify of one bundle);
+an executor only runs them, one task per analysis, and hands back results as they finish. Two
+are built in, picked by name from a registry (one engine per concern, as papermill's engines):
+
+* ``dask`` -- Dask distributed: an embedded ``LocalCluster`` sized to the machine (threads, no
+  set-up), or an existing cluster at ``scheduler`` (``tcp://HOST:PORT``, else
+  ``DASK_SCHEDULER_ADDRESS``): dask-jobqueue on Slurm, Dask Gateway, ``dask scheduler``;
+* ``local`` -- a pool of threads in this process (the analyses' heavy parts release the GIL:
+  hashing, zlib, file I/O, kernels in their own processes).
+
+``auto`` is ``dask`` when ``distributed`` is installed (or a scheduler is named), else
+``local`` with a notice saying how to get Dask. Inputs are streamed: at most ``window`` tasks
+are in flight, so the driver never holds a list of every analysis, and a task's exception is
+its result's problem, never the run's (callers' functions return outcomes, not raise).
+
+One job: run one function over a stream of items on a chosen executor with a bounded number in
+flight, so that archival and verification scale from a laptop to a cluster unchanged.
+
+May import: ecasrepro.errors; never ecasrepro.api or a front end (ecasrepro.cli,
+ecasrepro.magic, ecasrepro.compat).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from typing import Any, Protocol, TypeVar
+
+from ecasrepro.errors import BadInput, ServerUnreachable
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+SCHEDULER_ENV = "DASK_SCHEDULER_ADDRESS"
+DASK_HINT = "pip install 'ecasrepro[dask]'"
+#: tasks in flight per worker thread: enough to keep every worker busy between completions.
+WINDOW_PER_WORKER = 2
+
+
+def default_workers() -> int:
+    """Worker threads when none is asked for: the machine's CPUs, at most 4 (as ``--jobs``)."""
+    return max(1, min(4, os.cpu_count() or 1))
+
+
+def dask_available() -> bool:
+    return importlib.util.find_spec("distributed") is not None
+
+
+class Executor(Protocol):
+    """Runs ``fn(item, *args)`` for each item; yields ``(item, result)`` as tasks finish."""
+
+    name: str
+    workers: int
+    #: one sentence for the user (e.g. how to get Dask), or None
+    notice: str | None
+
+    def imap_unordered(self, fn: Callable[..., R], items: Iterable[T], *args: Any,
+                       on_error: Callable[[T, BaseException], R]) -> Iterator[tuple[T, R]]: ...
+
+    def close(self) -> None: ...
+
+    def __enter__(self) -> Executor: ...
+
+    def __exit__(self, *exc: object) -> None: ...
+
+
+class LocalExecutor:
+    """Threads in this process: no dependency, no start-up cost."""
+
+    name = "local"
+
+    def __init__(self, workers: int | None = None, notice: str | None = None) -> None:
+        self.workers = workers or default_workers()
+        self.notice = notice
+        self._pool = ThreadPoolExecutor(max_workers=self.workers,
+                                        thread_name_prefix="ecasrepro-task")
+
+    def imap_unordered(self, fn: Callable[..., R], items: Iterable[T], *args: Any,
+                       on_error: Callable[[T, BaseException], R]) -> Iterator[tuple[T, R]]:
+        window = self.workers * WINDOW_PER_WORKER
+        running: dict[Future[R], T] = {}
+        source = iter(items)
+        exhausted = False
+        while True:
+            while not exhausted and len(running) < window:
+                try:
+                    item = next(source)
+                except StopIteration:
+                    exhausted = True
+                    break
+                running[self._pool.submit(fn, item, *args)] = item
+            if not running:
+                return
+            done, _ = wait(running, return_when=FIRST_COMPLETED)
+            for future in done:
+                item = running.pop(future)
+                error = future.exception()
+                yield item, on_error(item, error) if error is not None else future.result()
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+    def __enter__(self) -> LocalExecutor:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class DaskExecutor:
+    """Dask distributed: an embedded LocalCluster, or the cluster at ``scheduler``.
+
+    A task that keeps failing (its worker killed more than ``retries`` times) becomes
+    ``on_error(item, exception)``: a failed outcome for that analysis, never a stopped run.
+    Tasks are submitted impure (``pure=False``: the same analysis twice is two runs) with
+    ``retries`` so that a task lost with a killed worker is run again elsewhere; the functions
+    are idempotent (atomic outputs, receipts) so a repeat is safe.
+    """
+
+    name = "dask"
+
+    def __init__(self, workers: int | None = None, scheduler: str | None = None,
+                 processes: bool = False, retries: int = 2) -> None:
+        if not dask_available():
+            raise BadInput(f"the dask executor needs Dask distributed; {DASK_HINT}.")
+        from distributed import Client, LocalCluster
+
+        self.notice: str | None = None
+        self.retries = retries
+        self._cluster: Any = None
+        address = scheduler or os.environ.get(SCHEDULER_ENV) or None
+        try:
+            if address:
+                self.client = Client(address, timeout="20s")
+            else:
+                self._cluster = LocalCluster(
+                    n_workers=workers or default_workers(), threads_per_worker=1,
+                    processes=processes, dashboard_address=None,
+                )
+                self.client = Client(self._cluster)
+        except OSError as exc:
+            raise ServerUnreachable(
+                f"cannot reach the Dask scheduler at {address} ({exc}); check --scheduler or "
+                f"{SCHEDULER_ENV}."
+            ) from None
+        self.address = address or self._cluster.scheduler_address
+        threads = sum(self.client.nthreads().values())
+        self.workers = max(1, threads)
+
+    def imap_unordered(self, fn: Callable[..., R], items: Iterable[T], *args: Any,
+                       on_error: Callable[[T, BaseException], R]) -> Iterator[tuple[T, R]]:
+        from distributed import as_completed
+
+        # a cluster may grow while running (adaptive, jobqueue): size the window as it starts
+        window = max(self.workers, sum(self.client.nthreads().values())) * WINDOW_PER_WORKER
+        running: dict[Any, T] = {}
+        source = iter(items)
+        queue = as_completed()
+
+        def submit_next() -> bool:
+            try:
+                item = next(source)
+            except StopIteration:
+                return False
+            future = self.client.submit(fn, item, *args, pure=False, retries=self.retries)
+            running[future.key] = item
+            queue.add(future)
+            return True
+
+        while len(running) < window and submit_next():
+            pass
+        for future in queue:
+            item = running.pop(future.key)
+            try:
+                result = future.result()
+            except Exception as exc:  # e.g. KilledWorker: the task's worker died too often
+                result = on_error(item, exc)
+            future.release()
+            yield item, result
+            submit_next()
+
+    def close(self) -> None:
+        self.client.close()
+        if self._cluster is not None:
+            self._cluster.close()
+
+    def __enter__(self) -> DaskExecutor:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+ExecutorFactory = Callable[..., Executor]
+_factories: dict[str, ExecutorFactory] = {}
+
+
+def register(name: str, factory: ExecutorFactory) -> None:
+    """Make ``factory(workers=..., scheduler=...)`` available as executor ``name``."""
+    _factories[name] = factory
+
+
+def executor_names() -> tuple[str, ...]:
+    return ("auto", *sorted(_factories))
+
+
+def _local(workers: int | None = None, scheduler: str | None = None, **_: Any) -> Executor:
+    if scheduler:
+        raise BadInput("--scheduler needs the dask executor; drop --executor local.")
+    return LocalExecutor(workers)
+
+
+def _dask(workers: int | None = None, scheduler: str | None = None, **options: Any) -> Executor:
+    return DaskExecutor(workers, scheduler, **options)
+
+
+register("local", _local)
+register("dask", _dask)
+
+
+def open_executor(name: str = "auto", *, workers: int | None = None,
+                  scheduler: str | None = None, **options: Any) -> Executor:
+    """The executor ``name`` (``auto``: Dask when installed or a scheduler is named, else the
+    local pool with a notice); the caller closes it (it is a context manager)."""
+    if name == "auto":
+        if dask_available():
+            name = "dask"
+        elif scheduler or os.environ.get(SCHEDULER_ENV):
+            raise BadInput(f"a Dask scheduler was named but Dask is not installed; {DASK_HINT}.")
+        else:
+            return LocalExecutor(workers, notice=(
+                f"running on a local pool of threads; for Dask (clusters, Slurm) {DASK_HINT}."))
+    factory = _factories.get(name)
+    if factory is None:
+        raise BadInput(
+            f"executor {name!r} is not one of {', '.join(executor_names())}; pick one."
+        )
+    return factory(workers=workers, scheduler=scheduler, **options)
+
+
+__all__ = [
+    "DaskExecutor",
+    "Executor",
+    "LocalExecutor",
+    "dask_available",
+    "executor_names",
+    "open_executor",
+    "register",
+]
