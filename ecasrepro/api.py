@@ -6,10 +6,11 @@ modules, and heavy imports happen inside the functions so ``import ecasrepro`` s
 One job: be the one library API, so that every front end stays a thin layer and no engine needs to
 know who calls it.
 
-May import: ecasrepro.archival, ecasrepro.b2share.publisher, ecasrepro.b2share.download,
-ecasrepro.bundle, ecasrepro.capture, ecasrepro.config, ecasrepro.errors, ecasrepro.metadata,
-ecasrepro.pids, ecasrepro.reproduction, ecasrepro.verification, ecasrepro.version; never
-ecasrepro.cli, ecasrepro.magic or ecasrepro.compat (the front ends import it, not the reverse).
+May import: ecasrepro.archival, ecasrepro.batchverify, ecasrepro.b2share.publisher,
+ecasrepro.b2share.download, ecasrepro.bundle, ecasrepro.capture, ecasrepro.config,
+ecasrepro.errors, ecasrepro.metadata, ecasrepro.pids, ecasrepro.reproduction,
+ecasrepro.verification, ecasrepro.version; never ecasrepro.cli, ecasrepro.magic or
+ecasrepro.compat (the front ends import it, not the reverse).
 """
 
 from __future__ import annotations
@@ -384,7 +385,37 @@ def verify(
     return report
 
 
+def verify_many(
+    paths: Iterable[str | os.PathLike[str]] | str | os.PathLike[str],
+    *,
+    timeout: float = 600.0,
+    rtol: float = 1e-6,
+    atol: float = 0.0,
+    image_tolerance: float = 0.01,
+    kernel_name: str | None = None,
+    journal: str | os.PathLike[str] = "verify-run.json",
+    jobs: int | None = None,
+    executor: str = "auto",
+    scheduler: str | None = None,
+    progress: bool | None = None,
+    echo: Any = None,
+) -> VerifyManyReport:
+    """:func:`verify` every bundle under ``paths``, one task each on ``executor`` (as for
+    :func:`archive`); ``journal`` records what finished, so a re-run verifies only the rest
+    (and bundles whose payload changed). Read ``report.outcomes`` and ``report.exit_code``."""
+    from ecasrepro.batchverify import VerifyOptions
+    from ecasrepro.batchverify import verify_many as run
+
+    if isinstance(paths, (str, os.PathLike)):
+        paths = [paths]
+    options = VerifyOptions(timeout=timeout, rtol=rtol, atol=atol,
+                            image_tolerance=image_tolerance, kernel_name=kernel_name)
+    return run(list(paths), options=options, journal=journal, jobs=jobs, executor=executor,
+               scheduler=scheduler, progress=progress, notify=echo)
+
+
 if TYPE_CHECKING:  # pragma: no cover
+    from ecasrepro.batchverify import VerifyManyReport
     from ecasrepro.reproduction import ReproductionReport
 
 

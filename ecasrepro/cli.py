@@ -601,6 +601,47 @@ def archive_command(
         click.get_current_context().exit(report.exit_code)
 
 
+@main.command("verify-many")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=str))
+@click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=600.0,
+              show_default=True, help="Seconds each cell may run.")
+@click.option("--rtol", type=click.FloatRange(min=0), default=1e-6, show_default=True,
+              help="Relative tolerance for numbers in text outputs.")
+@click.option("--atol", type=click.FloatRange(min=0), default=0.0, show_default=True,
+              help="Absolute tolerance for numbers.")
+@click.option("--image-tolerance", type=click.FloatRange(min=0, max=1), default=0.01,
+              show_default=True, help="Largest perceptual difference (0..1) between images.")
+@click.option("--kernel", "kernel_name", help="Kernel to run instead of each notebook's own.")
+@click.option("--journal", default="verify-run.json", show_default=True, metavar="FILE",
+              type=click.Path(dir_okay=False), help="Run journal; a re-run resumes from it.")
+@_executor_options
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
+@user_errors
+def verify_many_command(
+    paths: tuple[str, ...], timeout: float, rtol: float, atol: float, image_tolerance: float,
+    kernel_name: str | None, journal: str, jobs: int | None, executor: str,
+    scheduler: str | None, as_json: bool,
+) -> None:
+    """Re-execute and compare every bundle in PATHS (bundles or directories of them).
+
+    One task per bundle on Dask or a local pool; FILE journals what finished, so a re-run
+    verifies only the rest and bundles whose payload changed. Exit 0 when all reproduce, 6 when
+    one differs, else the most severe failure's code.
+    """
+    from ecasrepro.api import verify_many
+
+    report = verify_many(
+        paths, timeout=timeout, rtol=rtol, atol=atol, image_tolerance=image_tolerance,
+        kernel_name=kernel_name, journal=journal, jobs=jobs, executor=executor,
+        scheduler=scheduler, progress=not as_json and sys.stderr.isatty(), echo=echo,
+    )
+    echo(report.summary())
+    if as_json:
+        emit_json(report.to_json())
+    if report.exit_code:
+        click.get_current_context().exit(report.exit_code)
+
+
 def run() -> None:  # pragma: no cover - console entry helper
     sys.exit(main())
 

@@ -34,7 +34,7 @@ from ecasrepro.errors import BadInput
 VERSION = 1
 FLUSH_SECONDS = 0.5
 #: statuses a resumed run does not redo
-FINISHED = frozenset({"archived", "skipped", "ok"})
+FINISHED = frozenset({"archived", "skipped", "ok", "differs"})
 
 
 class RunJournal:
