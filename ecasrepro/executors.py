@@ -140,6 +140,8 @@ class DaskExecutor:
                 self._cluster = LocalCluster(
                     n_workers=workers or default_workers(), threads_per_worker=1,
                     processes=processes, dashboard_address=None,
+                    # no dashboard; its plain HTTP routes on a free local port, not :8787
+                    scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
                 )
                 self.client = Client(self._cluster)
         except OSError as exc:
