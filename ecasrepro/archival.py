@@ -22,9 +22,9 @@ function instead of importing the API. Runs stream the analyses to an executor (
 pool, :mod:`ecasrepro.executors`) and journal what finished in ``<output>/archive-run.json``.
 
 May import: ecasrepro.bundle, ecasrepro.b2share.publisher (to publish an archived bundle),
-ecasrepro.config, ecasrepro.errors, ecasrepro.executors, ecasrepro.runjournal,
-ecasrepro.version; never ecasrepro.api (the snapshot function is passed in) or a front end
-(ecasrepro.cli, ecasrepro.magic, ecasrepro.compat).
+ecasrepro.b2share.client (its pacer), ecasrepro.config, ecasrepro.errors, ecasrepro.executors,
+ecasrepro.runjournal, ecasrepro.version; never ecasrepro.api (the snapshot function is passed
+in) or a front end (ecasrepro.cli, ecasrepro.magic, ecasrepro.compat).
 """
 
 from __future__ import annotations
@@ -750,11 +750,16 @@ class PublisherFactory:
     """
 
     settings: tuple[tuple[str, str | None], ...]
+    #: the executor's shared rate and back-off (``Executor.pacer``), installed where this runs
+    pacer: Any = None
 
     def __call__(self) -> Any:
+        from ecasrepro.b2share.client import set_pacer
         from ecasrepro.b2share.publisher import open_publisher
         from ecasrepro.config import resolve_config
 
+        if self.pacer is not None:
+            set_pacer(self.pacer)
         given = dict(self.settings)
         config = resolve_config(given.get("server"), token_file=given.get("token_file"),
                                 community=given.get("community"), api=given.get("api"))
@@ -792,16 +797,19 @@ def archive_analyses(
     executor: str = "auto",
     scheduler: str | None = None,
     notify: Callable[[str], None] | None = None,
+    publish_rate: float = 10.0,
 ) -> ArchiveReport:
     """Archive every analysis under ``paths`` into ``output``; failures are reported, not raised.
 
     ``snapshot`` makes a bundle of a notebook (``ecasrepro.api.snapshot``).
     ``publish`` (the settings of :func:`ecasrepro.config.resolve_config`: server, token_file,
     community, api; the caller has checked them) publishes each archived analysis as its own
-    draft; the bundle's receipt keeps a re-run from making another.
-    The analyses are streamed to ``executor`` (:mod:`ecasrepro.executors`: ``auto``, ``dask``
-    with an optional ``scheduler`` address, ``local``) with ``jobs`` workers; what finished is
-    journalled in ``<output>/archive-run.json``, so a killed run resumes without redoing it.
+    draft; the bundle's receipt keeps a re-run from making another. All workers share one pace
+    of at most ``publish_rate`` requests per second and one back-off (a 429/503 seen by one
+    pauses all). The analyses are streamed to ``executor`` (:mod:`ecasrepro.executors`:
+    ``auto``, ``dask`` with an optional ``scheduler`` address, ``local``) with ``jobs`` workers;
+    what finished is journalled in ``<output>/archive-run.json``, so a killed run resumes
+    without redoing it.
     """
     from ecasrepro.executors import open_executor
     from ecasrepro.runjournal import RunJournal
@@ -822,13 +830,13 @@ def archive_analyses(
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise BadInput(f"cannot create {out} ({exc.strerror or exc}); choose another -o.") from None
-    factory = PublisherFactory(tuple(sorted(publish.items()))) if publish is not None else None
     journal = RunJournal(out / JOURNAL_NAME, "archive")
     show = progress if progress is not None else sys.stderr.isatty()
     from tqdm import tqdm
 
     results: dict[str, ArchiveOutcome] = {}
     order: dict[str, int] = {}
+    factory: PublisherFactory | None = None
 
     def todo(bar: Any) -> Iterator[Analysis]:
         """The analyses still to do; those the journal finished (unchanged since) are skipped
@@ -848,13 +856,22 @@ def archive_analyses(
     ) as pool:
         if pool.notice and notify is not None:
             notify(pool.notice)
-        for analysis, outcome in pool.imap_unordered(
-            _archive_one, todo(bar), out, fmt, factory, snapshot, on_error=_lost
-        ):
-            results[str(analysis.source)] = outcome
-            journal.record(str(analysis.source), {**outcome.to_json(), "digest": outcome.digest})
-            bar.set_postfix_str(f"{outcome.status} {analysis.source.name}", refresh=False)
-            bar.update(1)
+        if publish is not None:
+            factory = PublisherFactory(tuple(sorted(publish.items())), pool.pacer(publish_rate))
+        from ecasrepro.b2share.client import set_pacer
+
+        previous = set_pacer(None)
+        try:
+            for analysis, outcome in pool.imap_unordered(
+                _archive_one, todo(bar), out, fmt, factory, snapshot, on_error=_lost
+            ):
+                results[str(analysis.source)] = outcome
+                journal.record(str(analysis.source),
+                               {**outcome.to_json(), "digest": outcome.digest})
+                bar.set_postfix_str(f"{outcome.status} {analysis.source.name}", refresh=False)
+                bar.update(1)
+        finally:
+            set_pacer(previous)  # this process's threads (local pool, threaded cluster)
     outcomes = sorted(results.values(), key=lambda o: order.get(o.source, 0))
     return ArchiveReport(out, fmt, outcomes)
 

@@ -13,7 +13,9 @@ are built in, picked by name from a registry (one engine per concern, as papermi
 ``auto`` is ``dask`` when ``distributed`` is installed (or a scheduler is named), else
 ``local`` with a notice saying how to get Dask. Inputs are streamed: at most ``window`` tasks
 are in flight, so the driver never holds a list of every analysis, and a task's exception is
-its result's problem, never the run's (callers' functions return outcomes, not raise).
+its result's problem, never the run's (callers' functions return outcomes, not raise). Each
+executor also offers a *pacer* (:meth:`Executor.pacer`): one request rate and one back-off for
+all its workers, which the B2SHARE client consults (``b2share.client.set_pacer``).
 
 One job: run one function over a stream of items on a chosen executor with a bounded number in
 flight, so that archival and verification scale from a laptop to a cluster unchanged.
@@ -26,6 +28,9 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import threading
+import time
+import uuid
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from typing import Any, Protocol, TypeVar
@@ -60,6 +65,9 @@ class Executor(Protocol):
 
     def imap_unordered(self, fn: Callable[..., R], items: Iterable[T], *args: Any,
                        on_error: Callable[[T, BaseException], R]) -> Iterator[tuple[T, R]]: ...
+
+    def pacer(self, rate: float) -> Any:
+        """A shared rate and back-off for HTTP requests from every worker (picklable)."""
 
     def close(self) -> None: ...
 
@@ -100,6 +108,10 @@ class LocalExecutor:
                 item = running.pop(future)
                 error = future.exception()
                 yield item, on_error(item, error) if error is not None else future.result()
+
+    def pacer(self, rate: float) -> LocalPacer:
+        """A rate and back-off shared by this pool's workers (requests per second)."""
+        return LocalPacer(rate)
 
     def close(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)
@@ -185,6 +197,10 @@ class DaskExecutor:
             yield item, result
             submit_next()
 
+    def pacer(self, rate: float) -> DaskPacer:
+        """A rate and back-off shared by every worker of the cluster (requests per second)."""
+        return DaskPacer(f"ecasrepro-pacer-{uuid.uuid4().hex}", rate).start(self.client)
+
     def close(self) -> None:
         self.client.close()
         if self._cluster is not None:
@@ -195,6 +211,70 @@ class DaskExecutor:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+class LocalPacer:
+    """A shared rate and back-off for the threads of one process (the local pool)."""
+
+    def __init__(self, rate: float) -> None:
+        self.interval = 1.0 / rate if rate > 0 else 0.0
+        self._lock = threading.Lock()
+        self._next = 0.0  # time.time() of the next free slot
+        self._pause = 0.0  # no request before this time.time()
+
+    def wait(self) -> None:
+        with self._lock:
+            now = time.time()
+            mine = max(now, self._next, self._pause)
+            self._next = mine + self.interval
+        if mine > now:
+            time.sleep(mine - now)
+
+    def hold(self, seconds: float) -> None:
+        with self._lock:
+            self._pause = max(self._pause, time.time() + seconds)
+
+
+class DaskPacer:
+    """The same over a Dask cluster: the slot and the pause live on the scheduler.
+
+    Picklable (a name and a rate); on a worker it reaches the scheduler through the task's
+    client. The next free slot is a ``distributed.Variable`` updated under a
+    ``distributed.Lock`` (a token bucket of one token); a 429/503 sets the pause Variable, which
+    every worker reads before its next request. Times are ``time.time()``, so the nodes' clocks
+    should agree (NTP) within a fraction of the interval.
+    """
+
+    def __init__(self, name: str, rate: float) -> None:
+        self.name = name
+        self.interval = 1.0 / rate if rate > 0 else 0.0
+
+    def start(self, client: Any) -> DaskPacer:
+        from distributed import Variable
+
+        Variable(f"{self.name}-next", client=client).set(0.0)
+        Variable(f"{self.name}-pause", client=client).set(0.0)
+        return self
+
+    def _vars(self) -> tuple[Any, Any, Any]:
+        from distributed import Lock, Variable
+
+        return (Lock(f"{self.name}-lock"), Variable(f"{self.name}-next"),
+                Variable(f"{self.name}-pause"))
+
+    def wait(self) -> None:
+        lock, slot, pause = self._vars()
+        with lock:
+            now = time.time()
+            mine = max(now, float(slot.get()), float(pause.get()))
+            slot.set(mine + self.interval)
+        if mine > now:
+            time.sleep(mine - now)
+
+    def hold(self, seconds: float) -> None:
+        lock, _, pause = self._vars()
+        with lock:
+            pause.set(max(float(pause.get()), time.time() + seconds))
 
 
 ExecutorFactory = Callable[..., Executor]
@@ -246,8 +326,10 @@ def open_executor(name: str = "auto", *, workers: int | None = None,
 
 __all__ = [
     "DaskExecutor",
+    "DaskPacer",
     "Executor",
     "LocalExecutor",
+    "LocalPacer",
     "dask_available",
     "executor_names",
     "open_executor",

@@ -1,14 +1,19 @@
 """``archive`` and ``verify-many`` on a real Dask ``LocalCluster`` (2 worker processes): 50
 generated analyses archived and verified, journals that resume, and a worker (then the driver)
-killed with SIGKILL mid-run, after which the resumed run has every analysis exactly once."""
+killed with SIGKILL mid-run, after which the resumed run has every analysis exactly once;
+publishing from the workers shares one rate and one back-off, and makes one draft each."""
+# ruff: noqa: F811  (pytest fixtures imported from test_publish_support)
 
 from __future__ import annotations
 
+import itertools
 import json
+import logging
 import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,8 +26,14 @@ from nbformat.v4 import new_code_cell, new_notebook, new_output
 
 from ecasrepro.archival import iter_archives, validate_archive
 from ecasrepro.cli import main
-from ecasrepro.executors import LocalExecutor, open_executor
+from ecasrepro.executors import DaskPacer, LocalExecutor, open_executor
 from ecasrepro.runjournal import RunJournal
+from tests.test_publish_support import (  # noqa: F401 - fixtures
+    drafts_of,
+    publish_env,
+    server,
+    token_file,
+)
 
 distributed = pytest.importorskip("distributed")
 
@@ -190,3 +201,68 @@ def test_auto_uses_dask_and_the_local_pool_streams_with_a_window(tmp_path: Path)
         assert len(pulled) <= 2 * 2 + 1  # a bounded window, not the whole stream
         rest = list(results)
     assert sorted([first, *rest]) == [(n, n * 2) for n in range(100)]
+
+
+def test_the_dask_pacer_spaces_requests_and_one_back_off_pauses_every_worker(
+    client: Any
+) -> None:
+    pacer = DaskPacer("test-pacer", rate=20).start(client)
+
+    def paced(count: int) -> list[float]:
+        times = []
+        for _ in range(count):
+            pacer.wait()
+            times.append(time.time())
+        return times
+
+    futures = [client.submit(paced, 8, pure=False, workers=[w]) for w in client.run(os.getpid)]
+    stamps = sorted(t for part in client.gather(futures) for t in part)
+    assert len(stamps) == 16
+    gaps = [b - a for a, b in itertools.pairwise(stamps)]
+    assert min(gaps) >= 0.04  # one shared rate of 20/s across both processes, not 20/s each
+
+    def back_off() -> float:
+        pacer.hold(1.5)
+        return time.time()
+
+    first, second = list(client.run(os.getpid))
+    held = client.submit(back_off, pure=False, workers=[first]).result()
+    resumed = client.submit(lambda: (pacer.wait(), time.time())[1], pure=False,
+                            workers=[second]).result()
+    assert resumed - held >= 1.4  # the other process waited out the back-off it never saw
+
+
+def test_publishing_from_workers_waits_out_one_503_together_and_makes_one_draft_each(
+    tmp_path: Path, cluster: Any, server: Any, token_file: Path,
+    caplog: pytest.LogCaptureFixture
+) -> None:
+    work, out = tmp_path / "hub", tmp_path / "archives"
+    write_notebooks(work, 8)
+    caplog.set_level(logging.INFO, logger="ecasrepro.sandbox.http")
+    args = ("archive", str(work), "-o", str(out), "--publish", "--server", server.url,
+            "--token-file", str(token_file), "--scheduler", cluster.scheduler_address)
+
+    def overload_once_publishing_is_under_way() -> None:
+        # the next draft creation after the second is refused, while the other worker uploads
+        _wait_for(lambda: len(drafts_of(server.url, server.token)) >= 2, 60, "two drafts")
+        server.set_faults("error-503-first=1@POST,retry-after=2")
+
+    watcher = threading.Thread(target=overload_once_publishing_is_under_way, daemon=True)
+    watcher.start()
+    code, report, stderr = cli(*args)
+    assert code == 0, stderr
+    watcher.join(5)
+    ids = {o["draft_id"] for o in report["outcomes"]}
+    assert len(ids) == 8 and None not in ids
+    assert {d["id"] for d in drafts_of(server.url, server.token)} == ids
+    assert server.token not in json.dumps(report) + stderr
+
+    lines = [(r.created, r.getMessage()) for r in caplog.records
+             if r.name == "ecasrepro.sandbox.http"]
+    (refused,) = [t for t, line in lines if line.endswith(" 503")]
+    during = [line for t, line in lines if refused + 0.3 < t < refused + 1.8]
+    assert not during, during  # no worker sent anything while the server asked all to wait
+
+    code, again, _ = cli(*args)  # resumed: the journal and the receipts, no new draft
+    assert code == 0 and again["skipped"] == 8
+    assert {d["id"] for d in drafts_of(server.url, server.token)} == ids
