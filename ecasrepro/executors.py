@@ -27,12 +27,14 @@ ecasrepro.magic, ecasrepro.compat).
 from __future__ import annotations
 
 import importlib.util
+import itertools
 import os
 import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
 from ecasrepro.errors import BadInput, ServerUnreachable
@@ -44,6 +46,10 @@ SCHEDULER_ENV = "DASK_SCHEDULER_ADDRESS"
 DASK_HINT = "pip install 'ecasrepro[dask]'"
 #: tasks in flight per worker thread: enough to keep every worker busy between completions.
 WINDOW_PER_WORKER = 2
+#: Dask tasks are sized to about this long: items shorter than that (a small archive, ~10 ms)
+#: are batched so that the scheduler's few ms per task stay small; minutes-long ones go alone.
+BATCH_SECONDS = 0.25
+MAX_BATCH = 32
 
 
 def default_workers() -> int:
@@ -128,9 +134,11 @@ class DaskExecutor:
 
     A task that keeps failing (its worker killed more than ``retries`` times) becomes
     ``on_error(item, exception)``: a failed outcome for that analysis, never a stopped run.
-    Tasks are submitted impure (``pure=False``: the same analysis twice is two runs) with
-    ``retries`` so that a task lost with a killed worker is run again elsewhere; the functions
-    are idempotent (atomic outputs, receipts) so a repeat is safe.
+    Items that finish fast are batched (a task sized to about ``BATCH_SECONDS``, measured as
+    the run goes; the first task holds one item). Tasks are submitted impure (``pure=False``:
+    the same analysis twice is two runs) with ``retries`` so that a task lost with a killed
+    worker is run again elsewhere; the functions are idempotent (atomic outputs, receipts) so
+    a repeat is safe.
     """
 
     name = "dask"
@@ -171,30 +179,41 @@ class DaskExecutor:
 
         # a cluster may grow while running (adaptive, jobqueue): size the window as it starts
         window = max(self.workers, sum(self.client.nthreads().values())) * WINDOW_PER_WORKER
-        running: dict[Any, T] = {}
+        running: dict[Any, list[T]] = {}
         source = iter(items)
         queue = as_completed()
+        batch = 1
+        per_item: float | None = None  # seconds, a moving average measured on the workers
 
         def submit_next() -> bool:
-            try:
-                item = next(source)
-            except StopIteration:
+            chunk = list(itertools.islice(source, batch))
+            if not chunk:
                 return False
-            future = self.client.submit(fn, item, *args, pure=False, retries=self.retries)
-            running[future.key] = item
+            future = self.client.submit(_run_batch, fn, chunk, args, pure=False,
+                                        retries=self.retries)
+            running[future.key] = chunk
             queue.add(future)
             return True
 
         while len(running) < window and submit_next():
             pass
         for future in queue:
-            item = running.pop(future.key)
+            chunk = running.pop(future.key)
             try:
-                result = future.result()
+                results, seconds = future.result()
             except Exception as exc:  # e.g. KilledWorker: the task's worker died too often
-                result = on_error(item, exc)
+                results = [_Failed(exc)] * len(chunk)
+                seconds = None
             future.release()
-            yield item, result
+            for item, result in zip(chunk, results, strict=True):
+                if isinstance(result, _Failed):
+                    yield item, on_error(item, result.error)
+                else:
+                    yield item, result
+            if seconds is not None:
+                mean = seconds / len(chunk)
+                per_item = mean if per_item is None else 0.7 * per_item + 0.3 * mean
+                batch = max(1, min(MAX_BATCH, int(BATCH_SECONDS / max(per_item, 1e-6))))
             submit_next()
 
     def pacer(self, rate: float) -> DaskPacer:
@@ -275,6 +294,24 @@ class DaskPacer:
         lock, _, pause = self._vars()
         with lock:
             pause.set(max(float(pause.get()), time.time() + seconds))
+
+
+@dataclass(frozen=True)
+class _Failed:
+    error: BaseException
+
+
+def _run_batch(fn: Callable[..., R], chunk: list[T], args: tuple[Any, ...]
+               ) -> tuple[list[R | _Failed], float]:
+    """One Dask task: ``fn`` over a few items, each failure kept to its item; and the time."""
+    start = time.perf_counter()
+    results: list[R | _Failed] = []
+    for item in chunk:
+        try:
+            results.append(fn(item, *args))
+        except Exception as exc:
+            results.append(_Failed(exc))
+    return results, time.perf_counter() - start
 
 
 ExecutorFactory = Callable[..., Executor]

@@ -266,3 +266,17 @@ def test_publishing_from_workers_waits_out_one_503_together_and_makes_one_draft_
     code, again, _ = cli(*args)  # resumed: the journal and the receipts, no new draft
     assert code == 0 and again["skipped"] == 8
     assert {d["id"] for d in drafts_of(server.url, server.token)} == ids
+
+
+def _fails_on_seven(number: int) -> int:
+    if number == 7:
+        raise ValueError("seven")
+    return number * 2
+
+
+def test_dask_batches_fast_items_and_a_raising_item_fails_alone() -> None:
+    with open_executor("dask", workers=2) as pool:
+        results = dict(pool.imap_unordered(_fails_on_seven, range(300),
+                                           on_error=lambda n, e: f"failed: {e}"))
+    assert results.pop(7) == "failed: seven"
+    assert results == {n: n * 2 for n in range(300) if n != 7}
