@@ -280,3 +280,19 @@ def test_dask_batches_fast_items_and_a_raising_item_fails_alone() -> None:
                                            on_error=lambda n, e: f"failed: {e}"))
     assert results.pop(7) == "failed: seven"
     assert results == {n: n * 2 for n in range(300) if n != 7}
+
+
+def test_without_dask_the_local_pool_runs_and_says_how_to_get_dask(tmp_path: Path) -> None:
+    work, out = tmp_path / "hub", tmp_path / "archives"
+    write_notebooks(work, 2)
+    code = ("import sys; sys.modules['distributed'] = None; from ecasrepro.cli import main; "
+            "sys.exit(main())")
+    done = subprocess.run([sys.executable, "-c", code, "archive", str(work), "-o", str(out)],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "pip install 'ecasrepro[dask]'" in done.stderr
+    assert len(list(iter_archives(out))) == 2
+    named = subprocess.run([sys.executable, "-c", code, "archive", str(work), "-o", str(out),
+                            "--scheduler", "tcp://127.0.0.1:1"],
+                           capture_output=True, text=True, timeout=120)
+    assert named.returncode == 2 and "Dask is not installed" in named.stderr
