@@ -10,7 +10,8 @@ Each archive is the bundle's bag with a richer ``bag-info.txt`` (``Title``, ``Cr
 ``Bagging-Date``, ``Source-Date``, one ``Ecasrepro-Input`` per input PID) and the tag manifest
 updated to match. Every payload byte is read once: it is hashed against ``manifest-sha256.txt``
 while it is compressed, so a damaged bundle is refused instead of archived. Archives are written
-to a temporary sibling and renamed into place.
+to a temporary sibling (named with the writer's pid, flock'ed while written) and renamed into
+place; a run first removes the temporaries of writers that died (a worker killed with -9).
 
 *Current* means: the archive's ``bag-info.txt`` records ``Ecasrepro-Source-Digest`` equal to the
 analysis's digest now (a bundle: sha256 of its ``tagmanifest-sha256.txt``, which pins every tag
@@ -48,7 +49,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import IO, Any, Literal
 
-from ecasrepro.bundle import INPUT_LABEL, _decode_manifest_path
+from ecasrepro.bundle import INPUT_LABEL, _decode_manifest_path, _pid_alive, _temp_prefix
 from ecasrepro.errors import BadInput, EcasReproError, ExitCode
 from ecasrepro.version import __version__
 
@@ -454,9 +455,10 @@ def write_archive(
     ordered_tags = first + [t for t in tags if t not in first]
 
     target.parent.mkdir(parents=True, exist_ok=True)
-    handle, temp_name = tempfile.mkstemp(prefix=f".{target.name}.tmp-", dir=target.parent)
-    os.close(handle)
+    handle, temp_name = tempfile.mkstemp(prefix=_temp_prefix(target.name, "tmp"),
+                                         dir=target.parent)
     temp = Path(temp_name)
+    _lock(handle)  # held until this writer ends (even by kill -9): a later run tells it is alive
     try:
         with _ArchiveWriter(temp, fmt) as writer:
             for name in ordered_tags:
@@ -477,7 +479,51 @@ def write_archive(
         with contextlib.suppress(FileNotFoundError):
             temp.unlink()
         raise
+    finally:
+        os.close(handle)
     return target
+
+
+def _lock(fd: int) -> None:
+    with contextlib.suppress(ImportError, OSError):  # no flock: the pid alone decides
+        import fcntl
+
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+
+
+_ARCHIVE_TEMP = re.compile(r"^\.(?P<target>.+\.bag\.(?:zip|tar\.gz))\.tmp-(?P<pid>\d+)-")
+
+
+def remove_stale_archive_temporaries(output: Path) -> list[Path]:
+    """Remove the temporary archives that killed writers (a worker killed with -9) left in
+    ``output``: only names :func:`write_archive` gives, whose pid is dead here and whose lock
+    nobody holds (a live writer on another node keeps its flock on a shared disk)."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not POSIX: leave everything
+        return []
+    removed = []
+    with os.scandir(output) as entries:
+        for entry in entries:
+            found = _ARCHIVE_TEMP.match(entry.name)
+            if found is None or not entry.is_file(follow_symlinks=False):
+                continue
+            if _pid_alive(int(found["pid"])):
+                continue
+            try:
+                fd = os.open(entry.path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0)
+                             | getattr(os, "O_NONBLOCK", 0))
+            except OSError:
+                continue
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                os.unlink(entry.path)
+                removed.append(Path(entry.path))
+            except OSError:
+                continue  # held: its writer is alive after all
+            finally:
+                os.close(fd)
+    return removed
 
 
 _UMASK_LOCK = threading.Lock()
@@ -830,6 +876,7 @@ def archive_analyses(
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise BadInput(f"cannot create {out} ({exc.strerror or exc}); choose another -o.") from None
+    remove_stale_archive_temporaries(out)
     journal = RunJournal(out / JOURNAL_NAME, "archive")
     show = progress if progress is not None else sys.stderr.isatty()
     from tqdm import tqdm
