@@ -30,6 +30,7 @@ _LAZY = {
     "publish": "ecasrepro.api",
     "verify": "ecasrepro.api",
     "archive": "ecasrepro.api",
+    "verify_many": "ecasrepro.api",
     "reproduce": "ecasrepro.api",
     "Bundle": "ecasrepro.bundle",
     "RelatedIdentifier": "ecasrepro.pids",
@@ -43,6 +44,7 @@ __all__ = [  # noqa: RUF022 - grouped by meaning
     "publish",
     "verify",
     "archive",
+    "verify_many",
     "reproduce",
     "load_ipython_extension",
     "unload_ipython_extension",
@@ -53,7 +55,7 @@ __all__ = [  # noqa: RUF022 - grouped by meaning
 ]
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ecasrepro.api import archive, publish, reproduce, snapshot, verify
+    from ecasrepro.api import archive, publish, reproduce, snapshot, verify, verify_many
     from ecasrepro.bundle import Bundle
     from ecasrepro.errors import EcasReproError, ExitCode
     from ecasrepro.pids import RelatedIdentifier

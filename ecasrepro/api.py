@@ -6,10 +6,11 @@ modules, and heavy imports happen inside the functions so ``import ecasrepro`` s
 One job: be the one library API, so that every front end stays a thin layer and no engine needs to
 know who calls it.
 
-May import: ecasrepro.archival, ecasrepro.b2share.publisher, ecasrepro.b2share.download,
-ecasrepro.bundle, ecasrepro.capture, ecasrepro.config, ecasrepro.errors, ecasrepro.metadata,
-ecasrepro.pids, ecasrepro.reproduction, ecasrepro.verification, ecasrepro.version; never
-ecasrepro.cli, ecasrepro.magic or ecasrepro.compat (the front ends import it, not the reverse).
+May import: ecasrepro.archival, ecasrepro.batchverify, ecasrepro.b2share.publisher,
+ecasrepro.b2share.download, ecasrepro.bundle, ecasrepro.capture, ecasrepro.config,
+ecasrepro.errors, ecasrepro.metadata, ecasrepro.pids, ecasrepro.reproduction,
+ecasrepro.verification, ecasrepro.version; never ecasrepro.cli, ecasrepro.magic or
+ecasrepro.compat (the front ends import it, not the reverse).
 """
 
 from __future__ import annotations
@@ -384,7 +385,37 @@ def verify(
     return report
 
 
+def verify_many(
+    paths: Iterable[str | os.PathLike[str]] | str | os.PathLike[str],
+    *,
+    timeout: float = 600.0,
+    rtol: float = 1e-6,
+    atol: float = 0.0,
+    image_tolerance: float = 0.01,
+    kernel_name: str | None = None,
+    journal: str | os.PathLike[str] = "verify-run.json",
+    jobs: int | None = None,
+    executor: str = "auto",
+    scheduler: str | None = None,
+    progress: bool | None = None,
+    echo: Any = None,
+) -> VerifyManyReport:
+    """:func:`verify` every bundle under ``paths``, one task each on ``executor`` (as for
+    :func:`archive`); ``journal`` records what finished, so a re-run verifies only the rest
+    (and bundles whose payload changed). Read ``report.outcomes`` and ``report.exit_code``."""
+    from ecasrepro.batchverify import VerifyOptions
+    from ecasrepro.batchverify import verify_many as run
+
+    if isinstance(paths, (str, os.PathLike)):
+        paths = [paths]
+    options = VerifyOptions(timeout=timeout, rtol=rtol, atol=atol,
+                            image_tolerance=image_tolerance, kernel_name=kernel_name)
+    return run(list(paths), options=options, journal=journal, jobs=jobs, executor=executor,
+               scheduler=scheduler, progress=progress, notify=echo)
+
+
 if TYPE_CHECKING:  # pragma: no cover
+    from ecasrepro.batchverify import VerifyManyReport
     from ecasrepro.reproduction import ReproductionReport
 
 
@@ -455,6 +486,8 @@ def archive(
     api: str | None = None,
     progress: bool | None = None,
     echo: Any = None,
+    executor: str = "auto",
+    scheduler: str | None = None,
 ) -> ArchiveReport:
     """Archive finished analyses (bundles, notebooks, directories of them) as BagIt zips/tars.
 
@@ -463,19 +496,23 @@ def archive(
     analysis whose archive is current is skipped. One failing analysis does not stop the rest:
     read ``report.outcomes`` and ``report.exit_code``. With ``publish=True`` each analysis also
     becomes its own B2SHARE draft (server, token and community as for :func:`publish`).
+    ``executor`` runs one task per analysis: ``auto`` (Dask when installed, else a local pool),
+    ``dask`` (an embedded LocalCluster, or the cluster at ``scheduler`` / DASK_SCHEDULER_ADDRESS)
+    or ``local``; ``<output>/archive-run.json`` journals what finished, so a re-run resumes.
     """
     from ecasrepro.archival import archive_analyses
 
     if isinstance(paths, (str, os.PathLike)):
         paths = [paths]
-    config = None
+    settings = None
     if publish:
-        config = _publish_config(echo, server=server, token_file=token_file, community=community,
-                                 api=api)
-        config.require_token()
+        token_path = None if token_file is None else os.fspath(token_file)
+        settings = {"server": server, "token_file": token_path, "community": community,
+                    "api": api}
+        _publish_config(echo, **settings).require_token()  # fail before any work
     return archive_analyses(
-        list(paths), output, snapshot=snapshot, fmt=format, jobs=jobs, publish_config=config,
-        progress=progress,
+        list(paths), output, snapshot=snapshot, fmt=format, jobs=jobs, publish=settings,
+        progress=progress, executor=executor, scheduler=scheduler, notify=echo,
     )
 
 

@@ -10,7 +10,8 @@ Each archive is the bundle's bag with a richer ``bag-info.txt`` (``Title``, ``Cr
 ``Bagging-Date``, ``Source-Date``, one ``Ecasrepro-Input`` per input PID) and the tag manifest
 updated to match. Every payload byte is read once: it is hashed against ``manifest-sha256.txt``
 while it is compressed, so a damaged bundle is refused instead of archived. Archives are written
-to a temporary sibling and renamed into place.
+to a temporary sibling (named with the writer's pid, flock'ed while written) and renamed into
+place; a run first removes the temporaries of writers that died (a worker killed with -9).
 
 *Current* means: the archive's ``bag-info.txt`` records ``Ecasrepro-Source-Digest`` equal to the
 analysis's digest now (a bundle: sha256 of its ``tagmanifest-sha256.txt``, which pins every tag
@@ -18,11 +19,13 @@ and payload file; a notebook: sha256 of the ``.ipynb`` bytes). Such analyses are
 
 One job: archive finished analyses and extract archives safely, so that each analysis can be kept
 as one self-contained file whose fixity is checked on the way in and out; it receives the snapshot
-function instead of importing the API.
+function instead of importing the API. Runs stream the analyses to an executor (Dask or a local
+pool, :mod:`ecasrepro.executors`) and journal what finished in ``<output>/archive-run.json``.
 
 May import: ecasrepro.bundle, ecasrepro.b2share.publisher (to publish an archived bundle),
-ecasrepro.errors, ecasrepro.version; never ecasrepro.api (the snapshot function is passed in) or a
-front end (ecasrepro.cli, ecasrepro.magic, ecasrepro.compat).
+ecasrepro.b2share.client (its pacer), ecasrepro.config, ecasrepro.errors, ecasrepro.executors,
+ecasrepro.runjournal, ecasrepro.version; never ecasrepro.api (the snapshot function is passed
+in) or a front end (ecasrepro.cli, ecasrepro.magic, ecasrepro.compat).
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import io
+import itertools
 import os
 import re
 import shutil
@@ -39,14 +43,13 @@ import tarfile
 import tempfile
 import threading
 import zipfile
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import IO, Any, Literal
 
-from ecasrepro.bundle import INPUT_LABEL, _decode_manifest_path
+from ecasrepro.bundle import INPUT_LABEL, _decode_manifest_path, _pid_alive, _temp_prefix
 from ecasrepro.errors import BadInput, EcasReproError, ExitCode
 from ecasrepro.version import __version__
 
@@ -97,6 +100,7 @@ class ArchiveOutcome:
     draft_url: str | None = None
     draft_state: str | None = None
     warnings: list[str] = field(default_factory=list)
+    digest: str | None = None  # the analysis's source digest when this outcome was reached
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -179,29 +183,59 @@ def _skip_dir(path: Path, excluded: Sequence[Path]) -> bool:
     return any(resolved == e for e in excluded)
 
 
-def discover_analyses(
-    paths: Iterable[str | os.PathLike[str]], exclude: Sequence[Path] = ()
-) -> list[Analysis]:
-    """Bundles and notebooks named by ``paths`` or found below them, each once, in path order."""
-    excluded = [Path(e).resolve() for e in exclude]
-    found: dict[Path, Literal["bundle", "notebook"]] = {}
-
-    def add_notebook(path: Path) -> None:
-        sibling = path.with_name(f"{path.stem}.repro")
-        if is_bundle_dir(sibling):
-            found.setdefault(sibling.resolve(), "bundle")
-        else:
-            found.setdefault(path.resolve(), "notebook")
-
+def _check_paths(paths: Iterable[str | os.PathLike[str]]) -> list[Path]:
+    """The given paths (a handful, from the command line), each checked before any work."""
+    checked = []
     for given in paths:
         path = Path(given).expanduser()
         if not path.exists():
             raise BadInput(f"{path} does not exist; pass bundles, notebooks or directories.")
+        if not (looks_like_bundle(path) or path.is_dir()
+                or (path.is_file() and path.suffix == ".ipynb")):
+            raise BadInput(
+                f"{path} is neither a bundle, a notebook (.ipynb) nor a directory; "
+                "pass one of those."
+            )
+        checked.append(path)
+    return checked
+
+
+def iter_analyses(
+    paths: Iterable[str | os.PathLike[str]], exclude: Sequence[Path] = ()
+) -> Iterator[Analysis]:
+    """Bundles and notebooks named by ``paths`` or found below them, each once, in path order,
+    streamed as the directories are walked (a hub's thousands of analyses are never listed
+    whole). Names are unique within the run: the first analysis called ``x`` gets ``x``, a
+    later one ``x-<hash of its path>``. Only the resolved paths seen are kept, to skip repeats."""
+    excluded = [Path(e).resolve() for e in exclude]
+    seen: set[str] = set()
+    names: set[str] = set()
+
+    def emit(path: Path, kind: Literal["bundle", "notebook"]) -> Iterator[Analysis]:
+        resolved = path.resolve()
+        key = str(resolved)
+        if key in seen:
+            return
+        seen.add(key)
+        base = _base_name(resolved, kind)
+        if base in names:
+            base = f"{base}-{hashlib.sha256(key.encode()).hexdigest()[:8]}"
+        names.add(base)
+        yield Analysis(resolved, kind, base)
+
+    def notebook(path: Path) -> Iterator[Analysis]:
+        sibling = path.with_name(f"{path.stem}.repro")
+        if is_bundle_dir(sibling):
+            yield from emit(sibling, "bundle")
+        else:
+            yield from emit(path, "notebook")
+
+    for path in _check_paths(paths):
         if looks_like_bundle(path):
-            found.setdefault(path.resolve(), "bundle")
-        elif path.is_file() and path.suffix == ".ipynb":
-            add_notebook(path)
-        elif path.is_dir():
+            yield from emit(path, "bundle")
+        elif path.is_file():
+            yield from notebook(path)
+        else:
             for root, dirs, files in os.walk(path):
                 here = Path(root)
                 keep = []
@@ -210,39 +244,25 @@ def discover_analyses(
                     if _skip_dir(sub, excluded):
                         continue
                     if looks_like_bundle(sub):
-                        found.setdefault(sub.resolve(), "bundle")
+                        yield from emit(sub, "bundle")
                     else:
                         keep.append(name)
                 dirs[:] = keep
                 for name in sorted(files):
                     if name.endswith(".ipynb") and not name.startswith("."):
-                        add_notebook(here / name)
-        else:
-            raise BadInput(
-                f"{path} is neither a bundle, a notebook (.ipynb) nor a directory; "
-                "pass one of those."
-            )
-    return _name_analyses(found)
+                        yield from notebook(here / name)
+
+
+def discover_analyses(
+    paths: Iterable[str | os.PathLike[str]], exclude: Sequence[Path] = ()
+) -> list[Analysis]:
+    """:func:`iter_analyses` as a list (for scripts and tests; runs stream it)."""
+    return list(iter_analyses(paths, exclude))
 
 
 def _base_name(path: Path, kind: str) -> str:
     name = path.name.removesuffix(".repro") if kind == "bundle" else path.stem
     return re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("._") or "analysis"
-
-
-def _name_analyses(found: dict[Path, Literal["bundle", "notebook"]]) -> list[Analysis]:
-    """Archive names are the analysis names; where two collide, a hash of the path tells apart."""
-    bases = {path: _base_name(path, kind) for path, kind in found.items()}
-    counts: dict[str, int] = {}
-    for base in bases.values():
-        counts[base] = counts.get(base, 0) + 1
-    analyses = []
-    for path, kind in found.items():
-        base = bases[path]
-        if counts[base] > 1:
-            base = f"{base}-{hashlib.sha256(str(path).encode()).hexdigest()[:8]}"
-        analyses.append(Analysis(path, kind, base))
-    return analyses
 
 
 # --- digests and currency ------------------------------------------------------------------------
@@ -435,9 +455,10 @@ def write_archive(
     ordered_tags = first + [t for t in tags if t not in first]
 
     target.parent.mkdir(parents=True, exist_ok=True)
-    handle, temp_name = tempfile.mkstemp(prefix=f".{target.name}.tmp-", dir=target.parent)
-    os.close(handle)
+    handle, temp_name = tempfile.mkstemp(prefix=_temp_prefix(target.name, "tmp"),
+                                         dir=target.parent)
     temp = Path(temp_name)
+    _lock(handle)  # held until this writer ends (even by kill -9): a later run tells it is alive
     try:
         with _ArchiveWriter(temp, fmt) as writer:
             for name in ordered_tags:
@@ -458,7 +479,51 @@ def write_archive(
         with contextlib.suppress(FileNotFoundError):
             temp.unlink()
         raise
+    finally:
+        os.close(handle)
     return target
+
+
+def _lock(fd: int) -> None:
+    with contextlib.suppress(ImportError, OSError):  # no flock: the pid alone decides
+        import fcntl
+
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+
+
+_ARCHIVE_TEMP = re.compile(r"^\.(?P<target>.+\.bag\.(?:zip|tar\.gz))\.tmp-(?P<pid>\d+)-")
+
+
+def remove_stale_archive_temporaries(output: Path) -> list[Path]:
+    """Remove the temporary archives that killed writers (a worker killed with -9) left in
+    ``output``: only names :func:`write_archive` gives, whose pid is dead here and whose lock
+    nobody holds (a live writer on another node keeps its flock on a shared disk)."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not POSIX: leave everything
+        return []
+    removed = []
+    with os.scandir(output) as entries:
+        for entry in entries:
+            found = _ARCHIVE_TEMP.match(entry.name)
+            if found is None or not entry.is_file(follow_symlinks=False):
+                continue
+            if _pid_alive(int(found["pid"])):
+                continue
+            try:
+                fd = os.open(entry.path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0)
+                             | getattr(os, "O_NONBLOCK", 0))
+            except OSError:
+                continue
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                os.unlink(entry.path)
+                removed.append(Path(entry.path))
+            except OSError:
+                continue  # held: its writer is alive after all
+            finally:
+                os.close(fd)
+    return removed
 
 
 _UMASK_LOCK = threading.Lock()
@@ -671,7 +736,7 @@ def _archive_one(
     outcome = ArchiveOutcome(str(analysis.source), analysis.kind, "failed")
     stage = "archiving"
     try:
-        digest = source_digest(analysis)
+        digest = outcome.digest = source_digest(analysis)
         target = archive_path(output, analysis, fmt)
         outcome.archive = str(target)
         work = output / WORK_DIR / f"{analysis.name}.repro"
@@ -718,6 +783,54 @@ def _archive_one(
     return outcome
 
 
+JOURNAL_NAME = "archive-run.json"
+
+
+@dataclass(frozen=True)
+class PublisherFactory:
+    """Opens a publisher where the task runs (a Dask worker, maybe on another node).
+
+    It carries the settings (server, token file, community, dialect), never the token: a
+    :class:`ecasrepro.config.Secret` refuses to be pickled, so each worker resolves the token as
+    the driver did (``B2SHARE_TOKEN`` in its environment, or the token file on a shared disk).
+    """
+
+    settings: tuple[tuple[str, str | None], ...]
+    #: the executor's shared rate and back-off (``Executor.pacer``), installed where this runs
+    pacer: Any = None
+
+    def __call__(self) -> Any:
+        from ecasrepro.b2share.client import set_pacer
+        from ecasrepro.b2share.publisher import open_publisher
+        from ecasrepro.config import resolve_config
+
+        if self.pacer is not None:
+            set_pacer(self.pacer)
+        given = dict(self.settings)
+        config = resolve_config(given.get("server"), token_file=given.get("token_file"),
+                                community=given.get("community"), api=given.get("api"))
+        config.require_token()
+        return open_publisher(config, progress=False, echo=lambda message: None)
+
+
+def _from_journal(analysis: Analysis, entry: dict[str, Any]) -> ArchiveOutcome:
+    """A finished analysis's outcome on resume: skipped, with what the journal recorded."""
+    return ArchiveOutcome(
+        str(analysis.source), analysis.kind, "skipped", archive=entry.get("archive"),
+        title=entry.get("title"), bundle=entry.get("bundle"), draft_id=entry.get("draft_id"),
+        draft_url=entry.get("draft_url"), draft_state=entry.get("draft_state"),
+        digest=entry.get("digest"),
+    )
+
+
+def _lost(analysis: Analysis, exc: BaseException) -> ArchiveOutcome:
+    """The outcome of a task the executor lost (its worker died more often than it retries)."""
+    return ArchiveOutcome(
+        str(analysis.source), analysis.kind, "failed", exit_code=int(ExitCode.INTERNAL),
+        reason=f"the task was lost ({type(exc).__name__}: {exc}); run again to resume",
+    )
+
+
 def archive_analyses(
     paths: Iterable[str | os.PathLike[str]],
     output: str | os.PathLike[str],
@@ -725,22 +838,36 @@ def archive_analyses(
     snapshot: SnapshotFunction,
     fmt: str = "zip",
     jobs: int | None = None,
-    publish_config: Any = None,
+    publish: Mapping[str, str | None] | None = None,
     progress: bool | None = None,
+    executor: str = "auto",
+    scheduler: str | None = None,
+    notify: Callable[[str], None] | None = None,
+    publish_rate: float = 10.0,
 ) -> ArchiveReport:
     """Archive every analysis under ``paths`` into ``output``; failures are reported, not raised.
 
     ``snapshot`` makes a bundle of a notebook (``ecasrepro.api.snapshot``).
-    ``publish_config`` (a resolved :class:`ecasrepro.config.PublishConfig`) publishes each
-    archived analysis as its own draft; the bundle's receipt keeps a re-run from making another.
+    ``publish`` (the settings of :func:`ecasrepro.config.resolve_config`: server, token_file,
+    community, api; the caller has checked them) publishes each archived analysis as its own
+    draft; the bundle's receipt keeps a re-run from making another. All workers share one pace
+    of at most ``publish_rate`` requests per second and one back-off (a 429/503 seen by one
+    pauses all). The analyses are streamed to ``executor`` (:mod:`ecasrepro.executors`:
+    ``auto``, ``dask`` with an optional ``scheduler`` address, ``local``) with ``jobs`` workers;
+    what finished is journalled in ``<output>/archive-run.json``, so a killed run resumes
+    without redoing it.
     """
+    from ecasrepro.executors import open_executor
+    from ecasrepro.runjournal import RunJournal
+
     if fmt not in SUFFIXES:
         raise BadInput(f"archive format {fmt!r} is not one of zip, tar; pick one.")
     out = Path(output).expanduser()
     if out.exists() and not out.is_dir():
         raise BadInput(f"output {out} is not a directory; choose another -o DIR.")
-    analyses = discover_analyses(paths, exclude=[out])
-    if not analyses:
+    stream = iter_analyses(paths, exclude=[out])
+    first = next(stream, None)
+    if first is None:
         raise BadInput(
             "no bundles (*.repro) or notebooks (*.ipynb) were found in the given paths; "
             "pass the analyses to archive."
@@ -749,32 +876,64 @@ def archive_analyses(
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise BadInput(f"cannot create {out} ({exc.strerror or exc}); choose another -o.") from None
-    factory = None
-    if publish_config is not None:
-        from ecasrepro.b2share.publisher import open_publisher
-
-        def factory() -> Any:
-            return open_publisher(publish_config, progress=False, echo=lambda message: None)
-
-    workers = max(1, jobs if jobs else min(4, os.cpu_count() or 1))
+    remove_stale_archive_temporaries(out)
+    journal = RunJournal(out / JOURNAL_NAME, "archive")
     show = progress if progress is not None else sys.stderr.isatty()
     from tqdm import tqdm
 
-    results: dict[int, ArchiveOutcome] = {}
-    with tqdm(total=len(analyses), unit="analysis", desc="archiving", file=sys.stderr,
-              disable=not show, leave=False) as bar, ThreadPoolExecutor(
-        max_workers=workers, thread_name_prefix="ecasrepro-archive"
+    results: dict[str, ArchiveOutcome] = {}
+    order: dict[str, int] = {}
+    factory: PublisherFactory | None = None
+
+    def todo(bar: Any) -> Iterator[Analysis]:
+        """The analyses still to do; those the journal finished (unchanged since) are skipped
+        here, without a task."""
+        for index, analysis in enumerate(itertools.chain([first], stream)):
+            order[str(analysis.source)] = index
+            entry = journal.finished(str(analysis.source))
+            if entry is not None and _still_done(analysis, entry, out, fmt, factory is not None):
+                results[str(analysis.source)] = _from_journal(analysis, entry)
+                bar.update(1)
+                continue
+            yield analysis
+
+    with tqdm(total=None, unit="analysis", desc="archiving", file=sys.stderr,
+              disable=not show, leave=False) as bar, journal, open_executor(
+        executor, workers=jobs, scheduler=scheduler
     ) as pool:
-        futures = {
-            pool.submit(_archive_one, analysis, out, fmt, factory, snapshot): index
-            for index, analysis in enumerate(analyses)
-        }
-        for future in as_completed(futures):
-            outcome = future.result()
-            results[futures[future]] = outcome
-            bar.set_postfix_str(f"{outcome.status} {Path(outcome.source).name}", refresh=False)
-            bar.update(1)
-    return ArchiveReport(out, fmt, [results[i] for i in range(len(analyses))])
+        if pool.notice and notify is not None:
+            notify(pool.notice)
+        if publish is not None:
+            factory = PublisherFactory(tuple(sorted(publish.items())), pool.pacer(publish_rate))
+        from ecasrepro.b2share.client import set_pacer
+
+        previous = set_pacer(None)
+        try:
+            for analysis, outcome in pool.imap_unordered(
+                _archive_one, todo(bar), out, fmt, factory, snapshot, on_error=_lost
+            ):
+                results[str(analysis.source)] = outcome
+                journal.record(str(analysis.source),
+                               {**outcome.to_json(), "digest": outcome.digest})
+                bar.set_postfix_str(f"{outcome.status} {analysis.source.name}", refresh=False)
+                bar.update(1)
+        finally:
+            set_pacer(previous)  # this process's threads (local pool, threaded cluster)
+    outcomes = sorted(results.values(), key=lambda o: order.get(o.source, 0))
+    return ArchiveReport(out, fmt, outcomes)
+
+
+def _still_done(analysis: Analysis, entry: dict[str, Any], out: Path, fmt: str,
+                publishing: bool) -> bool:
+    """Whether a journalled analysis needs nothing: same source, its archive there (and, when
+    publishing, a draft recorded)."""
+    try:
+        digest = source_digest(analysis)
+    except EcasReproError:
+        return False
+    if entry.get("digest") != digest or not archive_path(out, analysis, fmt).is_file():
+        return False
+    return not publishing or bool(entry.get("draft_id"))
 
 
 def iter_archives(output: Path) -> Iterator[Path]:
@@ -790,6 +949,7 @@ __all__ = [
     "archive_analyses",
     "discover_analyses",
     "extract_archive",
+    "iter_analyses",
     "iter_archives",
     "refresh_bundle",
     "validate_archive",

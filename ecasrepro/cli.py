@@ -564,6 +564,21 @@ def reproduce_command(record: str, server: str | None, api: str | None, token_fi
 # @@ archive @@
 
 
+def _executor_options(func: F) -> F:
+    """--jobs, --executor, --scheduler: where ``archive`` and ``verify-many`` run their tasks."""
+    func = click.option(
+        "--scheduler", metavar="tcp://HOST:PORT", default=None,
+        help="An existing Dask scheduler (else DASK_SCHEDULER_ADDRESS, else an embedded "
+        "LocalCluster).")(func)
+    func = click.option(
+        "--executor", type=click.Choice(["auto", "dask", "local"]), default="auto",
+        show_default=True,
+        help="Where tasks run: Dask (auto when installed) or a local pool of threads.")(func)
+    return click.option(
+        "-j", "--jobs", type=click.IntRange(min=1), default=None, metavar="N",
+        help="Workers (default: CPU count, at most 4; a --scheduler's cluster has its own).")(func)
+
+
 @main.command("archive")
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=str))
 @click.option("-o", "--output", default="archives", show_default=True, metavar="DIR",
@@ -574,20 +589,20 @@ def reproduce_command(record: str, server: str | None, api: str | None, token_fi
 @click.option("--publish", is_flag=True,
               help="Also publish each analysis as its own B2SHARE draft (re-runs continue it).")
 @_server_options
-@click.option("-j", "--jobs", type=click.IntRange(min=1), default=None, metavar="N",
-              help="Analyses archived in parallel (default: CPU count, at most 4).")
+@_executor_options
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
 @user_errors
 def archive_command(
     paths: tuple[str, ...], output: str, fmt: str, publish: bool, server: str | None,
     api: str | None, token_file: str | None, community: str | None, jobs: int | None,
-    as_json: bool,
+    executor: str, scheduler: str | None, as_json: bool,
 ) -> None:
     """Archive finished analyses (bundles, notebooks, or directories of them) as BagIt bags.
 
     One archive per analysis; current archives are skipped; one failure does not stop the
-    rest. Exit 0 when every analysis was archived or skipped, else the most severe failure's
-    code (1 internal > 5 secret > 3 refused > 4 unreachable > 2 bad input).
+    rest; DIR/archive-run.json journals what finished, so a killed run resumes. Exit 0 when
+    every analysis was archived or skipped, else the most severe failure's code (1 internal >
+    5 secret > 3 refused > 4 unreachable > 2 bad input).
     """
     from pathlib import Path
 
@@ -596,11 +611,53 @@ def archive_command(
     report = archive(
         paths, output=output, format=fmt, jobs=jobs, publish=publish, server=server,
         token_file=token_file, community=community, api=api,
-        progress=not as_json and sys.stderr.isatty(), echo=echo,
+        progress=not as_json and sys.stderr.isatty(), echo=echo, executor=executor,
+        scheduler=scheduler,
     )
     for outcome in report.outcomes:
         for warning in outcome.warnings:
             echo(f"warning: {Path(outcome.source).name}: {warning}")
+    echo(report.summary())
+    if as_json:
+        emit_json(report.to_json())
+    if report.exit_code:
+        click.get_current_context().exit(report.exit_code)
+
+
+@main.command("verify-many")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=str))
+@click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=600.0,
+              show_default=True, help="Seconds each cell may run.")
+@click.option("--rtol", type=click.FloatRange(min=0), default=1e-6, show_default=True,
+              help="Relative tolerance for numbers in text outputs.")
+@click.option("--atol", type=click.FloatRange(min=0), default=0.0, show_default=True,
+              help="Absolute tolerance for numbers.")
+@click.option("--image-tolerance", type=click.FloatRange(min=0, max=1), default=0.01,
+              show_default=True, help="Largest perceptual difference (0..1) between images.")
+@click.option("--kernel", "kernel_name", help="Kernel to run instead of each notebook's own.")
+@click.option("--journal", default="verify-run.json", show_default=True, metavar="FILE",
+              type=click.Path(dir_okay=False), help="Run journal; a re-run resumes from it.")
+@_executor_options
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
+@user_errors
+def verify_many_command(
+    paths: tuple[str, ...], timeout: float, rtol: float, atol: float, image_tolerance: float,
+    kernel_name: str | None, journal: str, jobs: int | None, executor: str,
+    scheduler: str | None, as_json: bool,
+) -> None:
+    """Re-execute and compare every bundle in PATHS (bundles or directories of them).
+
+    One task per bundle on Dask or a local pool; FILE journals what finished, so a re-run
+    verifies only the rest and bundles whose payload changed. Exit 0 when all reproduce, 6 when
+    one differs, else the most severe failure's code.
+    """
+    from ecasrepro.api import verify_many
+
+    report = verify_many(
+        paths, timeout=timeout, rtol=rtol, atol=atol, image_tolerance=image_tolerance,
+        kernel_name=kernel_name, journal=journal, jobs=jobs, executor=executor,
+        scheduler=scheduler, progress=not as_json and sys.stderr.isatty(), echo=echo,
+    )
     echo(report.summary())
     if as_json:
         emit_json(report.to_json())

@@ -278,3 +278,26 @@ def test_a_bundle_missing_its_metadata_fails_instead_of_its_notebook_being_archi
         assert [o["status"] for o in report["outcomes"]] == ["failed"]
         assert "made.repro" in report["outcomes"][0]["source"]
         assert not (out / ".bundles").exists() and not list(out.glob("*.zip"))
+
+
+def test_a_dead_writers_temporary_archive_is_removed_and_a_live_ones_kept(
+    tmp_path: Path
+) -> None:
+    import fcntl
+    import os
+    import subprocess
+
+    from ecasrepro.archival import remove_stale_archive_temporaries
+
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    stale = tmp_path / f".a.bag.zip.tmp-{gone.pid}-x1"
+    held = tmp_path / f".b.bag.tar.gz.tmp-{gone.pid}-x2"  # dead pid, but its lock is held
+    live = tmp_path / f".c.bag.zip.tmp-{os.getpid()}-x3"
+    mine = tmp_path / ".notes.tmp-1-x"  # not a name write_archive gives
+    for path in (stale, held, live, mine):
+        path.write_bytes(b"partial")
+    with open(held, "rb") as locked:
+        fcntl.flock(locked.fileno(), fcntl.LOCK_EX)
+        assert remove_stale_archive_temporaries(tmp_path) == [stale]
+    assert not stale.exists() and held.exists() and live.exists() and mine.exists()

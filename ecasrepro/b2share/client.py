@@ -15,6 +15,10 @@ Retry policy (urllib3 ``Retry`` mounted on the session; numbers from :class:`Ret
 * ``Retry-After`` is honoured and each wait announced; a server asking for more than
   ``retry_after_max`` (120 s) ends the run with a sentence (exit 4); otherwise exponential
   back-off.
+* Many workers, one server: a process-wide *pacer* (:func:`set_pacer`; ``archive --publish``
+  installs one shared by every worker, on Dask through the scheduler) is asked before each
+  request (a shared rate) and told of every 429/503 wait, so that one worker's back-off pauses
+  them all instead of each finding the overload for itself.
 
 :func:`raise_for_response` is the only place where HTTP error answers become exceptions.
 
@@ -39,7 +43,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import requests
@@ -71,6 +75,26 @@ def redact_url(url: str) -> str:
         [(k, "***" if k.lower() == "access_token" else v) for k, v in parse_qsl(parts.query)]
     )
     return urlunsplit((parts.scheme, netloc, parts.path, query, ""))
+
+
+class Pacer(Protocol):
+    """Paces the requests of many workers to one server (see ``ecasrepro.executors``)."""
+
+    def wait(self) -> None:
+        """Before a request: block while a back-off holds, then take a slot of the rate."""
+
+    def hold(self, seconds: float) -> None:
+        """A 429/503 asked for ``seconds``: every worker waits that long before its next one."""
+
+
+_pacer: Pacer | None = None
+
+
+def set_pacer(pacer: Pacer | None) -> Pacer | None:
+    """Install the process-wide pacer (None: none); returns the one it replaces."""
+    global _pacer
+    previous, _pacer = _pacer, pacer
+    return previous
 
 
 def retry_after_seconds(value: str, now: float | None = None) -> float | None:
@@ -108,6 +132,13 @@ class B2ShareRetry(Retry):
         retry.notify, retry.wait_cap = self.notify, self.wait_cap
         return retry
 
+    def sleep(self, response: Any = None) -> None:
+        if (_pacer is not None and response is not None
+                and response.status in NOT_PROCESSED_STATUSES
+                and response.headers.get("Retry-After") is None):
+            _pacer.hold(self.get_backoff_time())  # an overload without a date: back off together
+        super().sleep(response)
+
     def sleep_for_retry(self, response: Any) -> bool:
         raw = response.headers.get("Retry-After")
         seconds = retry_after_seconds(raw) if raw is not None else None
@@ -120,6 +151,8 @@ class B2ShareRetry(Retry):
                 "(ECASREPRO_HTTP_RETRY_AFTER_MAX); try again later: the same command resumes."
             )
         if seconds > 0:
+            if _pacer is not None:
+                _pacer.hold(seconds)
             at = dt.datetime.now().astimezone() + dt.timedelta(seconds=seconds)
             self.notify(f"server asked to wait {seconds:g} s; retrying at {at:%H:%M:%S}")
             time.sleep(seconds)
@@ -201,6 +234,8 @@ class B2ShareSession(requests.Session):
         kwargs.setdefault("timeout", self.timeout)
         shown = redact_url(url.decode() if isinstance(url, bytes) else url)
         verb = method.decode() if isinstance(method, bytes) else method
+        if _pacer is not None:
+            _pacer.wait()
         try:
             response = super().request(verb, url, *args, **kwargs)
         except requests.exceptions.RequestException as exc:
