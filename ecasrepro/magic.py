@@ -421,27 +421,51 @@ class EcasReproMagics(Magics):
         return build_result(bundle, notebook, record, found_by=located.found_by)
 
     def _publish(self, bundle: Any, args: Any) -> Any:
-        import warnings
-
         from ecasrepro.api import publish
 
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # tqdm.auto warns when ipywidgets is missing
-            from tqdm.auto import tqdm
+        progress = _CellProgress(len(bundle.payload_files()), enabled=not args.dry_run)
 
-        total = len(bundle.payload_files())
-        with tqdm(total=total, unit="file", desc="uploading", leave=False,
-                  disable=args.dry_run) as bar:
+        def echo(message: str) -> None:
+            if message.startswith("uploaded "):
+                progress.advance()
 
-            def echo(message: str) -> None:
-                if message.startswith("uploaded "):
-                    bar.update(1)
-
+        try:
             return publish(
                 bundle, server=args.server, token_file=args.token_file,
                 community=args.community, submit=args.submit, dry_run=args.dry_run,
-                progress=True, echo=echo, api=args.api,
+                progress=False, echo=echo, api=args.api,
             )
+        finally:
+            progress.close()
+
+
+class _CellProgress:
+    """"uploading 3 of 9 files" in the cell's output, updated in place and emptied at the end.
+
+    A display that is replaced, not a bar on stderr: a text progress bar cleared with
+    ``leave=False`` still leaves an empty red stderr box above the result in JupyterLab.
+    """
+
+    def __init__(self, total: int, *, enabled: bool = True) -> None:
+        self.total, self.done = total, 0
+        self.handle: Any = None
+        if enabled and total:
+            from IPython.display import display
+
+            self.handle = display(self._text(), raw=True, display_id=True)
+
+    def _text(self) -> dict[str, str]:
+        return {"text/plain": f"uploading {self.done} of {self.total} files"}
+
+    def advance(self) -> None:
+        self.done += 1
+        if self.handle is not None:
+            self.handle.update(self._text(), raw=True)
+
+    def close(self) -> None:
+        if self.handle is not None:
+            self.handle.update({"text/plain": ""}, raw=True)
+            self.handle = None
 
 
 def register(ipython: Any) -> EcasReproMagics:

@@ -69,6 +69,9 @@ def test_publish_from_jupyterlab_then_submit_on_the_review_page(
             finished(page, cell)
             result = cell.locator(".ecasrepro-result")
             assert result.count() == 1, cell.inner_text()
+            # progress is shown in place and emptied: no stderr box is left above the result
+            stderr = cell.locator("[data-mime-type='application/vnd.jupyter.stderr']")
+            assert stderr.count() == 0, stderr.all_inner_texts()
             text = result.inner_text()
 
             # the notebook was found by what JupyterLab told the kernel, not by --notebook
