@@ -75,6 +75,14 @@ SEVERITY = (
 )
 
 
+def most_severe(codes: set[int]) -> int:
+    """The exit code of a run whose items failed with ``codes`` (0 when none failed)."""
+    for code in SEVERITY:
+        if int(code) in codes:
+            return int(code)
+    return max(codes, default=0)
+
+
 @dataclass(frozen=True)
 class Analysis:
     """One finished analysis to archive: a bundle directory or a notebook file."""
@@ -133,11 +141,7 @@ class ArchiveReport:
 
     @property
     def exit_code(self) -> int:
-        codes = {o.exit_code for o in self.outcomes if o.status == "failed"}
-        for code in SEVERITY:
-            if int(code) in codes:
-                return int(code)
-        return max(codes, default=0)
+        return most_severe({o.exit_code for o in self.outcomes if o.status == "failed"})
 
     def count(self, status: str) -> int:
         return sum(1 for o in self.outcomes if o.status == status)

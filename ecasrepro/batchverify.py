@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from ecasrepro.archival import SEVERITY, Analysis, iter_analyses
+from ecasrepro.archival import Analysis, iter_analyses, most_severe
 from ecasrepro.errors import BadInput, EcasReproError, ExitCode
 
 JOURNAL_NAME = "verify-run.json"
@@ -87,13 +87,8 @@ class VerifyManyReport:
 
     @property
     def exit_code(self) -> int:
-        codes = {o.exit_code for o in self.outcomes if o.status == "failed"}
-        for code in SEVERITY:
-            if int(code) in codes:
-                return int(code)
-        if codes:
-            return max(codes)
-        return int(ExitCode.NOT_REPRODUCED) if self.count("differs") else 0
+        failed = most_severe({o.exit_code for o in self.outcomes if o.status == "failed"})
+        return failed or (int(ExitCode.NOT_REPRODUCED) if self.count("differs") else 0)
 
     def summary(self) -> str:
         lines = [o.line() for o in self.outcomes]

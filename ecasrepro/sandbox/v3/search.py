@@ -15,14 +15,11 @@ it serves), or a front end (ecasrepro.cli, ecasrepro.magic, ecasrepro.compat).
 
 from __future__ import annotations
 
-import functools
 from collections import Counter
 from dataclasses import dataclass
-from importlib.resources import files
 from typing import Any
 from urllib.parse import urlencode
 
-import yaml
 from flask import Response, request
 
 from ecasrepro.sandbox.v3 import vocabularies
@@ -33,11 +30,8 @@ from ecasrepro.sandbox.v3.errors import INVALID_QUERY, ApiError, field_error, va
 URL_SAFE = "!$'()*,/:;?@"
 
 
-@functools.cache
 def config() -> dict[str, Any]:
-    path = files("ecasrepro") / "data" / "b2share" / "v3" / "search.yaml"
-    loaded: dict[str, Any] = yaml.safe_load(path.read_text(encoding="utf-8"))
-    return loaded
+    return vocabularies.facts("search.yaml")
 
 
 @dataclass(frozen=True)

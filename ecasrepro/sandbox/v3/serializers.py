@@ -31,7 +31,6 @@ from importlib.resources import files
 from typing import Any
 from urllib.parse import quote
 
-import yaml
 from werkzeug.datastructures import MIMEAccept
 
 from ecasrepro.sandbox.v3 import vocabularies
@@ -40,11 +39,8 @@ JSON = "application/json"
 UI_JSON = "application/vnd.inveniordm.v1+json"
 
 
-@functools.cache
 def _config() -> dict[str, Any]:
-    path = files("ecasrepro") / "data" / "b2share" / "v3" / "serialisations.yaml"
-    loaded: dict[str, Any] = yaml.safe_load(path.read_text(encoding="utf-8"))
-    return loaded
+    return vocabularies.facts("serialisations.yaml")
 
 
 def served_mimetypes() -> list[str]:

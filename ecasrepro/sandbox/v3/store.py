@@ -7,24 +7,22 @@ are blobs of the shared blob store, referenced by both a draft and its published
 One job: the v3 tables and their JSON dumps, so that every v3 view reads and writes records one
 way.
 
-May import: ecasrepro.sandbox.storage, .common, .validation; never ecasrepro.api, ecasrepro.b2share
-(the client it serves), or a front end (ecasrepro.cli, ecasrepro.magic, ecasrepro.compat).
+May import: ecasrepro.sandbox.storage, .common, .validation, .vocabularies; never ecasrepro.api,
+ecasrepro.b2share (the client it serves), or a front end
+(ecasrepro.cli, ecasrepro.magic, ecasrepro.compat).
 """
 
 from __future__ import annotations
 
-import functools
 import json
 import sqlite3
 import uuid
-from importlib.resources import files as package_files
 from pathlib import PurePosixPath
 from typing import Any
 from urllib.parse import quote
 
-import yaml
-
 from ecasrepro.sandbox.storage import Storage, utcnow_iso
+from ecasrepro.sandbox.v3 import vocabularies
 from ecasrepro.sandbox.v3.common import Caller, Community, community_by_id
 from ecasrepro.sandbox.v3.validation import expand_metadata
 
@@ -160,12 +158,9 @@ def can_read_draft(db: sqlite3.Connection, caller: Caller, row: sqlite3.Row) -> 
 
 
 # --- dumps ------------------------------------------------------------------------------------
-@functools.cache
 def files_rest_config() -> dict[str, Any]:
     """Download and IIIF facts of invenio-files-rest / invenio-app-rdm (``files_rest.yaml``)."""
-    path = package_files("ecasrepro") / "data" / "b2share" / "v3" / "files_rest.yaml"
-    loaded: dict[str, Any] = yaml.safe_load(path.read_text(encoding="utf-8"))
-    return loaded
+    return vocabularies.facts("files_rest.yaml")
 
 
 def is_iiif_compatible(key: str) -> bool:

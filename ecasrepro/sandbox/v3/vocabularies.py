@@ -49,6 +49,15 @@ class Term:
     description: dict[str, str] | None = None
 
 
+@functools.cache
+def facts(name: str) -> dict[str, Any]:
+    """One YAML file of upstream facts under data/b2share/v3 (search, serialisations, files),
+    read once per process like the vocabularies."""
+    path = files("ecasrepro") / "data" / "b2share" / "v3" / name
+    loaded: dict[str, Any] = yaml.safe_load(path.read_text(encoding="utf-8"))
+    return loaded
+
+
 def _read(name: str) -> str:
     path = files("ecasrepro") / "data" / "b2share" / "v3" / "vocabularies" / name
     return path.read_text(encoding="utf-8")
