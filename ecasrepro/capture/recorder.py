@@ -11,9 +11,13 @@ Two sources, both cheap:
   did before. They are wrapped only once the kernel has imported them (now, or later through an
   import hook): the recorder never imports a library itself.
 
-The hook stores raw paths; filtering (the virtualenv, site-packages, ``sys.prefix``, system
-directories, Python sources read by imports, the bundle and the notebook) happens once, when
-:func:`recorded_files` is asked. Audit hooks cannot be removed, so :func:`stop_recording` only
+The hot path is minimal, since the hook runs for every audit event in the process: one
+comparison for events that are not opens, one dict store of the raw arguments for an open (the
+wrappers likewise store their raw argument and return). Everything else (read modes, absolute
+paths, deduplication, excluding the virtualenv, site-packages, ``sys.prefix``, system
+directories, Python sources read by imports, the bundle and the notebook) happens lazily, when
+:func:`recorded_files` is asked, or at an ``os.chdir`` event, which settles relative paths
+against the directory being left. Audit hooks cannot be removed, so :func:`stop_recording` only
 turns it off; ecasrepro's own reads during a snapshot are not recorded (:func:`paused`).
 Standard library only: it is installed by ``%load_ext ecasrepro``, which must stay fast.
 
@@ -48,28 +52,24 @@ _METADATA_PARTS = ("/__pycache__/", ".egg-info/", ".dist-info/", "/.git/")
 
 _recording = False
 _installed = False
-_seen: dict[str, str] = {}  # raw absolute path -> how it was read ("open", "netCDF4", ...)
+# The hot path only stores raw arguments, deduplicated by a dict; normalisation waits for
+# :func:`_settle` (at a chdir, and when :func:`recorded_files` is asked).
+_opened: dict[Any, None] = {}  # the audit event's (path, mode, flags) of each "open"
+_called: dict[Any, None] = {}  # (filename, mode, library) from the wrappers
+_settled: dict[str, str] = {}  # absolute path -> how it was read ("open", "netCDF4", ...)
 _originals: list[tuple[Any, str, Any]] = []  # (owner, attribute, original) to undo wrapping
 
 
 def _audit(event: str, args: tuple[Any, ...]) -> None:
-    """The audit hook: one string compare for every event that is not an open."""
-    if event != "open" or not _recording:
-        return
-    path, mode, flags = args
-    if mode is None:
-        if flags & _WRITE_FLAGS:
-            return
-    elif "r" not in mode or "+" in mode:
-        return
-    if path.__class__ is str and path[:1] == "/":  # the common case, kept short
-        if path not in _seen:
-            _seen[path] = "open"
-        return
-    try:
-        _note(path, "open")
-    except Exception:  # never let recording change what the user's code sees
-        return
+    """The audit hook: one comparison for any other event, one dict store for an open."""
+    if event == "open":
+        if _recording:
+            try:
+                _opened[args] = None
+            except Exception:  # an unhashable path object: never change what the user sees
+                return  # (a try costs nothing in 3.11; contextlib.suppress would, per event)
+    elif event == "os.chdir" and _recording:
+        _settle()  # relative paths so far are relative to the directory being left
 
 
 def _off() -> None:
@@ -78,18 +78,53 @@ def _off() -> None:
     _recording = False
 
 
-def _note(path: Any, how: str) -> None:
+def _absolute(path: Any) -> str | None:
+    """``path`` as an absolute local path, or None (a file descriptor, file object, URL)."""
     if isinstance(path, int):
-        return  # a file descriptor: whatever opened it was seen (or not) already
+        return None  # a file descriptor: whatever opened it was seen (or not) already
     try:
         text = os.fsdecode(os.fspath(path))
     except TypeError:
-        return  # a file-like object
+        return None  # a file-like object
     if "://" in text:
-        return  # a URL (OPeNDAP, S3): not a local file
-    if not os.path.isabs(text):
-        text = os.path.join(os.getcwd(), text)
-    _seen.setdefault(text, how)
+        return None  # a URL (OPeNDAP, S3): not a local file
+    return text if os.path.isabs(text) else os.path.join(os.getcwd(), text)
+
+
+def _reads(key: tuple[Any, Any, Any]) -> str | None:
+    """How the raw entry ``key`` read its file ("open", a library), or None for a write."""
+    _path, mode, third = key
+    if isinstance(third, int):  # an audit "open" event: (path, mode or None, os.open flags)
+        if mode is None:
+            return None if third & _WRITE_FLAGS else "open"
+        return "open" if "r" in mode and "+" not in mode else None
+    if third == "netCDF4":
+        return third if mode == "r" or str(mode)[:1] == "r" else None
+    if third == "h5py":
+        return third if mode is None or mode == "r" else None
+    return third  # xarray opens read
+
+
+def _settle() -> None:
+    """Turn the raw entries recorded so far into absolute paths of files read."""
+    global _opened, _called
+    taken, _opened = _opened, {}  # swapped, not cleared: a store racing with this one is kept
+    called, _called = _called, {}
+    for key in [*taken, *called]:
+        with contextlib.suppress(Exception):
+            how = _reads(key)
+            path = _absolute(key[0]) if how else None
+            if path is not None:
+                _settled.setdefault(path, how)  # type: ignore[arg-type]
+
+
+def _note(value: Any, mode: Any, how: str) -> None:
+    """A wrapper's record: the raw argument, kept only when it can name a file."""
+    if value.__class__ is str or isinstance(value, (str, bytes, os.PathLike)):
+        try:
+            _called[(value, mode, how)] = None
+        except Exception:  # an unhashable path-like object
+            return
 
 
 # --- wrapping the libraries that open files in C -------------------------------------------------
@@ -106,29 +141,30 @@ def _wrap_netcdf4(module: Any) -> None:
         return
 
     class _Meta(type(original)):  # type: ignore[misc]
-        # isinstance/issubclass against netCDF4.Dataset behave as before (Groups included)
+        # Calling netCDF4.Dataset records the file and returns an instance of the original
+        # class, so attribute access on it costs what it did (a subclass instance would pay a
+        # Python-level attribute hook); isinstance/issubclass behave as before.
+        def __call__(cls, filename: Any = None, mode: Any = "r", *args: Any,
+                     **kwargs: Any) -> Any:
+            if _recording and "memory" not in kwargs:
+                _note(filename, mode, "netCDF4")
+            if cls is wrapped:
+                return original(filename, mode, *args, **kwargs)
+            return super().__call__(filename, mode, *args, **kwargs)  # a user's subclass
+
         def __instancecheck__(cls, obj: Any) -> bool:
-            return isinstance(obj, original)
+            if cls is wrapped:
+                return isinstance(obj, original)
+            return type.__instancecheck__(cls, obj)
 
         def __subclasscheck__(cls, sub: Any) -> bool:
-            return issubclass(sub, original)
-
-    init = original.__init__
-
-    def __init__(self: Any, filename: Any = None, mode: str = "r", *args: Any,
-                 **kwargs: Any) -> None:
-        if _recording and (mode == "r" or str(mode)[:1] == "r") and "memory" not in kwargs:
-            if filename.__class__ is str and filename[:1] == "/":
-                if filename not in _seen:
-                    _seen[filename] = "netCDF4"
-            else:
-                _note(filename, "netCDF4")
-        init(self, filename, mode, *args, **kwargs)
+            if cls is wrapped:
+                return issubclass(sub, original)
+            return type.__subclasscheck__(cls, sub)
 
     wrapped = _Meta("Dataset", (original,), {
-        "__init__": __init__, "__module__": original.__module__,
-        "__doc__": original.__doc__, "_ecasrepro_wrapped": True,
-        "__slots__": (),  # no per-instance __dict__: instances cost what they did
+        "__module__": original.__module__, "__doc__": original.__doc__,
+        "_ecasrepro_wrapped": True, "__slots__": (),
     })
     _replace(module, "Dataset", wrapped)
 
@@ -141,8 +177,8 @@ def _wrap_h5py(module: Any) -> None:
 
     @functools.wraps(original)
     def __init__(self: Any, name: Any, mode: str | None = None, *args: Any, **kwargs: Any) -> None:
-        if _recording and (mode is None or mode == "r"):
-            _note(name, "h5py")
+        if _recording:
+            _note(name, mode, "h5py")
         original(self, name, mode, *args, **kwargs)
 
     __init__._ecasrepro_wrapped = True  # type: ignore[attr-defined]
@@ -158,7 +194,7 @@ def _wrap_xarray(module: Any) -> None:
     @functools.wraps(original)
     def open_dataset(filename_or_obj: Any, *args: Any, **kwargs: Any) -> Any:
         if _recording:
-            _note(filename_or_obj, "xarray")
+            _note(filename_or_obj, None, "xarray")
         return original(filename_or_obj, *args, **kwargs)
 
     open_dataset._ecasrepro_wrapped = True  # type: ignore[attr-defined]
@@ -257,7 +293,9 @@ def paused() -> Iterator[None]:
 
 def clear() -> None:
     """Forget what was recorded (a new analysis in the same process)."""
-    _seen.clear()
+    _opened.clear()
+    _called.clear()
+    _settled.clear()
 
 
 def _excluded_prefixes() -> list[str]:
@@ -284,8 +322,10 @@ def recorded_files(exclude: Iterable[str | os.PathLike[str]] = ()) -> list[tuple
     (the environment, system directories, code read by imports, and ``exclude``)."""
     prefixes = _excluded_prefixes()
     skip = [os.path.abspath(os.fspath(p)) for p in exclude]
+    with paused():
+        _settle()
     found: dict[str, str] = {}
-    for raw, how in list(_seen.items()):
+    for raw, how in list(_settled.items()):
         path = os.path.normpath(raw)
         if path.endswith(CODE_SUFFIXES) or any(part in path for part in _METADATA_PARTS):
             continue
