@@ -104,3 +104,56 @@ def cmip5_file(root: Path, tracking_uuid: str) -> Path:
     path = root / "cmip5" / "output1" / "CMCC" / "CMCC-CM" / "rcp85" / "mon" / "v1" / (
         "tas_Amon_CMCC-CM_rcp85_r1i1p1_200601-200612.nc")
     return write_netcdf(path, attrs)
+
+
+#: CORDEX-CMIP6 global attributes (archive specifications v2: project_id CORDEX-CMIP6,
+#: mip_era CMIP6, tracking ids under 21.14103)
+CORDEX_CMIP6_ATTRS = {
+    "project_id": "CORDEX-CMIP6", "mip_era": "CMIP6", "activity_id": "DD",
+    "domain_id": "EUR-12", "institution_id": "GERICS", "driving_source_id": "ERA5",
+    "driving_experiment_id": "evaluation", "driving_variant_label": "r1i1p1f1",
+    "source_id": "REMO2020", "version_realization": "v1-r1", "frequency": "mon",
+    "variable_id": "tas",
+}
+#: CORDEX-CMIP5 global attributes (no variable attribute: the file name's first element)
+CORDEX_CMIP5_ATTRS = {
+    "project_id": "CORDEX", "product": "output", "CORDEX_domain": "EUR-11",
+    "institute_id": "GERICS", "driving_model_id": "MPI-M-MPI-ESM-LR", "experiment_id": "rcp85",
+    "driving_model_ensemble_member": "r1i1p1", "model_id": "GERICS-REMO2015",
+    "rcm_version_id": "v1", "frequency": "mon",
+}
+#: CMIP7 global attributes (MIP-DRS7: region and branding_suffix are DRS elements)
+CMIP7_ATTRS = {
+    "mip_era": "CMIP7", "activity_id": "CMIP", "institution_id": "CMCC",
+    "source_id": "CMCC-CM3", "experiment_id": "historical", "variant_label": "r1i1p1f1",
+    "region": "glb", "frequency": "mon", "variable_id": "tas",
+    "branding_suffix": "tavg-h2m-hxy-u", "grid_label": "g1",
+}
+
+
+def cordex_cmip6_file(root: Path, version: str, tracking: str) -> Path:
+    a = {**CORDEX_CMIP6_ATTRS, "tracking_id": tracking}
+    directory = root.joinpath(*(a[k] for k in (
+        "project_id", "activity_id", "domain_id", "institution_id", "driving_source_id",
+        "driving_experiment_id", "driving_variant_label", "source_id", "version_realization",
+        "frequency", "variable_id")), f"v{version}")
+    name = "tas_EUR-12_ERA5_evaluation_r1i1p1f1_GERICS_REMO2020_v1-r1_mon_201101-201112.nc"
+    return write_netcdf(directory / name, a, year=2011)
+
+
+def cordex_cmip5_file(root: Path, version: str, tracking: str) -> Path:
+    a = {**CORDEX_CMIP5_ATTRS, "tracking_id": tracking}
+    directory = root.joinpath("cordex", "output", "EUR-11", "GERICS", "MPI-M-MPI-ESM-LR", "rcp85",
+                              "r1i1p1", "GERICS-REMO2015", "v1", "mon", "tas", f"v{version}")
+    name = "tas_EUR-11_MPI-M-MPI-ESM-LR_rcp85_r1i1p1_GERICS-REMO2015_v1_mon_200601-200612.nc"
+    return write_netcdf(directory / name, a, year=2006)
+
+
+def cmip7_file(root: Path, version: str, tracking: str) -> Path:
+    a = {**CMIP7_ATTRS, "tracking_id": tracking}
+    directory = root.joinpath("MIP-DRS7", *(a[k] for k in (
+        "mip_era", "activity_id", "institution_id", "source_id", "experiment_id",
+        "variant_label", "region", "frequency", "variable_id", "branding_suffix",
+        "grid_label")), f"v{version}")
+    name = "tas_tavg-h2m-hxy-u_mon_glb_g1_CMCC-CM3_historical_r1i1p1f1_185001-185012.nc"
+    return write_netcdf(directory / name, a, year=1850)

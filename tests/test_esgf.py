@@ -12,9 +12,14 @@ import pytest
 from ecasrepro.capture import esgf, netcdf_attrs
 from tests.esgf_support import (
     CMIP6_ATTRS,
+    CORDEX_CMIP5_ATTRS,
+    CORDEX_CMIP6_ATTRS,
     cmip5_file,
     cmip6_drs_id,
     cmip6_file,
+    cmip7_file,
+    cordex_cmip5_file,
+    cordex_cmip6_file,
     expected_dataset_pid,
 )
 
@@ -151,3 +156,47 @@ def test_corrupt_and_unreadable_files_are_warnings_naming_them(tmp_path: Path) -
         found = netcdf_attrs.read_global_attributes(path)
         assert found.values == {}
         assert found.warning is not None and path.name in found.warning, path
+
+
+# --- CORDEX and CMIP7: real files, dataset ids written out by hand, an independent uuid3 -------
+
+
+def test_a_cordex_cmip6_file_cites_its_dataset_under_21_14103(tmp_path: Path) -> None:
+    path = cordex_cmip6_file(tmp_path, "20240319", f"hdl:21.14103/{U}")
+    facts = esgf.file_facts(netcdf_attrs.read_global_attributes(path).values, path)
+    drs = ("CORDEX-CMIP6.DD.EUR-12.GERICS.ERA5.evaluation.r1i1p1f1.REMO2020.v1-r1.mon.tas")
+    assert (facts.project, facts.dataset_id, facts.version) == ("CORDEX-CMIP6", drs, "20240319")
+    assert facts.dataset_pid == expected_dataset_pid(drs, "20240319", "21.14103")
+    assert facts.tracking_id is not None and facts.tracking_id.project == "CORDEX"
+
+
+def test_a_cordex_cmip5_file_cites_its_dataset_only_when_it_carries_a_handle(
+        tmp_path: Path) -> None:
+    drs = "cordex.output.EUR-11.GERICS.MPI-M-MPI-ESM-LR.rcp85.r1i1p1.REMO2015.v1.mon.tas"
+    handled = cordex_cmip5_file(tmp_path / "a", "20160419", f"hdl:21.14103/{U}")
+    facts = esgf.file_facts(netcdf_attrs.read_global_attributes(handled).values, handled)
+    assert (facts.project, facts.dataset_id) == ("CORDEX-CMIP5", drs)
+    assert facts.dataset_pid == expected_dataset_pid(drs, "20160419", "21.14103")
+    bare = cordex_cmip5_file(tmp_path / "b", "20160419", U)  # a bare UUID, as most carry
+    facts = esgf.file_facts(netcdf_attrs.read_global_attributes(bare).values, bare)
+    assert facts.dataset_id == drs and facts.dataset_pid is None and not facts.has_pid
+    # an RCM whose model_id does not begin with its institute: no dataset id, not a wrong one
+    odd = {**CORDEX_CMIP5_ATTRS, "model_id": "REMO2015", "tracking_id": f"hdl:21.14103/{U}"}
+    assert esgf.dataset_id(odd, bare) is None
+
+
+def test_a_cmip7_file_cites_its_dataset_under_21_14107(tmp_path: Path) -> None:
+    path = cmip7_file(tmp_path, "20260101", f"hdl:21.14107/{U}")
+    facts = esgf.file_facts(netcdf_attrs.read_global_attributes(path).values, path)
+    drs = "CMIP7.CMIP.CMCC.CMCC-CM3.historical.r1i1p1f1.glb.mon.tas.tavg-h2m-hxy-u.g1"
+    assert (facts.project, facts.dataset_id) == ("CMIP7", drs)
+    assert facts.dataset_pid == expected_dataset_pid(drs, "20260101", "21.14107")
+    assert facts.tracking_id is not None and facts.tracking_id.project == "CMIP7"
+
+
+def test_a_cordex_cmip6_file_is_not_read_as_cmip6() -> None:
+    # CORDEX-CMIP6 files say mip_era CMIP6 too; v1 of the specifications said project_id CORDEX
+    v1 = {**CORDEX_CMIP6_ATTRS, "project_id": "CORDEX"}
+    assert esgf.drs_recipe(v1) is esgf.CORDEX_CMIP6
+    assert esgf.drs_recipe(CMIP6_ATTRS) is esgf.CMIP6
+    assert esgf.drs_recipe({"project_id": "CMIP5"}) is None

@@ -11,6 +11,9 @@ global attributes (``mip_era.activity_id.institution_id.source_id.experiment_id.
 table_id.variable_id.grid_label``; ``member_id`` is ``variant_label``, prefixed by
 ``sub_experiment_id-`` when that is not ``none``); the version is not an attribute but the
 ``vYYYYMMDD`` directory above the file. So the dataset PID is computed offline, with no lookup.
+CORDEX-CMIP6 (prefix 21.14103), CORDEX-CMIP5 and CMIP7 (21.14107) have their own recipes
+(:class:`DrsRecipe`); a CORDEX-CMIP5 dataset Handle is computed only when its file carries a
+Handle, since most carry bare UUIDs (docs/decisions.md says where each element list comes from).
 
 Pure: no netCDF library, no file reads beyond the path given (the attributes come in as a
 mapping; see :mod:`.netcdf_attrs`).
@@ -140,20 +143,83 @@ def _activity(attrs: Mapping[str, Any], path: PurePath | None) -> str | None:
     return chosen[0] if len(chosen) == 1 else None
 
 
+@dataclass(frozen=True)
+class DrsRecipe:
+    """How one project builds its dataset id from a file's global attributes (and path)."""
+
+    project: str  # "CMIP6", "CORDEX-CMIP6", "CORDEX-CMIP5", "CMIP7"
+    prefix: str  # the Handle prefix its dataset PIDs are minted under
+    elements: tuple[str, ...]  # attribute names, in order; derived ones are computed
+    #: True when ESGF minted dataset PIDs for it only if its files carry Handles (CORDEX-CMIP5
+    #: files mostly carry bare UUIDs, like CMIP5 ones: then no dataset Handle is computed)
+    pid_needs_handle: bool = False
+
+
+CMIP6 = DrsRecipe("CMIP6", CMIP6_PREFIX, CMIP6_DRS)
+#: CORDEX-CMIP6 archive specifications v2 (10.5281/zenodo.15047096), section 4, the ESGF
+#: directory structure without its version, dot-joined (every element is a global attribute).
+CORDEX_CMIP6 = DrsRecipe("CORDEX-CMIP6", "21.14103", (
+    "project_id", "activity_id", "domain_id", "institution_id", "driving_source_id",
+    "driving_experiment_id", "driving_variant_label", "source_id", "version_realization",
+    "frequency", "variable_id",
+))
+#: The ESGF publisher's CORDEX(-CMIP5) dataset_id template (esg.cordex.ini):
+#: cordex.product.domain.institute.driving_model.experiment.ensemble.rcm_name.rcm_version.
+#: time_frequency.variable, from the CORDEX-CMIP5 global attributes. ``rcm_name`` is
+#: ``model_id`` without its ``<institute_id>-`` prefix (the ini's rcm_name_map, e.g.
+#: GERICS-REMO2009 -> REMO2009); ``variable`` is no attribute: the file name's first element.
+CORDEX_CMIP5 = DrsRecipe("CORDEX-CMIP5", "21.14103", (
+    "project", "product", "CORDEX_domain", "institute_id", "driving_model_id", "experiment_id",
+    "driving_model_ensemble_member", "rcm_name", "rcm_version_id", "frequency", "variable",
+), pid_needs_handle=True)
+#: CMIP7 (MIP-DRS7, CMIP7 global attributes v1.0, 10.5281/zenodo.17250297): the dataset id
+#: before its version.
+CMIP7 = DrsRecipe("CMIP7", "21.14107", (
+    "mip_era", "activity_id", "institution_id", "source_id", "experiment_id", "variant_label",
+    "region", "frequency", "variable_id", "branding_suffix", "grid_label",
+))
+
+
+def drs_recipe(attrs: Mapping[str, Any]) -> DrsRecipe | None:
+    """Which project's DRS the file follows, from ``project_id`` and ``mip_era``."""
+    project = (_text(attrs, "project_id") or "").upper()
+    if project in ("CORDEX", "CORDEX-CMIP6"):
+        # CORDEX-CMIP6 files say mip_era CMIP6 and name their domain domain_id; v1 of the
+        # specifications still had project_id CORDEX, as CORDEX-CMIP5 files do
+        if _text(attrs, "domain_id") is not None or project == "CORDEX-CMIP6":
+            return CORDEX_CMIP6
+        return CORDEX_CMIP5
+    era = (_text(attrs, "mip_era") or "").upper()
+    return {"CMIP6": CMIP6, "CMIP7": CMIP7}.get(era)
+
+
+def _element(name: str, attrs: Mapping[str, Any], path: PurePath | None) -> str | None:
+    if name == "member_id":
+        return member_id(attrs)
+    if name == "activity_id":
+        return _activity(attrs, path)
+    if name == "project":  # CORDEX-CMIP5 ids begin with the lower-cased project
+        return (_text(attrs, "project_id") or "").lower() or None
+    if name == "rcm_name":
+        model, institute = _text(attrs, "model_id"), _text(attrs, "institute_id")
+        if model and institute and model.startswith(institute + "-"):
+            return model[len(institute) + 1:]
+        return None  # not derivable by the rule: no dataset id rather than a wrong one
+    if name == "variable":
+        return path.name.split("_", 1)[0] if path is not None and "_" in path.name else None
+    return _text(attrs, name)
+
+
 def dataset_id(attrs: Mapping[str, Any], path: str | PurePath | None = None) -> str | None:
-    """The CMIP6 DRS dataset id from global attributes, or None when one is missing or odd."""
-    mip_era = _text(attrs, "mip_era")
-    if mip_era is None or mip_era.upper() != "CMIP6":
+    """The DRS dataset id (CMIP6, CORDEX-CMIP6, CORDEX-CMIP5, CMIP7) from global attributes,
+    or None when the project is another or an element is missing or odd."""
+    recipe = drs_recipe(attrs)
+    if recipe is None:
         return None
     pure = PurePath(path) if path is not None else None
     values: list[str] = []
-    for name in CMIP6_DRS:
-        if name == "member_id":
-            value = member_id(attrs)
-        elif name == "activity_id":
-            value = _activity(attrs, pure)
-        else:
-            value = _text(attrs, name)
+    for name in recipe.elements:
+        value = _element(name, attrs, pure)
         if value is None or not _DRS_TOKEN.match(value):
             return None
         values.append(value)
@@ -171,6 +237,7 @@ class FileFacts:
 
     tracking_id: TrackingId | None = None
     dataset_id: str | None = None
+    project: str | None = None  # the DRS followed: CMIP6, CORDEX-CMIP6, CORDEX-CMIP5, CMIP7
     version: str | None = None
     dataset_pid: str | None = None  # hdl:<prefix>/<uuid3>, when dataset id and version are known
     further_info_url: str | None = None
@@ -186,16 +253,18 @@ def file_facts(attrs: Mapping[str, Any], path: str | PurePath) -> FileFacts:
     """The identity of the file at ``path`` from its global attributes ``attrs``."""
     ids = split_tracking_ids(_text(attrs, "tracking_id"))
     tracking = ids[0] if len(ids) == 1 else None
+    recipe = drs_recipe(attrs)
     drs = dataset_id(attrs, path)
     version = version_of(path)
     pid = None
-    if drs and version:
-        prefix = tracking.prefix if tracking and tracking.prefix in HANDLE_PREFIXES else None
-        pid = dataset_handle(drs, version, prefix or CMIP6_PREFIX)
+    if recipe is not None and drs and version and (
+            not recipe.pid_needs_handle or (tracking is not None and tracking.pid)):
+        pid = dataset_handle(drs, version, recipe.prefix)
     dois = tuple(d for d in (_text(attrs, "doi"), _text(attrs, "DOI")) if d)
     return FileFacts(
         tracking_id=tracking,
         dataset_id=drs,
+        project=recipe.project if recipe is not None else None,
         version=version,
         dataset_pid=pid,
         further_info_url=_text(attrs, "further_info_url"),
