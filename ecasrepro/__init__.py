@@ -81,7 +81,9 @@ def load_ipython_extension(ipython: Any) -> None:
     from ecasrepro.capture.recorder import start_recording
     from ecasrepro.magic import register
 
-    start_recording()  # the files the kernel reads from now on (the snapshot's inputs)
+    # the files the kernel reads from now on (the snapshot's inputs); names the user bound to
+    # an unwrapped library class or function before loading the extension are rebound
+    start_recording(getattr(ipython, "user_ns", None))
     register(ipython)
 
 

@@ -44,7 +44,7 @@ def test_a_kernel_cites_exactly_the_datasets_it_read(tmp_path: Path,
     # dataset B: one file, read with xarray.open_dataset (and displayed: its id is printed)
     b = cmip6_file(pool, "20190815", f"hdl:21.14100/{T[2]}", experiment_id="historical",
                    activity_id="CMIP")
-    # dataset C: a sub-experiment, read with netCDF4 directly
+    # dataset C: a sub-experiment, read with netCDF4 directly (a name imported before %load_ext)
     c = cmip6_file(pool, "20210101", f"hdl:21.14100/{T[3]}", sub_experiment_id="s1960",
                    activity_id="DCPP", experiment_id="dcppA-hindcast")
     # dataset D: only named (and stat'ed), never opened
@@ -54,12 +54,13 @@ def test_a_kernel_cites_exactly_the_datasets_it_read(tmp_path: Path,
     (project / "broken.nc").write_bytes(b"\x89HDF\r\n\x1a\n" + b"\x00" * 40)
     glob = f"{a1.parent}/*.nc"
     sources = [
+        "from netCDF4 import Dataset as NC",  # bound before the extension loads: rebound by it
         "%load_ext ecasrepro",
         "import os\nimport netCDF4\nimport pandas as pd\nimport xarray as xr",
         f"scenario = xr.open_mfdataset({glob!r}, combine='by_coords')\n"
         "scenario.tas.mean().values",
         f"hist = xr.open_dataset({str(b)!r})\nhist",  # the HTML display shows its tracking id
-        f"with netCDF4.Dataset({str(c)!r}) as nc:\n    hindcast = nc['tas'][:].mean()",
+        f"with NC({str(c)!r}) as nc:\n    hindcast = nc['tas'][:].mean()",
         f"cmip5 = xr.open_dataset({str(old)!r})",
         "stations = pd.read_csv('stations.csv')",
         f"named = {str(d)!r}\nos.path.getsize(named) > 0",

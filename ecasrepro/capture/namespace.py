@@ -3,9 +3,10 @@
 xarray Datasets and DataArrays carry the file they came from (``encoding["source"]``) and the
 tracking ids of their files (``attrs["tracking_id"]``, a space-separated list for some multi-file
 datasets); netCDF4 Datasets and h5py Files know their file; PyOphidia cubes know their PID (a
-server-local one: shown, not cited). The scan looks at top-level names and one level into lists,
-tuples and dicts, and only at types whose library the kernel has already imported (it checks
-``sys.modules``; it never imports one).
+server-local one: shown, not cited) and ``source_file``, read as plain attributes (no server
+call). The scan looks at top-level names and one level into lists, tuples and dicts, and only
+at types whose library the kernel has already imported (it checks ``sys.modules``; it never
+imports one).
 
 One job: the files and ids the objects in a namespace point to, so that what an analysis holds is
 cited even when its opening was not recorded.
@@ -95,7 +96,13 @@ def _read(library: str, value: Any) -> Iterator[tuple[str, str]]:
         path = _text(getattr(value, "filename", None))
         if path:
             yield path, "file"
-    elif library == "PyOphidia":  # a cube's PID names it on its Ophidia server
+    elif library == "PyOphidia":
+        # a cube's PID names it on its Ophidia server (kept as an id; not a Handle, so not
+        # cited); source_file is the file it was imported from (after Cube.info()): on ECAS the
+        # server reads the same data pool, so the file's own PIDs are found when it is here
         pid = _text(getattr(value, "pid", None))
         if pid:
             yield pid, "id"
+        source = _text(getattr(value, "source_file", None))
+        if source and "://" not in source:
+            yield source, "file"

@@ -33,7 +33,7 @@ import contextlib
 import functools
 import os
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, MutableMapping
 from importlib.abc import MetaPathFinder
 from pathlib import Path
 from typing import Any
@@ -110,7 +110,7 @@ def _settle() -> None:
     global _opened, _called
     taken, _opened = _opened, {}  # swapped, not cleared: a store racing with this one is kept
     called, _called = _called, {}
-    for key in [*taken, *called]:
+    for key in [*called, *taken]:  # a library's name says more than the open() it made
         with contextlib.suppress(Exception):
             how = _reads(key)
             path = _absolute(key[0]) if how else None
@@ -247,8 +247,13 @@ _watcher = _ImportWatcher()
 # --- the public surface --------------------------------------------------------------------------
 
 
-def start_recording() -> None:
-    """Record from now on (idempotent): the audit hook, and wrappers for imported libraries."""
+def start_recording(namespace: MutableMapping[str, Any] | None = None) -> None:
+    """Record from now on (idempotent): the audit hook, and wrappers for imported libraries.
+
+    ``namespace`` (the kernel's user namespace) has its names bound to an unwrapped original
+    (``from netCDF4 import Dataset`` run before ``%load_ext``) rebound to the wrapper, so those
+    opens are recorded too; the wrapper behaves as the original did.
+    """
     global _recording, _installed
     if not _installed:
         import atexit
@@ -263,6 +268,17 @@ def start_recording() -> None:
         if module is not None:
             _wrap(name, module)
     _recording = True
+    if namespace is not None:
+        _rebind(namespace)
+
+
+def _rebind(namespace: MutableMapping[str, Any]) -> None:
+    wrapped = {id(original): (original, getattr(owner, name))
+               for owner, name, original in _originals if not name.startswith("__")}
+    for key, value in list(namespace.items()):
+        found = wrapped.get(id(value))
+        if found is not None and found[0] is value:
+            namespace[key] = found[1]
 
 
 def stop_recording() -> None:
