@@ -18,11 +18,14 @@ in a rotating order within each round, so that load from other processes hits th
 * ``hook``: an empty audit hook only (the floor of any audit hook: CPython builds each event's
   arguments and calls Python code once per event).
 
-Each worker times the cell ``--repeats`` times per round (the short text cell five times as
-often) and keeps its best; the overhead of
+Within a round the workers take turns run by run (``--repeats`` runs each, the short text
+cell five times as many), each keeping its best; the overhead of
 each round is that round's ``on / off - 1``; printed are the median over rounds and the spread
 (min..max). The filtering the recorder does once, at snapshot time (``recorded_files``), is
-timed in the ``on`` worker after the last round.
+timed in the ``on`` worker after the last round. Last, the floor in nanoseconds per call
+(``timeit`` in one more process, steady on a loaded machine): what CPython costs to call an
+empty audit hook per event, what the recorder's hook body adds, and what each wrapper costs
+around a stand-in that opens nothing; each is shown as a share of one file's time.
 """
 
 from __future__ import annotations
@@ -88,6 +91,49 @@ for line in sys.stdin:
     print(f"{best:.6f}", flush=True)
 """
 
+FLOOR = r"""
+import sys, timeit, types
+from ecasrepro.capture import recorder
+
+def best(stmt, number=200_000):
+    return min(timeit.repeat(stmt, number=number, repeat=7)) / number * 1e9  # ns per call
+
+args = ("/pool/CMIP6/tas_0001.nc", "r", 0)
+audit = sys.audit
+bare = best(lambda: audit("open", *args))           # no hook in this process yet
+def empty(event, arguments):
+    pass
+sys.addaudithook(empty)
+with_empty = best(lambda: audit("open", *args))     # CPython builds the event, calls the hook
+recorder._recording = True
+body_on = best(lambda: recorder._audit("open", args))  # the recorder's hook body, recording
+recorder._recording = False
+body_paused = best(lambda: recorder._audit("open", args))
+body_empty = best(lambda: empty("open", args))
+other = best(lambda: recorder._audit("compile", args))  # any other event
+
+class Plain:  # stands in for the wrapped library (no file is opened: only the wrapping costs)
+    def __init__(self, filename=None, mode="r", **kwargs):
+        pass
+def opener(filename, *a, **k):
+    return None
+fake_nc = types.SimpleNamespace(Dataset=Plain, __name__="netCDF4")
+fake_xr = types.SimpleNamespace(open_dataset=opener, __name__="xarray")
+recorder._wrap_netcdf4(fake_nc)
+recorder._wrap_xarray(fake_xr)
+name = "/pool/CMIP6/tas_0001.nc"
+nc_plain = best(lambda: Plain(name))
+xr_plain = best(lambda: opener(name))
+recorder._recording = True
+nc_on = best(lambda: fake_nc.Dataset(name))
+xr_on = best(lambda: fake_xr.open_dataset(name))
+recorder._recording = False
+nc_paused = best(lambda: fake_nc.Dataset(name))
+xr_paused = best(lambda: fake_xr.open_dataset(name))
+print(with_empty - bare, body_on - body_empty, body_paused - body_empty, other - body_empty,
+      nc_on - nc_plain, nc_paused - nc_plain, xr_on - xr_plain, xr_paused - xr_plain)
+"""
+
 MODES = ("off", "on", "paused", "hook")
 CELLS = ("text", "netcdf", "xarray")
 
@@ -134,6 +180,8 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
     load = os.getloadavg()[0]
+    floor = [float(x) for x in subprocess.run([sys.executable, "-c", FLOOR], check=True,
+                                              capture_output=True, text=True).stdout.split()]
     with tempfile.TemporaryDirectory(prefix="ecasrepro-bench-recorder-") as tmp:
         text_dir, nc_dir = Path(tmp) / "text", Path(tmp) / "nc"
         make_files(text_dir, nc_dir, args.files)
@@ -142,10 +190,13 @@ def main() -> None:
         try:
             for round_ in range(args.rounds):
                 for cell in CELLS:
-                    order = MODES[round_ % len(MODES):] + MODES[:round_ % len(MODES)]
-                    for mode in order:
-                        repeats = args.repeats * (5 if cell == "text" else 1)  # 8 ms: more
-                        times[cell, mode].append(workers[mode].ask(f"{cell} {repeats}")[0])
+                    best = dict.fromkeys(MODES, float("inf"))
+                    for repeat in range(args.repeats * (5 if cell == "text" else 1)):  # 8 ms
+                        turn = (round_ + repeat) % len(MODES)
+                        for mode in MODES[turn:] + MODES[:turn]:  # interleaved run by run
+                            best[mode] = min(best[mode], workers[mode].ask(f"{cell} 1")[0])
+                    for mode in MODES:
+                        times[cell, mode].append(best[mode])
             scan = workers["on"].ask("scan 0")
         finally:
             for worker in workers.values():
@@ -165,6 +216,17 @@ def main() -> None:
             print(f"{name:<38} {statistics.median(off) * 1000:8.2f} "
                   f"{statistics.median(times[cell, mode]) * 1000:8.2f}   "
                   f"{statistics.median(ratios):+6.2f}% ({min(ratios):+.2f}..{max(ratios):+.2f})")
+    per_file = {cell: statistics.median(times[cell, "off"]) / args.files * 1e9 for cell in CELLS}
+    hook, body, body_paused, other, nc, nc_paused, xr, xr_paused = floor
+    print("floor, in ns per call (timeit, best of 7), and as a share of one file's time off:")
+    print(f"  CPython calling an empty audit hook, per event: {hook:6.0f} ns = "
+          f"{hook / per_file['text'] * 100:.2f}% of an open()+read ({per_file['text']:.0f} ns)")
+    print(f"  the recorder's hook body beyond an empty one: open {body:5.0f} ns recording, "
+          f"{body_paused:.0f} ns paused; any other event {other:.0f} ns")
+    print(f"  the netCDF4.Dataset wrapper: {nc:5.0f} ns recording, {nc_paused:.0f} ns paused = "
+          f"{nc / per_file['netcdf'] * 100:.3f}% of an open ({per_file['netcdf'] / 1000:.0f} us)")
+    print(f"  the xarray.open_dataset wrapper: {xr:5.0f} ns recording, {xr_paused:.0f} ns paused "
+          f"= {xr / per_file['xarray'] * 100:.3f}% of an open ({per_file['xarray'] / 1000:.0f} us)")
     print(f"recorded_files() once at snapshot: {scan[0] * 1000:.1f} ms for "
           f"{int(scan[1])} files")
 

@@ -45,6 +45,11 @@ with open(Odd()) as handle:
     odd = handle.read()
 with recorder.paused():
     (work / "private.txt").read_text()
+(work / "sub" / "inner.txt").write_text("i")
+with open("inner.txt") as handle:         # relative to sub, though the chdir is paused
+    handle.read()
+with recorder.paused():
+    os.chdir(work)
 
 class Mine(netCDF4.Dataset):
     pass
@@ -74,6 +79,7 @@ def test_the_recorder_records_exactly_the_reads(tmp_path: Path) -> None:
     assert found["files"] == sorted([
         [str(early), "netCDF4"], [str(late), "xarray"], [str(plain), "netCDF4"],
         [str(work / "table.csv"), "open"], [str(work / "odd.txt"), "open"],
+        [str(work / "sub" / "inner.txt"), "open"],
     ])
     assert found["checks"] == {"mine": [True, True, True], "plain": False, "type": "Dataset",
                                "odd": "x\n"}

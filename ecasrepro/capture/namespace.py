@@ -97,7 +97,7 @@ def _read(library: str, value: Any) -> Iterator[tuple[str, str]]:
         if path:
             yield path, "file"
     elif library == "PyOphidia":
-        # a cube's PID names it on its Ophidia server (kept as an id; not a Handle, so not
+        # a cube's PID names it on its Ophidia server (offered as an id; no Handle, so never
         # cited); source_file is the file it was imported from (after Cube.info()): on ECAS the
         # server reads the same data pool, so the file's own PIDs are found when it is here
         pid = _text(getattr(value, "pid", None))

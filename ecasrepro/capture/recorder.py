@@ -11,8 +11,8 @@ Two sources, both cheap:
   did before. They are wrapped only once the kernel has imported them (now, or later through an
   import hook): the recorder never imports a library itself.
 
-The hot path is minimal, since the hook runs for every audit event in the process: one
-comparison for events that are not opens, one dict store of the raw arguments for an open (the
+The hot path is minimal, since the hook runs for every audit event in the process: two string
+comparisons for events that are not opens, one dict store of the raw arguments for an open (the
 wrappers likewise store their raw argument and return). Everything else (read modes, absolute
 paths, deduplication, excluding the virtualenv, site-packages, ``sys.prefix``, system
 directories, Python sources read by imports, the bundle and the notebook) happens lazily, when
@@ -61,14 +61,14 @@ _originals: list[tuple[Any, str, Any]] = []  # (owner, attribute, original) to u
 
 
 def _audit(event: str, args: tuple[Any, ...]) -> None:
-    """The audit hook: one comparison for any other event, one dict store for an open."""
+    """The audit hook: two string comparisons for any other event, one dict store for an open."""
     if event == "open":
         if _recording:
             try:
                 _opened[args] = None
             except Exception:  # an unhashable path object: never change what the user sees
                 return  # (a try costs nothing in 3.11; contextlib.suppress would, per event)
-    elif event == "os.chdir" and _recording:
+    elif event == "os.chdir" and (_opened or _called):
         _settle()  # relative paths so far are relative to the directory being left
 
 
