@@ -83,3 +83,19 @@ def test_the_recorder_records_exactly_the_reads(tmp_path: Path) -> None:
     ])
     assert found["checks"] == {"mine": [True, True, True], "plain": False, "type": "Dataset",
                                "odd": "x\n"}
+
+
+def test_a_script_that_imported_dataset_before_recording_is_recorded(tmp_path: Path) -> None:
+    data = cmip6_file(tmp_path, "20200622", "hdl:21.14100/script")
+    code = ("import sys\n"
+            "from netCDF4 import Dataset\n"
+            "import ecasrepro.capture\n"
+            "ecasrepro.capture.start_recording()\n"
+            "Dataset(sys.argv[1]).close()\n"
+            "from ecasrepro.capture.recorder import recorded_files\n"
+            "print(recorded_files())\n")
+    script = tmp_path / "analysis.py"
+    script.write_text(code)
+    out = subprocess.run([sys.executable, str(script), str(data)], capture_output=True,
+                         text=True, check=True)
+    assert out.stdout.strip() == repr([(str(data), "netCDF4")])

@@ -12,9 +12,23 @@ ecasrepro.b2share, ecasrepro.api or a front end
 (ecasrepro.cli, ecasrepro.magic, ecasrepro.compat).
 """
 
+from __future__ import annotations
 
-def start_recording() -> None:
-    """Record every file this process reads from now on (for scripts; the magic calls it too)."""
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # nothing more is imported with the package
+    from collections.abc import MutableMapping
+    from typing import Any
+
+
+def start_recording(namespace: MutableMapping[str, Any] | None = None) -> None:
+    """Record every file this process reads from now on (for scripts; the magic calls the
+    recorder itself). Names in ``namespace`` (default: the ``__main__`` script's globals) bound
+    to an unwrapped ``netCDF4.Dataset`` or ``xarray.open_dataset`` by an earlier
+    ``from ... import`` are rebound to the recording wrapper."""
+    import sys
+
     from ecasrepro.capture.recorder import start_recording as start
 
-    start()
+    main = sys.modules.get("__main__")
+    start(namespace if namespace is not None else getattr(main, "__dict__", None))
