@@ -1,6 +1,6 @@
 """The kernel recorder's behaviour, in a fresh interpreter (an audit hook cannot be removed, so
 none is installed in the test process): read modes only, relative paths across a chdir, names
-bound before recording started, user subclasses, odd path objects, pauses."""
+bound before recording started, MFDataset, user subclasses, odd path objects, pauses."""
 
 from __future__ import annotations
 
@@ -51,6 +51,14 @@ with open("inner.txt") as handle:         # relative to sub, though the chdir is
 with recorder.paused():
     os.chdir(work)
 
+os.mkdir(work / "mf")
+for i in range(2):                       # MFDataset opens files through the C-level class
+    with netCDF4.Dataset(str(work / "mf" / f"part{i}.nc"), "w", format="NETCDF4_CLASSIC") as ds:
+        ds.createDimension("time", None)
+        ds.createVariable("time", "f8", ("time",))[:] = [i]
+with netCDF4.MFDataset(str(work / "mf" / "part*.nc")) as joined:
+    assert list(joined["time"][:]) == [0.0, 1.0]
+
 class Mine(netCDF4.Dataset):
     pass
 mine = Mine(str(plain))
@@ -80,6 +88,7 @@ def test_the_recorder_records_exactly_the_reads(tmp_path: Path) -> None:
         [str(early), "netCDF4"], [str(late), "xarray"], [str(plain), "netCDF4"],
         [str(work / "table.csv"), "open"], [str(work / "odd.txt"), "open"],
         [str(work / "sub" / "inner.txt"), "open"],
+        [str(work / "mf" / "part0.nc"), "netCDF4"], [str(work / "mf" / "part1.nc"), "netCDF4"],
     ])
     assert found["checks"] == {"mine": [True, True, True], "plain": False, "type": "Dataset",
                                "odd": "x\n"}

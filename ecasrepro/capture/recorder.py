@@ -5,11 +5,11 @@ Two sources, both cheap:
 * Python-level opens: a ``sys.addaudithook`` hook keeps the path of each ``open`` event in a read
   mode (``open()``, ``os.open()`` without write or create flags). That covers pandas, csv, json and
   anything else reading through Python.
-* Libraries that open files in C (libnetcdf, HDF5) raise no such event, so ``netCDF4.Dataset``,
-  ``h5py.File`` and ``xarray.open_dataset``/``open_mfdataset`` (globs and lists, through the
-  ``open_dataset`` it calls per file) are wrapped: each records its path, then does exactly what it
-  did before. They are wrapped only once the kernel has imported them (now, or later through an
-  import hook): the recorder never imports a library itself.
+* Libraries that open files in C (libnetcdf, HDF5) raise no such event, so ``netCDF4.Dataset``
+  (and ``MFDataset``), ``h5py.File`` and ``xarray.open_dataset``/``open_mfdataset`` (globs and
+  lists, through the ``open_dataset`` it calls per file) are wrapped: each records its path,
+  then does exactly what it did before. They are wrapped only once the kernel has imported
+  them (now, or later through an import hook): the recorder never imports a library itself.
 
 The hot path is minimal, since the hook runs for every audit event in the process: two string
 comparisons for events that are not opens, one dict store of the raw arguments for an open (the
@@ -167,6 +167,30 @@ def _wrap_netcdf4(module: Any) -> None:
         "_ecasrepro_wrapped": True, "__slots__": (),
     })
     _replace(module, "Dataset", wrapped)
+    _wrap_mfdataset(getattr(module, "MFDataset", None))
+
+
+def _wrap_mfdataset(cls: Any) -> None:
+    """MFDataset opens its files through the C-level Dataset: its own ``__init__`` records them
+    (a glob as MFDataset expands it: sorted)."""
+    if cls is None or getattr(cls.__init__, "_ecasrepro_wrapped", False):
+        return
+    original = cls.__init__
+
+    @functools.wraps(original)
+    def __init__(self: Any, files: Any, *args: Any, **kwargs: Any) -> None:
+        if _recording:
+            with contextlib.suppress(Exception):
+                if isinstance(files, str):
+                    import glob
+
+                    files = sorted(glob.glob(files)) or files
+                for name in [files] if isinstance(files, str) else list(files):
+                    _note(name, "r", "netCDF4")
+        original(self, files, *args, **kwargs)
+
+    __init__._ecasrepro_wrapped = True  # type: ignore[attr-defined]
+    _replace(cls, "__init__", __init__)
 
 
 def _wrap_h5py(module: Any) -> None:
