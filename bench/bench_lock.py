@@ -80,7 +80,8 @@ def main() -> int:
                          str(pins), "-o", f"{work}/pylock.pip.toml"],
             "uv pip compile": [str(uv), "pip", "compile", "--no-deps", "--quiet",
                                "--cache-dir", f"{work}/uv-cache", "--only-binary", ":all:",
-                               "--format", "pylock.toml", str(pins), "-o", f"{work}/pylock.uv.toml"],
+                               "--format", "pylock.toml", str(pins),
+                               "-o", f"{work}/pylock.uv.toml"],
         }
         theirs_env = {**env, "PIP_FIND_LINKS": "", "UV_NO_CONFIG": "1"}
         ratios = []
