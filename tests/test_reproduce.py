@@ -361,3 +361,25 @@ def test_the_reproduce_function_is_not_shadowed_by_its_engine() -> None:
     assert ecasrepro.reproduce is reproduce
     package = Path(ecasrepro.__file__).parent
     assert not set(_LAZY) & {p.stem for p in package.iterdir()}  # no module named like a name
+
+
+def test_a_half_built_venv_is_removed_and_a_finished_one_reused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from ecasrepro.reproduction.rebuild import COMPLETE, build_environment
+
+    data = tmp_path / "data"
+    (data / "environment").mkdir(parents=True)
+    (data / "environment" / "requirements.txt").write_text("# nothing pinned\n")
+    monkeypatch.setenv("ECASREPRO_INSTALLER", "uv")
+    monkeypatch.setenv("UV_NO_CONFIG", "1")
+    monkeypatch.setenv("UV_OFFLINE", "1")  # nothing to fetch: no network touched
+    venv = tmp_path / "venv"
+    (venv / "bin").mkdir(parents=True)
+    (venv / "left-over").write_text("an interrupted earlier build")  # no marker: not complete
+    built = build_environment(data, venv)
+    assert not (venv / "left-over").exists() and (venv / COMPLETE).is_file()
+    assert (built.installer, built.source) == ("uv", "requirements.txt")
+    assert any("rebuilt from the requirements.txt pins" in n for n in built.notes)
+    again = build_environment(data, venv)
+    assert any("was already rebuilt" in n for n in again.notes) and again.python == built.python
