@@ -4,9 +4,10 @@ Both dialects publish the same facts: a record with files, each with a key, a si
 checksum, downloadable with one GET (v2 ``/api/files/<bucket>/<key>``, v3
 ``/api/records/<id>/files/<key>/content``). Downloads are streamed in 1 MiB chunks and resume a
 partial file with a ``Range`` request (a server that ignores it answers 200 and the file starts
-over). The network read, the write, md5 and sha256 each run on their own thread, fed through
-bounded queues (hashlib, socket reads and file writes release the GIL): a download costs about
-the slowest of them -- md5, one stream on one core -- not their sum, in constant memory.
+over). The network read (the calling thread), the write, md5 and sha256 (a helper thread each,
+fed through bounded queues; hashlib, socket reads and file writes release the GIL) overlap: a
+download costs about the slowest of them -- md5, one stream on one core -- not their sum, in
+constant memory.
 
 A DOI or Handle names a record only through a resolver, and none is reachable from the places
 this runs; so a PID is looked up on the server given (``--server``): a DOI whose suffix is
