@@ -383,3 +383,23 @@ def test_a_half_built_venv_is_removed_and_a_finished_one_reused(
     assert any("rebuilt from the requirements.txt pins" in n for n in built.notes)
     again = build_environment(data, venv)
     assert any("was already rebuilt" in n for n in again.notes) and again.python == built.python
+
+
+def test_without_uv_an_old_pip_is_named_with_the_fix(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from ecasrepro.reproduction.rebuild import build_environment
+
+    data = tmp_path / "data"
+    (data / "environment").mkdir(parents=True)
+    (data / "environment" / "pylock.toml").write_text(_lock(tmp_path).read_text())
+    old = tmp_path / "old-pip"  # pip 25.0's dist-info first on sys.path: the pip metadata sees
+    (old / "pip-25.0.dist-info").mkdir(parents=True)
+    (old / "pip-25.0.dist-info" / "METADATA").write_text(
+        "Metadata-Version: 2.1\nName: pip\nVersion: 25.0\n")
+    monkeypatch.syspath_prepend(str(old))
+    monkeypatch.setenv("ECASREPRO_INSTALLER", "pip")
+    with pytest.raises(BadInput, match=r"needs uv or pip >= 26\.1 \(this pip is 25\.0\); run: "
+                                       r"python -m pip install -U pip"):
+        build_environment(data, tmp_path / "venv")
+    assert not (tmp_path / "venv").exists()
