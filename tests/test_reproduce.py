@@ -403,3 +403,9 @@ def test_without_uv_an_old_pip_is_named_with_the_fix(
                                        r"python -m pip install -U pip"):
         build_environment(data, tmp_path / "venv")
     assert not (tmp_path / "venv").exists()
+    # bare pins need no pylock-capable pip: the same machine rebuilds a bundle without a lock
+    (data / "environment" / "pylock.toml").unlink()
+    (data / "environment" / "requirements.txt").write_text("# nothing pinned\n")
+    monkeypatch.setenv("PIP_CONFIG_FILE", os.devnull)
+    built = build_environment(data, tmp_path / "venv")
+    assert (built.installer, built.source) == ("pip", "requirements.txt")
