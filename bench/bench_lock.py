@@ -1,9 +1,12 @@
-"""pylock.toml resolution for this interpreter's environment: cold cache, warm cache, and
-``pip lock --no-deps`` of the same pins, with a check that both pin the same wheels.
+"""pylock.toml resolution for this interpreter's environment, cold and warm cache, vs
+``pip lock --no-deps`` and ``uv pip compile --no-deps --format pylock.toml`` of the same pins
+(each cold: an empty cache, and warm: the same cache again), with a check that they pin the same
+wheels.
 
 Run by hand (it uses the index the environment is configured for, normally PyPI):
 ``.venv/bin/python bench/bench_lock.py [--no-pip]``. Each side runs in a fresh process; the cold
-run gets an empty cache directory, the warm runs reuse it.
+run gets an empty cache directory, the warm runs reuse it. The last lines are the ratios (their
+time / ours), cold vs cold and warm vs warm.
 """
 
 from __future__ import annotations
@@ -70,25 +73,41 @@ def main() -> int:
                   if k in {p["name"] for p in packages}}
         lines = [f"{p['name']}=={p['version']}" for p in packages]
         pins.write_text("\n".join(lines) + "\n")
-        start = time.perf_counter()
-        done = subprocess.run(
-            [sys.executable, "-m", "pip", "lock", "--no-deps", "--no-cache-dir", "--quiet",
-             "--only-binary", ":all:", "-r", str(pins), "-o", str(Path(work) / "pip.toml")],
-            capture_output=True, text=True, env={**env, "PIP_FIND_LINKS": ""},
-        )
-        pip_seconds = time.perf_counter() - start
-        if done.returncode != 0:
-            print(f"pip lock failed ({done.returncode}): {done.stderr[-500:]}")
-            return 1
-        theirs = wheels((Path(work) / "pip.toml").read_text())
-        same = sorted(n for n in locked if theirs.get(n) == locked[n])
-        differ = sorted(n for n in locked if n in theirs and theirs[n] != locked[n])
-        print(f"pip lock --no-deps {pip_seconds:7.2f} s for the same {len(lines)} pins; "
-              f"ratio cold {pip_seconds / cold['seconds']:.1f}x, "
-              f"warm {pip_seconds / best[0]:.0f}x")
-        print(f"same artifact and sha256 as pip lock: {len(same)} of {len(locked)}"
-              + (f"; different: {differ} (pip picks the newest compatible tag, not the "
-                 "installed one)" if differ else ""))
+        uv = Path(sys.executable).parent / "uv"
+        tools = {
+            "pip lock": [sys.executable, "-m", "pip", "lock", "--no-deps", "--quiet",
+                         "--cache-dir", f"{work}/pip-cache", "--only-binary", ":all:", "-r",
+                         str(pins), "-o", f"{work}/pylock.pip.toml"],
+            "uv pip compile": [str(uv), "pip", "compile", "--no-deps", "--quiet",
+                               "--cache-dir", f"{work}/uv-cache", "--only-binary", ":all:",
+                               "--format", "pylock.toml", str(pins),
+                               "-o", f"{work}/pylock.uv.toml"],
+        }
+        theirs_env = {**env, "PIP_FIND_LINKS": "", "UV_NO_CONFIG": "1"}
+        ratios = []
+        for tool, argv in tools.items():
+            if not Path(argv[0]).exists():
+                print(f"{tool}: not installed, skipped")
+                continue
+            runs = []
+            for _run in ("cold", "warm"):
+                start = time.perf_counter()
+                done = subprocess.run(argv, capture_output=True, text=True, env=theirs_env)
+                runs.append(time.perf_counter() - start)
+                if done.returncode != 0:
+                    print(f"{tool} failed ({done.returncode}): {done.stderr[-500:]}")
+                    return 1
+            out = Path(argv[-1])
+            theirs = wheels(out.read_text())
+            same = sorted(n for n in locked if theirs.get(n) == locked[n])
+            differ = sorted(n for n in locked if n in theirs and theirs[n] != locked[n])
+            print(f"{tool:<15} cold {runs[0]:6.2f} s, warm {runs[1]:6.2f} s for the same "
+                  f"{len(lines)} pins; same artifact and sha256 as ours: {len(same)} of "
+                  f"{len(locked)}" + (f"; different: {differ}" if differ else ""))
+            ratios.append(f"{tool}/ours cold {runs[0] / cold['seconds']:.1f}x, warm "
+                          f"{runs[1] / best[0]:.0f}x")
+        print("ratios (their time / ours; ours in process, theirs with start-up): "
+              + "; ".join(ratios) + f"; load {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
     return 0
 
 

@@ -85,12 +85,13 @@ def main() -> None:
                 seconds = (ours(work / "data", venv) if side == "ours"
                            else pip(requirements, venv))
                 times[side].append(seconds)
-                print(f"round {i} {side}: {seconds:.1f} s")
+                print(f"round {i} {side}: {seconds:.1f} s (load {os.getloadavg()[0]:.1f})")
                 shutil.rmtree(venv)
         ours_s, pip_s = statistics.median(times["ours"]), statistics.median(times["pip"])
         print(f"rebuild of {len(found)} distributions, warm caches: ours {ours_s:.1f} s, "
               f"pip install -r requirements.txt {pip_s:.1f} s, ratio pip/ours "
-              f"{pip_s / ours_s:.1f}x (goal >= 3x)")
+              f"{pip_s / ours_s:.1f}x (goal >= 3x); load "
+              f"{' '.join(f'{x:.1f}' for x in os.getloadavg())}")
 
 
 if __name__ == "__main__":

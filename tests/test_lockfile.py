@@ -175,6 +175,13 @@ def test_index_installs_resolve_to_the_exact_wheel_and_cache(index: Index, tmp_p
     doc, lock = parse(result.toml)
     assert doc["created-by"] == "ecasrepro" and doc["lock-version"] == "1.0"
     assert doc["requires-python"] == f"=={sys.version_info[0]}.{sys.version_info[1]}.*"
+    from packaging.markers import Marker
+
+    here = default_environment()
+    (marker,) = doc["environments"]  # exactly the running interpreter's markers
+    assert Marker(marker).evaluate(here)
+    for key in ("implementation_name", "python_version", "sys_platform", "platform_machine"):
+        assert f'{key} == "{here[key]}"' in marker
     wheels = {p["name"]: p["wheels"] for p in doc["packages"]}
     assert set(wheels) == {"alpha-pkg", "beta"}
     assert [w["url"] for w in wheels["alpha-pkg"]] == [f"{index.url[:-7]}files/{alpha.name}"]
@@ -317,7 +324,10 @@ def test_snapshot_writes_pylock_beside_requirements(
     assert entry["wheels"][0]["hashes"] == {"sha256": sha256(wheel)}
     assert "click" not in doc["tool"]["ecasrepro"]["unresolved"]
     assert any("pylock.toml leaves out" in w for w in bundle.warnings)  # the rest: not served
-    assert "environment/pylock.toml" in {f.relpath for f in bundle.payload_files()}
+    kept = {f.relpath for f in bundle.payload_files()}
+    assert {"environment/pylock.toml", "environment/requirements.txt"} <= kept
+    pins = (bundle.path / "data" / "environment" / "requirements.txt").read_text()
+    assert f"click=={info.version}" in pins  # the bare pins are still written beside the lock
 
 
 @pytest.mark.slow

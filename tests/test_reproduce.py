@@ -6,6 +6,7 @@ from both sandbox dialects, the rebuilt bag, a tampered file, and each bad input
 from __future__ import annotations
 
 import json
+import os
 import socket
 import sys
 from pathlib import Path
@@ -31,6 +32,23 @@ def published(tmp_path: Path, server: SandboxServer, name: str = "analysis.repro
     record = ecasrepro.publish(bundle, server=server.url, token=server.token, submit=True,
                                progress=False)
     return bundle, record
+
+
+def publish_files(sandbox: SandboxServer, files: dict[str, bytes]) -> str:
+    """A submitted v2 record holding exactly ``files`` (uploaded through the API, not publish)."""
+    headers = {"Authorization": f"Bearer {sandbox.token}", "Content-Type": "application/json"}
+    body = {k: v for k, v in metadata().items() if k != "related_identifiers"}
+    draft = requests.post(f"{sandbox.url}/api/records/", json=body, headers=headers,
+                          timeout=10).json()
+    for key, data in files.items():
+        requests.put(f"{draft['links']['files']}/{key}", data=data, timeout=10,
+                     headers={**headers, "Content-Type": "application/octet-stream"}
+                     ).raise_for_status()
+    requests.patch(f"{sandbox.url}/api/records/{draft['id']}/draft", timeout=10,
+                   headers={**headers, "Content-Type": "application/json-patch+json"},
+                   data=json.dumps([{"op": "add", "path": "/publication_state",
+                                     "value": "submitted"}])).raise_for_status()
+    return str(draft["id"])
 
 
 def run_cli(*args: str) -> Any:
@@ -80,6 +98,47 @@ def test_download_rebuilds_the_bag_from_either_dialect(
     assert again.bytes == report.bytes
 
 
+@pytest.mark.parametrize("api", ["v2", "v3"])
+def test_every_form_of_record_reference_finds_the_record(
+    tmp_path: Path, sandbox_factory: Any, publish_env: dict[str, str], api: str,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    server = sandbox_factory(api, api=api)
+    bundle, record = published(tmp_path, server)
+    doi = record.pids["DOI"].removeprefix("https://doi.org/")
+    forms = {
+        "id": record.id,
+        "record URL": f"{server.url}/api/records/{record.id}",
+        "landing URL": record.html_url,
+        "DOI": f"doi:{doi}",
+        "DOI URL": f"https://doi.org/{doi}",
+    }
+    if api == "v2":  # v2 mints an ePIC Handle; v3 (like upstream InvenioRDM) a DOI and an OAI id
+        forms["Handle"] = "hdl:" + record.pids["ePIC_PID"].removeprefix("http://hdl.handle.net/")
+    for n, (form, ref) in enumerate(forms.items()):
+        report = ecasrepro.reproduce(ref, server=server.url, output=tmp_path / f"f{n}",
+                                     download_only=True, progress=n == 0)
+        assert (report.record, report.is_bundle) == (record.id, True), form
+        if n == 0:  # the download's progress bar, in bytes on stderr, cleared at the end
+            err = capsys.readouterr().err
+            assert "downloading:" in err and "B/s" in err and err.endswith(" \r")
+    # a Handle no record has: the server's own search (v2 query, v3 pids.handle) says so
+    unknown = run_cli("hdl:0000/not-there", "--server", server.url, "-o", str(tmp_path / "x"))
+    assert unknown.exit_code == 3 and not (tmp_path / "x").exists()
+    assert "no record with Handle 0000/not-there was found" in unknown.output
+    # each dialect serves the published bytes where its real server does
+    key = "outputs/table.csv"
+    if api == "v2":
+        body = requests.get(f"{server.url}/api/records/{record.id}", timeout=10).json()
+        bucket = body["files"][0]["bucket"]
+        url = f"{server.url}/api/files/{bucket}/{key}"
+    else:
+        url = f"{server.url}/api/records/{record.id}/files/{key}/content"
+    served = requests.get(url, timeout=10)
+    assert served.status_code == 200
+    assert served.content == (bundle.path / "data" / key).read_bytes()
+
+
 def test_a_handle_is_found_with_the_servers_search(
     tmp_path: Path, sandbox: SandboxServer, publish_env: dict[str, str]
 ) -> None:
@@ -111,6 +170,49 @@ def test_a_tampered_file_is_refused_and_named(
     assert result.exit_code == 7 and "table.csv" in result.output
 
 
+def test_a_file_changed_before_upload_fails_the_bundles_sha256(
+    tmp_path: Path, sandbox: SandboxServer, publish_env: dict[str, str]
+) -> None:
+    # the server's md5 is right (it hashed what it got), but the bytes are not the snapshot's
+    bundle = make_bundle(tmp_path, {"table.csv": b"a,b\n1,2\n"})
+    files = {pf.relpath: Path(pf.path).read_bytes() for pf in bundle.payload_files()}
+    files["outputs/table.csv"] = b"a,b\n1,3\n"
+    record_id = publish_files(sandbox, files)
+    result = run_cli(record_id, "--server", sandbox.url, "-o", str(tmp_path / "s"))
+    assert result.exit_code == 7 and result.output.count("\n") == 1
+    assert "outputs/table.csv of record" in result.output
+    assert "do(es) not match the sha256 in the bundle's ro-crate-metadata.json" in result.output
+    assert not (tmp_path / "s").exists()  # nothing left behind as if complete
+    part = tmp_path / "s.part" / "bundle" / "data"
+    assert not (part / "outputs" / "table.csv").exists()  # the refused file is removed
+    assert (part / "ro-crate-metadata.json").is_file()  # the good ones stay for a re-run
+
+
+def test_a_published_lock_for_another_platform_stops_before_any_venv(
+    tmp_path: Path, sandbox: SandboxServer, publish_env: dict[str, str]
+) -> None:
+    from ecasrepro.bundle import BundleContent, write_bundle
+    from ecasrepro.capture.secrets import Redactor
+
+    lock = _lock(tmp_path, environments=['sys_platform == "win32"']).read_text()
+    notebook = {"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}
+    content = BundleContent(
+        title="Windows analysis", notebook_name="analysis.ipynb",
+        notebook_json=json.dumps(notebook).encode(), notebook_html=b"<html></html>",
+        metadata=metadata(), requirements_txt="alpha==1.0\n", platform={"python": "3"},
+        git_state={"repository": False}, pylock_toml=lock)
+    bundle = write_bundle(content, tmp_path / "win.repro", Redactor([]), progress=False)
+    record = ecasrepro.publish(bundle, server=sandbox.url, token=sandbox.token, submit=True,
+                               progress=False)
+    out = tmp_path / "w"
+    result = run_cli(record.id, "--server", sandbox.url, "-o", str(out))
+    assert result.exit_code == 2 and result.output.count("\n") == 1, result.output
+    assert 'was made for sys_platform == "win32" and does not fit this machine' in result.output
+    assert f"the record's files are in {out}" in result.output
+    assert (out / "bundle" / "data" / "environment" / "pylock.toml").read_text() == lock
+    assert not (out / "venv").exists()  # no environment started, none left half-built
+
+
 def test_bad_inputs_get_one_sentence(
     tmp_path: Path, sandbox: SandboxServer, publish_env: dict[str, str],
     monkeypatch: pytest.MonkeyPatch,
@@ -126,19 +228,8 @@ def test_bad_inputs_get_one_sentence(
     assert "--token-file" in result.output and not (tmp_path / "p").exists()
 
     # a record that is no ecasrepro bundle: downloaded, said so, nothing run
-    headers = {"Authorization": f"Bearer {sandbox.token}", "Content-Type": "application/json"}
-    body = {k: v for k, v in metadata().items() if k != "related_identifiers"}
-    draft = requests.post(f"{sandbox.url}/api/records/", json=body, headers=headers,
-                          timeout=10).json()
-    requests.put(f"{draft['links']['files']}/readme.txt", data=b"just data\n", timeout=10,
-                 headers={**headers, "Content-Type": "application/octet-stream"}
-                 ).raise_for_status()
-    requests.patch(f"{sandbox.url}/api/records/{draft['id']}/draft", timeout=10,
-                   headers={**headers, "Content-Type": "application/json-patch+json"},
-                   data=json.dumps([{"op": "add", "path": "/publication_state",
-                                     "value": "submitted"}])).raise_for_status()
-    plain = run_cli(draft["id"], "--server", sandbox.url, "-o", str(tmp_path / "plain"),
-                    "--json")
+    plain_id = publish_files(sandbox, {"readme.txt": b"just data\n"})
+    plain = run_cli(plain_id, "--server", sandbox.url, "-o", str(tmp_path / "plain"), "--json")
     assert plain.exit_code == 2
     assert "is not an ecasrepro bundle" in plain.output
     assert (tmp_path / "plain" / "bundle" / "data" / "readme.txt").read_bytes() == b"just data\n"
@@ -242,6 +333,26 @@ def test_a_partial_file_is_resumed_or_restarted(
         bundle.path / "data" / "outputs" / "table.csv").read_bytes()
 
 
+def test_a_write_error_stops_the_download_and_is_raised(tmp_path: Path) -> None:
+    import errno
+    import hashlib
+
+    from ecasrepro.b2share.client import B2ShareSession
+    from ecasrepro.b2share.download import RecordFetcher, RecordFile
+    from ecasrepro.config import resolve_config
+
+    data = os.urandom(6 * 2**20)  # several chunks, so the writer thread has a queue to drain
+    served = _RangeServer(data)
+    target = tmp_path / "full.bin"
+    target.symlink_to("/dev/full")  # every write fails with ENOSPC, as on a full disk
+    item = RecordFile("full.bin", len(data), hashlib.md5(data).hexdigest(), served.url + "/f")
+    config = resolve_config(server=served.url)
+    with B2ShareSession(config) as session, pytest.raises(OSError) as info:
+        RecordFetcher(config, "v2", session).download(item, target)
+    served.server.shutdown()
+    assert info.value.errno == errno.ENOSPC
+
+
 def test_the_reproduce_function_is_not_shadowed_by_its_engine() -> None:
     import ecasrepro.reproduction.engine  # importing the engine must not replace the function
     from ecasrepro import _LAZY
@@ -250,3 +361,51 @@ def test_the_reproduce_function_is_not_shadowed_by_its_engine() -> None:
     assert ecasrepro.reproduce is reproduce
     package = Path(ecasrepro.__file__).parent
     assert not set(_LAZY) & {p.stem for p in package.iterdir()}  # no module named like a name
+
+
+def test_a_half_built_venv_is_removed_and_a_finished_one_reused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from ecasrepro.reproduction.rebuild import COMPLETE, build_environment
+
+    data = tmp_path / "data"
+    (data / "environment").mkdir(parents=True)
+    (data / "environment" / "requirements.txt").write_text("# nothing pinned\n")
+    monkeypatch.setenv("ECASREPRO_INSTALLER", "uv")
+    monkeypatch.setenv("UV_NO_CONFIG", "1")
+    monkeypatch.setenv("UV_OFFLINE", "1")  # nothing to fetch: no network touched
+    venv = tmp_path / "venv"
+    (venv / "bin").mkdir(parents=True)
+    (venv / "left-over").write_text("an interrupted earlier build")  # no marker: not complete
+    built = build_environment(data, venv)
+    assert not (venv / "left-over").exists() and (venv / COMPLETE).is_file()
+    assert (built.installer, built.source) == ("uv", "requirements.txt")
+    assert any("rebuilt from the requirements.txt pins" in n for n in built.notes)
+    again = build_environment(data, venv)
+    assert any("was already rebuilt" in n for n in again.notes) and again.python == built.python
+
+
+def test_without_uv_an_old_pip_is_named_with_the_fix(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from ecasrepro.reproduction.rebuild import build_environment
+
+    data = tmp_path / "data"
+    (data / "environment").mkdir(parents=True)
+    (data / "environment" / "pylock.toml").write_text(_lock(tmp_path).read_text())
+    old = tmp_path / "old-pip"  # pip 25.0's dist-info first on sys.path: the pip metadata sees
+    (old / "pip-25.0.dist-info").mkdir(parents=True)
+    (old / "pip-25.0.dist-info" / "METADATA").write_text(
+        "Metadata-Version: 2.1\nName: pip\nVersion: 25.0\n")
+    monkeypatch.syspath_prepend(str(old))
+    monkeypatch.setenv("ECASREPRO_INSTALLER", "pip")
+    with pytest.raises(BadInput, match=r"needs uv or pip >= 26\.1 \(this pip is 25\.0\); run: "
+                                       r"python -m pip install -U pip"):
+        build_environment(data, tmp_path / "venv")
+    assert not (tmp_path / "venv").exists()
+    # bare pins need no pylock-capable pip: the same machine rebuilds a bundle without a lock
+    (data / "environment" / "pylock.toml").unlink()
+    (data / "environment" / "requirements.txt").write_text("# nothing pinned\n")
+    monkeypatch.setenv("PIP_CONFIG_FILE", os.devnull)
+    built = build_environment(data, tmp_path / "venv")
+    assert (built.installer, built.source) == ("pip", "requirements.txt")

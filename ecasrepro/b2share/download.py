@@ -2,9 +2,12 @@
 
 Both dialects publish the same facts: a record with files, each with a key, a size and an md5
 checksum, downloadable with one GET (v2 ``/api/files/<bucket>/<key>``, v3
-``/api/records/<id>/files/<key>/content``). Downloads are streamed in 1 MiB chunks, hashed
-(md5 and sha256) while they are written, and resume a partial file with a ``Range`` request
-(a server that ignores it answers 200 and the file starts over).
+``/api/records/<id>/files/<key>/content``). Downloads are streamed in 1 MiB chunks and resume a
+partial file with a ``Range`` request (a server that ignores it answers 200 and the file starts
+over). The network read (the calling thread), the write, md5 and sha256 (a helper thread each,
+fed through bounded queues; hashlib, socket reads and file writes release the GIL) overlap: a
+download costs about the slowest of them -- md5, one stream on one core -- not their sum, in
+constant memory.
 
 A DOI or Handle names a record only through a resolver, and none is reachable from the places
 this runs; so a PID is looked up on the server given (``--server``): a DOI whose suffix is
@@ -21,7 +24,9 @@ May import: ecasrepro.errors, ecasrepro.config, ecasrepro.pids, .client, .regist
 from __future__ import annotations
 
 import json
+import queue
 import re
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -200,7 +205,7 @@ class RecordFetcher:
         md5 the record states.
         """
         target.parent.mkdir(parents=True, exist_ok=True)
-        # md5 and sha256 each on a helper thread: the download costs max(read+write, md5)
+        # md5, sha256 and the write each on a helper thread: the download costs about md5 alone
         md5, sha = BackgroundMd5(4), BackgroundMd5(4, "sha256")
         have = target.stat().st_size if target.is_file() else 0
         headers = {"Accept": "*/*"}
@@ -230,12 +235,16 @@ class RecordFetcher:
             raw = response.raw
             raw.decode_content = True
             with open(target, mode) as out:
-                while chunk := raw.read(CHUNK):
-                    out.write(chunk)
-                    md5.update(chunk)
-                    sha.update(chunk)
-                    if advance:
-                        advance(len(chunk))
+                writer = _BackgroundWriter(out)
+                try:
+                    while (chunk := raw.read(CHUNK)) and writer.error is None:
+                        writer.write(chunk)
+                        md5.update(chunk)
+                        sha.update(chunk)
+                        if advance:
+                            advance(len(chunk))
+                finally:
+                    writer.close()
         digest, sha256 = md5.hexdigest(), sha.hexdigest()
         expected = item.md5 or (stated.lower() if stated and len(stated) == 32 else None)
         if expected and digest != expected:
@@ -243,6 +252,38 @@ class RecordFetcher:
             raise TamperedFile(f"{item.key} does not match the md5 checksum {self.session.server} "
                                "states for it; it was refused (run again to download it anew)")
         return digest, sha256
+
+
+class _BackgroundWriter:
+    """Writes chunks to an open file on a helper thread, in order, through a short queue.
+
+    A write error (a full disk) stops the writing, keeps draining the queue so the reader never
+    blocks, and is raised by :meth:`close`.
+    """
+
+    def __init__(self, handle: Any, depth: int = 4) -> None:
+        self._handle = handle
+        self._queue: queue.Queue[bytes | None] = queue.Queue(maxsize=depth)
+        self.error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="ecasrepro-write", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while (chunk := self._queue.get()) is not None:
+            if self.error is None:
+                try:
+                    self._handle.write(chunk)
+                except BaseException as exc:  # surfaced by close()
+                    self.error = exc
+
+    def write(self, chunk: bytes) -> None:
+        self._queue.put(chunk)
+
+    def close(self) -> None:
+        self._queue.put(None)
+        self._thread.join()
+        if self.error is not None:
+            raise self.error
 
 
 def _md5_of(checksum: Any) -> str | None:

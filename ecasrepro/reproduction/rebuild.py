@@ -159,9 +159,11 @@ def build_environment(
     uv = _find_uv() if choice != "pip" else None
     if choice == "uv" and not uv:
         raise BadInput(f"{INSTALLER_SETTING}=uv but uv is not on PATH; install uv or unset it")
-    if not uv and _pip_version() < PIP_WITH_PYLOCK:
-        raise BadInput("rebuilding from pylock.toml needs uv or pip >= 26.1 (this pip is "
-                       f"{'.'.join(map(str, _pip_version())) or 'missing'}); "
+    pip = _pip_version()
+    if not uv and (not pip or (doc and pip < PIP_WITH_PYLOCK)):  # bare pins: any pip will do
+        raise BadInput(f"rebuilding from {'pylock.toml' if doc else 'requirements.txt'} needs uv "
+                       f"or pip{' >= 26.1' if doc else ''} (this pip is "
+                       f"{'.'.join(map(str, pip)) or 'missing'}); "
                        "run: python -m pip install -U pip")
     installer = "uv" if uv else "pip"
 
