@@ -404,7 +404,11 @@ def test_new_version_with_files_import_and_direct_publish(sandbox_v3: SandboxSer
     assert draft["versions"]["index"] == 2 and draft["files"]["entries"] == {}
     assert "publication_date" not in draft["metadata"]
     assert draft["metadata"]["title"] == "Sea ice trends 1979-2024"
-    assert api("POST", f"/api/records/{first}/versions").json()["id"] == second  # same draft
+    again = api("POST", f"/api/records/{first}/versions").json()
+    assert again["id"] == second  # the same draft, answered as loaded: vocabulary ids only
+    assert "title" in draft["metadata"]["resource_types"][0]
+    assert again["metadata"]["resource_types"] == [{"id": "software-computationalnotebook"}]
+    assert again["metadata"]["rights"] == [{"id": "cc-by-4.0"}]
     r = api("POST", f"/api/records/{second}/draft/actions/files-import")
     assert r.status_code == 201
     assert sorted(e["key"] for e in r.json()["entries"]) == ["a.txt", "b.txt"]
@@ -804,7 +808,7 @@ def test_record_serialisations_follow_the_real_serialisers(sandbox_v3: SandboxSe
         f"  url          = {{https://doi.org/{doi}}},\n"
         "}"
     )
-    # drafts answer in the same formats; an unserved type is a 406 naming the served ones
+    # drafts answer in the same formats; an unknown type is a 406 naming every registered one
     draft = api.create(title="Draft & 100% done")["id"]
     r = api("GET", f"/api/records/{draft}/draft", headers={"Accept": "application/x-bibtex"})
     assert r.status_code == 200 and "Draft \\& 100\\% done" in r.text
@@ -826,6 +830,9 @@ def test_record_serialisations_follow_the_real_serialisers(sandbox_v3: SandboxSe
     assert r.status_code == 406
     assert "application/vnd.datacite.datacite+json" in r.json()["message"]
     assert "application/x-bibtex" in r.json()["message"]
+    # upstream names its unreachable DataPackage key too (the message lists the registered types)
+    assert 'application/ld+json;profile="https://datapackage.org/profiles/2.0/datapackage.json", '\
+        "application/x-dc+xml, text/x-bibliography, application/x-bibtex" in r.json()["message"]
 
 
 ACCESS_LINKS = (

@@ -302,14 +302,15 @@ def _draft_response(
     errors: Any = None,
     *,
     created: bool = False,
-    languages_unresolved: bool = False,
+    unresolved: bool = False,
 ) -> Response:
     row = store.get_record(db, record_id)
     assert row is not None
     body = store.draft_body(db, base_url(), row, caller)
-    if languages_unresolved and "languages" in body["metadata"]:
-        # Upstream returns the open draft as loaded, before its languages relation is resolved
-        body["metadata"]["languages"] = [{"id": v["id"]} for v in body["metadata"]["languages"]]
+    if unresolved:
+        # Upstream returns the open draft as loaded, before any vocabulary relation (languages,
+        # resource types, licences, relation types, roles, ...) is dereferenced: ids only.
+        body["metadata"] = json.loads(row["draft_json"]).get("metadata", {})
     if created and body["access"]["status"] == "open":
         # Upstream's quirk: at create the access status is computed before the files component
         # enables files, so the create answer says "metadata-only"; a later read says "open".
@@ -634,7 +635,7 @@ def new_version(record_id: str) -> Response:
             (row["parent_id"],),
         ).fetchone()
         if pending is not None:
-            return _draft_response(db, caller, pending["id"], 201, languages_unresolved=True)
+            return _draft_response(db, caller, pending["id"], 201, unresolved=True)
         latest = db.execute(
             "SELECT * FROM v3_records WHERE parent_id = ? AND record_json IS NOT NULL "
             "ORDER BY version_index DESC LIMIT 1",

@@ -48,6 +48,11 @@ def served_mimetypes() -> list[str]:
     return [m["mimetype"] for m in _config()["mimetypes"] if m["served"]]
 
 
+def registered_mimetypes() -> list[str]:
+    """Every record mimetype upstream registers, served or not: its 406 message lists them all."""
+    return [m["mimetype"] for m in _config()["mimetypes"]]
+
+
 def sends_etag(mimetype: str) -> bool:
     """Whether upstream's response handler for ``mimetype`` sets the ETag header."""
     return next(
