@@ -45,6 +45,8 @@ RECORD_ID = re.compile(r"(?<![a-z0-9])[a-z0-9]{5}-[a-z0-9]{5}(?![a-z0-9])")
 UUID = re.compile(r"\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b")
 TIME = re.compile(r"^\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(\.\d+)?(\+00:00|Z)?$")
 TIME_IN_TEXT = re.compile(r"\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(\.\d+)?(\+00:00|Z)?")
+#: The reference's DOI links (DATACITE_TEST_MODE), where the sandbox links https://doi.org/.
+TEST_DOI_LINK = "https://handle.test.datacite.org/"
 #: MARC 21's date and time of latest transaction (controlfield 005: the record's ``updated``).
 MARC_TIME = re.compile(r'(?<=<controlfield tag="005">)\d{14}\.0(?=</controlfield>)')
 #: Values set by the server from a counter other tests also move (request numbers).
@@ -345,6 +347,8 @@ class Normaliser:
             return "<time>"
         value = TIME_IN_TEXT.sub("<time>", value.replace(self.base, "<base>"))
         value = MARC_TIME.sub("<time>", value)
+        if self.upstream:  # DataCite's test mode links DOIs through its test handle server
+            value = value.replace(TEST_DOI_LINK, "https://doi.org/")
         value = UUID.sub(self._id, value)
         return RECORD_ID.sub(self._id, value)
 

@@ -808,6 +808,19 @@ def test_record_serialisations_follow_the_real_serialisers(sandbox_v3: SandboxSe
         f"  url          = {{https://doi.org/{doi}}},\n"
         "}"
     )
+    # the citation string: harvard-cite-them-right (upstream's default style), sent as text/plain
+    r = api("GET", f"/api/records/{rid}", headers={"Accept": "text/x-bibliography"})
+    assert (r.status_code, r.headers["Content-Type"]) == (200, "text/plain") and r.headers["ETag"]
+    assert r.content.decode() == (
+        "Doe, J. (2025) \u201cSea ice trends 1979-2024\u201d. ECAS sandbox. "
+        f"Available at: https://doi.org/{doi}."
+    )
+    r = api("GET", f"/api/records/{rid}?style=Harvard-Cite-Them-Right&locale=",
+            headers={"Accept": "text/x-bibliography"})
+    assert r.status_code == 200 and r.content.decode().startswith("Doe, J. (2025)")
+    for query in ("style=no-such-style", "style=apa"):  # apa: a style the sandbox does not format
+        r = api("GET", f"/api/records/{rid}?{query}", headers={"Accept": "text/x-bibliography"})
+        assert (r.status_code, r.json()["message"]) == (400, "Citation string style not found.")
     # drafts answer in the same formats; an unknown type is a 406 naming every registered one
     draft = api.create(title="Draft & 100% done")["id"]
     r = api("GET", f"/api/records/{draft}/draft", headers={"Accept": "application/x-bibtex"})

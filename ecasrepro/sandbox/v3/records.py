@@ -2,9 +2,9 @@
 
 One job: the v3 record workflow, so that drafts, versions and reviews follow InvenioRDM's rules.
 
-May import: .common, .errors, .ids, .search, .serializers, .store, .validation; never ecasrepro.api,
-ecasrepro.b2share (the client it serves), or a front end (ecasrepro.cli, ecasrepro.magic,
-ecasrepro.compat).
+May import: .citation, .common, .errors, .ids, .search, .serializers, .store, .validation; never
+ecasrepro.api, ecasrepro.b2share (the client it serves), or a front end (ecasrepro.cli,
+ecasrepro.magic, ecasrepro.compat).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from typing import Any
 
 from flask import Blueprint, Response, g, request
 
-from ecasrepro.sandbox.v3 import search, serializers, store
+from ecasrepro.sandbox.v3 import citation, search, serializers, store
 from ecasrepro.sandbox.v3.common import (
     Caller,
     base_url,
@@ -367,7 +367,12 @@ def serialised_response(body: dict[str, Any], revision: int, ui: bool = False) -
     mimetype = g.get("v3_mimetype")
     if mimetype not in serializers.SERIALISERS:
         return json_response(body, revision=revision, ui=ui)
-    resp = Response(serializers.serialise(mimetype, body, base_url()), content_type=mimetype)
+    args = {k: request.args.get(k, "") for k in ("style", "locale")}
+    try:
+        text = serializers.serialise(mimetype, body, base_url(), args)
+    except citation.StyleNotFound:
+        raise ApiError(400, "Citation string style not found.") from None
+    resp = Response(text, content_type=serializers.content_type(mimetype))
     if serializers.sends_etag(mimetype):
         resp.headers["ETag"] = f'"{revision}"'
     return resp
