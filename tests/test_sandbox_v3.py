@@ -989,6 +989,12 @@ def test_search_parameters_envelope_and_facets(sandbox_v3: SandboxServer) -> Non
     software = aggs["resource_type"]["buckets"][0]
     assert (software["key"], software["label"]) == ("software", "Software")
     assert software["inner"]["buckets"][0]["key"] == "software-computationalnotebook"
+    # facets count the whole result set, not the page: each record has one access status
+    publish_new(api, {"more.nc": b"z"})
+    page = requests.get(f"{base}/api/records", params={"size": 1}).json()
+    assert page["hits"]["total"] >= 2 and len(page["hits"]["hits"]) == 1
+    counted = sum(b["doc_count"] for b in page["aggregations"]["access_status"]["buckets"])
+    assert counted == page["hits"]["total"]
     mine = api("GET", "/api/user/records").json()
     assert list(mine["aggregations"]) == ["access_status", "file_type", "is_published",
                                           "resource_type"]  # fmt: skip

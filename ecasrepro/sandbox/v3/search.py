@@ -4,8 +4,9 @@ Pagination follows ``invenio_records_resources`` (``page``/``size`` validated by
 schema, the window of 10,000 results clips ``size``), an unknown sort is a validation error of
 ``_schema``, and the envelope is ``hits``, ``aggregations``, ``sortBy``, ``page``, ``links`` with
 ``links`` built as Flask's ``url_for`` builds them (arguments sorted, Werkzeug's safe characters).
-Facets are counted over the hits in Python: the sandbox has no search engine, so their buckets
-are an approximation; their names and labels are the real ones (``data/b2share/v3/search.yaml``).
+Facets are counted in Python over the whole result set (every hit, before the page is cut, as a
+search engine's aggregations are): the sandbox has no search engine, so beyond those counts the
+buckets approximate; their names and labels are the real ones (``data/b2share/v3/search.yaml``).
 
 One job: the v3 search envelope, so that every v3 list answers with one shape.
 
