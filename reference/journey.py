@@ -45,6 +45,13 @@ RECORD_ID = re.compile(r"(?<![a-z0-9])[a-z0-9]{5}-[a-z0-9]{5}(?![a-z0-9])")
 UUID = re.compile(r"\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b")
 TIME = re.compile(r"^\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(\.\d+)?(\+00:00|Z)?$")
 TIME_IN_TEXT = re.compile(r"\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(\.\d+)?(\+00:00|Z)?")
+#: A file's block in a serialisation (MARCXML's 856 fields, DCAT's file distributions): they
+#: follow the order of the record's file entries, which InvenioRDM lists without ORDER BY.
+FILE_BLOCKS = (
+    re.compile(r'  <datafield tag="856" ind1="4" ind2=" ">\n.*?  </datafield>\n', re.S),
+    re.compile(r"    <dcat:distribution>\n      <dcat:Distribution>\n"
+               r"        <dcat:downloadURL .*?    </dcat:distribution>\n", re.S),
+)
 #: The reference's DOI links (DATACITE_TEST_MODE), where the sandbox links https://doi.org/.
 TEST_DOI_LINK = "https://handle.test.datacite.org/"
 #: MARC 21's date and time of latest transaction (controlfield 005: the record's ``updated``).
@@ -350,7 +357,7 @@ class Normaliser:
         if self.upstream:  # DataCite's test mode links DOIs through its test handle server
             value = value.replace(TEST_DOI_LINK, "https://doi.org/")
         value = UUID.sub(self._id, value)
-        return RECORD_ID.sub(self._id, value)
+        return _sort_blocks(RECORD_ID.sub(self._id, value))
 
     def value(self, obj: Any, key: str | None = None) -> Any:
         if isinstance(obj, dict):
@@ -384,6 +391,22 @@ class Normaliser:
         if call.envelope_only and isinstance(body, dict):
             body = envelope(body)
         return {"status": call.status, "headers": headers, "body": body}
+
+
+def _sort_blocks(text: str) -> str:
+    """The file blocks of a serialisation in sorted order, each pattern's blocks in the places
+    its blocks held (the order of file entries is no contract)."""
+    for pattern in FILE_BLOCKS:
+        found = list(pattern.finditer(text))
+        if len(found) < 2:
+            continue
+        blocks = iter(sorted(m.group(0) for m in found))
+        out, last = [], 0
+        for match in found:
+            out += [text[last:match.start()], next(blocks)]
+            last = match.end()
+        text = "".join(out) + text[last:]
+    return text
 
 
 def envelope(body: dict[str, Any]) -> dict[str, Any]:

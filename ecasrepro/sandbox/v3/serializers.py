@@ -9,7 +9,7 @@ keeps ``resource_types`` as a list: its first entry stands for upstream's ``reso
 One job: turn a record's JSON dump into the other served formats, so that citation and metadata
 clients get what a real InvenioRDM gives them.
 
-May import: .citation, .vocabularies; never ecasrepro.api, ecasrepro.b2share (the client it
+May import: .citation, .dcat, .vocabularies; never ecasrepro.api, ecasrepro.b2share (the client it
 serves), or a front end (ecasrepro.cli, ecasrepro.magic, ecasrepro.compat).
 """
 
@@ -33,7 +33,7 @@ from urllib.parse import quote
 
 from werkzeug.datastructures import MIMEAccept
 
-from ecasrepro.sandbox.v3 import citation, vocabularies
+from ecasrepro.sandbox.v3 import citation, dcat, vocabularies
 
 JSON = "application/json"
 UI_JSON = "application/vnd.inveniordm.v1+json"
@@ -1221,6 +1221,23 @@ def bibliography(
     return citation.citation(csl(record, base), doi_link, style, locale)
 
 
+def dcat_xml(record: dict[str, Any], base: str) -> str:
+    """``application/dcat+xml``: the DataCite JSON as DCAT-AP, one distribution per file
+    (``DcatSchema.get_files``: the file's download URL, size, and the DOI's URL)."""
+    files: list[dict[str, str]] = []
+    if record.get("files", {}).get("enabled"):
+        doi = record.get("pids", {}).get("doi", {}).get("identifier")
+        for entry in record["files"].get("entries", {}).values():
+            files.append({
+                "key": entry["key"],
+                "size": str(entry["size"]),
+                "download_url": f"{base}records/{record['id']}/files/"
+                                f"{quote(entry['key'], safe=_PATH_SAFE)}",
+                "access_url": f"https://doi.org/{doi}" if doi else "",
+            })
+    return dcat.dcat(datacite(record, base), files)
+
+
 #: mimetype -> serialiser of the record dump
 SERIALISERS: dict[str, Callable[[dict[str, Any], str], Any]] = {
     "application/ld+json": schemaorg,
@@ -1235,6 +1252,7 @@ SERIALISERS: dict[str, Callable[[dict[str, Any], str], Any]] = {
     "application/vnd.inveniordm.v1.full+csv": csv_full,
     "application/vnd.inveniordm.v1.simple+csv": csv_simple,
     "text/x-bibliography": bibliography,
+    "application/dcat+xml": dcat_xml,
 }
 
 
