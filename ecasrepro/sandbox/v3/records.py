@@ -2,8 +2,8 @@
 
 One job: the v3 record workflow, so that drafts, versions and reviews follow InvenioRDM's rules.
 
-May import: .citation, .common, .errors, .ids, .search, .serializers, .store, .validation; never
-ecasrepro.api, ecasrepro.b2share (the client it serves), or a front end (ecasrepro.cli,
+May import: .citation, .common, .errors, .ids, .search, .serializers, .store, .ui, .validation;
+never ecasrepro.api, ecasrepro.b2share (the client it serves), or a front end (ecasrepro.cli,
 ecasrepro.magic, ecasrepro.compat).
 """
 
@@ -20,6 +20,7 @@ from flask import Blueprint, Response, g, request
 
 from ecasrepro.sandbox.v3 import citation, search, serializers, store
 from ecasrepro.sandbox.v3.common import (
+    UI_JSON,
     Caller,
     base_url,
     community_by_id,
@@ -39,6 +40,7 @@ from ecasrepro.sandbox.v3.errors import (
     validation_error,
 )
 from ecasrepro.sandbox.v3.ids import RECORD_ID_RE, new_record_id
+from ecasrepro.sandbox.v3.ui import ui_section
 from ecasrepro.sandbox.v3.validation import load_metadata, publish_errors
 
 blueprint = Blueprint("v3_records", __name__)
@@ -365,6 +367,8 @@ def create_draft() -> Response:
 def serialised_response(body: dict[str, Any], revision: int, ui: bool = False) -> Response:
     """A record read in the negotiated serialisation (ETag where upstream's handler sets one)."""
     mimetype = g.get("v3_mimetype")
+    if mimetype == UI_JSON:  # the UI serializer adds its ``ui`` section
+        body = dict(body, ui=ui_section(body))
     if mimetype not in serializers.SERIALISERS:
         return json_response(body, revision=revision, ui=ui)
     args = {k: request.args.get(k, "") for k in ("style", "locale")}
