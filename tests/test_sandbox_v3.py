@@ -989,6 +989,14 @@ def test_search_parameters_envelope_and_facets(sandbox_v3: SandboxServer) -> Non
     software = aggs["resource_type"]["buckets"][0]
     assert (software["key"], software["label"]) == ("software", "Software")
     assert software["inner"]["buckets"][0]["key"] == "software-computationalnotebook"
+    # the links keep allversions (parsed) and facet filters, drop other arguments
+    r = requests.get(f"{base}/api/records", params={"allversions": "yes", "resource_type": "x",
+                                                    "foo": "bar", "sort": "newest"})
+    assert r.json()["links"]["self"] == (
+        f"{base}/api/records?allversions=True&page=1&resource_type=x&size=25&sort=newest")
+    # a record's communities link to the communities search, as upstream's url_for does
+    r = requests.get(f"{base}/api/records/{rid}/communities")
+    assert r.json()["links"]["self"] == f"{base}/api/communities?page=1&size=25&sort=newest"
     # facets count the whole result set, not the page: each record has one access status
     publish_new(api, {"more.nc": b"z"})
     page = requests.get(f"{base}/api/records", params={"size": 1}).json()

@@ -187,8 +187,10 @@ def record_communities(record_id: str) -> Response:
         row = published_or_404(db, caller, record_id)
         ids = store.parent_communities(store.get_parent(db, row["parent_id"]))
     found = [c for c in (community_by_id(i) for i in ids) if c is not None]
+    # upstream links a record's communities to the communities search (url_for of its list)
     return search.envelope(
-        _community_hits(found), f"api/records/{record_id}/communities", paging, "communities"
+        _community_hits(found), f"api/records/{record_id}/communities", paging, "communities",
+        link_path="api/communities",
     )
 
 
