@@ -1279,3 +1279,27 @@ def test_marcxml(sandbox_v3: SandboxServer) -> None:
     assert '<subfield code="i">Is derived from</subfield>' in text  # 773
     assert '<subfield code="l">open</subfield>' in text  # 542
     assert f'<subfield code="u">{sandbox_v3.url}/records/{rid}/files/data.nc</subfield>' in text
+
+
+def test_revision_ids_count_as_upstream(sandbox_v3: SandboxServer) -> None:
+    """Measured on InvenioRDM 13.1.2: file init, content and commit, a review PUT and a submit
+    leave the draft's revision; a file delete adds 2; a request is at 2 once created, +1 a
+    submit; a cancel leaves the draft at its revision."""
+    api = Client(sandbox_v3)
+    rid = api.create()["id"]
+
+    def revision() -> int:
+        return int(api("GET", f"/api/records/{rid}/draft").json()["revision_id"])
+
+    api.upload(rid, "a.txt", b"A")
+    api.upload(rid, "b.txt", b"B")
+    assert revision() == 5
+    assert api("DELETE", f"/api/records/{rid}/draft/files/b.txt").status_code == 204
+    assert revision() == 7
+    review = api.review(rid, REVIEW_COMMUNITY_ID).json()
+    assert review["revision_id"] == 2 and revision() == 7
+    assert api.review(rid, REVIEW_COMMUNITY_ID).json()["revision_id"] == 2  # the same request again
+    submitted = api("POST", f"/api/records/{rid}/draft/actions/submit-review").json()
+    assert submitted["revision_id"] == 3 and revision() == 7
+    cancelled = api("POST", f"/api/requests/{submitted['id']}/actions/cancel", json={}).json()
+    assert cancelled["revision_id"] == 4 and revision() == 7

@@ -133,7 +133,7 @@ def request_action(request_id: str, action: str) -> Response:
         )
         if action == "cancel" and row["draft_json"] is not None:
             db.execute("UPDATE v3_records SET review_id = NULL WHERE id = ?", (row["id"],))
-            touch_draft(db, row["id"])
+            touch_draft(db, row["id"], 0)  # upstream: a cancel leaves the draft's revision
         elif action == "decline":
             touch_draft(db, row["id"])
         review = store.get_request(db, request_id)

@@ -271,6 +271,15 @@ CREATE_REVISIONS = 5
 NEW_VERSION_REVISIONS = 5
 UPDATE_REVISIONS = 2
 FIRST_PUBLISH_REVISIONS = 3
+#: Measured the same way: deleting a file adds 2, and so does importing a version's files; file
+#: init, content and commit, a review PUT, submit-review and a cancel leave the draft's revision.
+#: A review request is at 2 once created, +1 per action (an auto-accepted submit: +2).
+DELETE_REVISIONS = 2
+IMPORT_REVISIONS = 2
+REQUEST_CREATED_REVISION = 2
+#: An edit draft continues from the draft's last revision, 7 commits on (12 after a direct
+#: publication from 5, 16 after a new version's at 9).
+EDIT_REVISIONS = 7
 
 
 def touch_draft(db: sqlite3.Connection, record_id: str, commits: int = 1) -> None:
@@ -455,9 +464,9 @@ def edit_record(record_id: str) -> Response:
             now = store.now()
             db.execute(
                 "UPDATE v3_records SET draft_json = record_json, files_locked = 1, "
-                "draft_revision = draft_revision + 1, draft_created = ?, draft_updated = ? "
+                "draft_revision = draft_revision + ?, draft_created = ?, draft_updated = ? "
                 "WHERE id = ?",
-                (now, now, record_id),
+                (EDIT_REVISIONS, now, now, record_id),
             )
             for f in store.file_rows(db, record_id, "record"):
                 _copy_file(db, f, record_id)
@@ -525,7 +534,7 @@ def _put_review(db: sqlite3.Connection, caller: Caller, row: sqlite3.Row, body: 
         raise ApiError(400, "An open review cannot be deleted.")
     if existing is not None and existing["status"] == "created":
         db.execute(
-            "UPDATE v3_requests SET community_id = ?, revision_id = revision_id + 1, updated = ? "
+            "UPDATE v3_requests SET community_id = ?, updated = ? "
             "WHERE id = ?",
             (community.id, now, existing["id"]),
         )
@@ -536,11 +545,12 @@ def _put_review(db: sqlite3.Connection, caller: Caller, row: sqlite3.Row, body: 
         db.execute(
             "INSERT INTO v3_requests (id, number, type, status, record_id, community_id, "
             "created_by, title, revision_id, created, updated) "
-            "VALUES (?, ?, 'community-submission', 'created', ?, ?, ?, '', 1, ?, ?)",
-            (request_id, number, row["id"], community.id, caller.id, now, now),
+            "VALUES (?, ?, 'community-submission', 'created', ?, ?, ?, '', ?, ?, ?)",
+            (request_id, number, row["id"], community.id, caller.id, REQUEST_CREATED_REVISION,
+             now, now),
         )
         db.execute("UPDATE v3_records SET review_id = ? WHERE id = ?", (request_id, row["id"]))
-    touch_draft(db, row["id"])
+    touch_draft(db, row["id"], 0)
     result = store.get_request(db, request_id)
     assert result is not None
     return result
@@ -608,14 +618,15 @@ def submit_review_in(
     else:
         status = "submitted"
     db.execute(
-        "UPDATE v3_requests SET status = ?, title = ?, revision_id = revision_id + 1, "
+        "UPDATE v3_requests SET status = ?, title = ?, revision_id = revision_id + ?, "
         "updated = ?, comments = ? WHERE id = ?",
-        (status, title, now, json.dumps(comments), review["id"]),
+        (status, title, 2 if status == "accepted" else 1, now, json.dumps(comments),
+         review["id"]),
     )
     if status == "accepted":
         publish_row(db, row, community.id)
     else:
-        touch_draft(db, row["id"])
+        touch_draft(db, row["id"], 0)
     result = store.get_request(db, review["id"])
     assert result is not None
     return result
@@ -699,7 +710,7 @@ def import_files(record_id: str) -> Response:
             raise ApiError(400, "There is no previous version to import files from.")
         for f in store.file_rows(db, previous["id"], "record"):
             _copy_file(db, f, record_id)
-        touch_draft(db, record_id)
+        touch_draft(db, record_id, IMPORT_REVISIONS)
         rows = store.file_rows(db, record_id, "draft")
         return json_response(store.files_list_body(base_url(), record_id, "draft", data, rows), 201)
 
