@@ -404,7 +404,11 @@ def test_new_version_with_files_import_and_direct_publish(sandbox_v3: SandboxSer
     assert draft["versions"]["index"] == 2 and draft["files"]["entries"] == {}
     assert "publication_date" not in draft["metadata"]
     assert draft["metadata"]["title"] == "Sea ice trends 1979-2024"
-    assert api("POST", f"/api/records/{first}/versions").json()["id"] == second  # same draft
+    again = api("POST", f"/api/records/{first}/versions").json()
+    assert again["id"] == second  # the same draft, answered as loaded: vocabulary ids only
+    assert "title" in draft["metadata"]["resource_types"][0]
+    assert again["metadata"]["resource_types"] == [{"id": "software-computationalnotebook"}]
+    assert again["metadata"]["rights"] == [{"id": "cc-by-4.0"}]
     r = api("POST", f"/api/records/{second}/draft/actions/files-import")
     assert r.status_code == 201
     assert sorted(e["key"] for e in r.json()["entries"]) == ["a.txt", "b.txt"]
@@ -804,7 +808,20 @@ def test_record_serialisations_follow_the_real_serialisers(sandbox_v3: SandboxSe
         f"  url          = {{https://doi.org/{doi}}},\n"
         "}"
     )
-    # drafts answer in the same formats; an unserved type is a 406 naming the served ones
+    # the citation string: harvard-cite-them-right (upstream's default style), sent as text/plain
+    r = api("GET", f"/api/records/{rid}", headers={"Accept": "text/x-bibliography"})
+    assert (r.status_code, r.headers["Content-Type"]) == (200, "text/plain") and r.headers["ETag"]
+    assert r.content.decode() == (
+        "Doe, J. (2025) \u201cSea ice trends 1979-2024\u201d. ECAS sandbox. "
+        f"Available at: https://doi.org/{doi}."
+    )
+    r = api("GET", f"/api/records/{rid}?style=Harvard-Cite-Them-Right&locale=",
+            headers={"Accept": "text/x-bibliography"})
+    assert r.status_code == 200 and r.content.decode().startswith("Doe, J. (2025)")
+    for query in ("style=no-such-style", "style=apa"):  # apa: a style the sandbox does not format
+        r = api("GET", f"/api/records/{rid}?{query}", headers={"Accept": "text/x-bibliography"})
+        assert (r.status_code, r.json()["message"]) == (400, "Citation string style not found.")
+    # drafts answer in the same formats; an unknown type is a 406 naming every registered one
     draft = api.create(title="Draft & 100% done")["id"]
     r = api("GET", f"/api/records/{draft}/draft", headers={"Accept": "application/x-bibtex"})
     assert r.status_code == 200 and "Draft \\& 100\\% done" in r.text
@@ -826,6 +843,9 @@ def test_record_serialisations_follow_the_real_serialisers(sandbox_v3: SandboxSe
     assert r.status_code == 406
     assert "application/vnd.datacite.datacite+json" in r.json()["message"]
     assert "application/x-bibtex" in r.json()["message"]
+    # upstream names its unreachable DataPackage key too (the message lists the registered types)
+    assert 'application/ld+json;profile="https://datapackage.org/profiles/2.0/datapackage.json", '\
+        "application/x-dc+xml, text/x-bibliography, application/x-bibtex" in r.json()["message"]
 
 
 ACCESS_LINKS = (
@@ -969,6 +989,20 @@ def test_search_parameters_envelope_and_facets(sandbox_v3: SandboxServer) -> Non
     software = aggs["resource_type"]["buckets"][0]
     assert (software["key"], software["label"]) == ("software", "Software")
     assert software["inner"]["buckets"][0]["key"] == "software-computationalnotebook"
+    # the links keep allversions (parsed) and facet filters, drop other arguments
+    r = requests.get(f"{base}/api/records", params={"allversions": "yes", "resource_type": "x",
+                                                    "foo": "bar", "sort": "newest"})
+    assert r.json()["links"]["self"] == (
+        f"{base}/api/records?allversions=True&page=1&resource_type=x&size=25&sort=newest")
+    # a record's communities link to the communities search, as upstream's url_for does
+    r = requests.get(f"{base}/api/records/{rid}/communities")
+    assert r.json()["links"]["self"] == f"{base}/api/communities?page=1&size=25&sort=newest"
+    # facets count the whole result set, not the page: each record has one access status
+    publish_new(api, {"more.nc": b"z"})
+    page = requests.get(f"{base}/api/records", params={"size": 1}).json()
+    assert page["hits"]["total"] >= 2 and len(page["hits"]["hits"]) == 1
+    counted = sum(b["doc_count"] for b in page["aggregations"]["access_status"]["buckets"])
+    assert counted == page["hits"]["total"]
     mine = api("GET", "/api/user/records").json()
     assert list(mine["aggregations"]) == ["access_status", "file_type", "is_published",
                                           "resource_type"]  # fmt: skip
@@ -1245,3 +1279,27 @@ def test_marcxml(sandbox_v3: SandboxServer) -> None:
     assert '<subfield code="i">Is derived from</subfield>' in text  # 773
     assert '<subfield code="l">open</subfield>' in text  # 542
     assert f'<subfield code="u">{sandbox_v3.url}/records/{rid}/files/data.nc</subfield>' in text
+
+
+def test_revision_ids_count_as_upstream(sandbox_v3: SandboxServer) -> None:
+    """Measured on InvenioRDM 13.1.2: file init, content and commit, a review PUT and a submit
+    leave the draft's revision; a file delete adds 2; a request is at 2 once created, +1 a
+    submit; a cancel leaves the draft at its revision."""
+    api = Client(sandbox_v3)
+    rid = api.create()["id"]
+
+    def revision() -> int:
+        return int(api("GET", f"/api/records/{rid}/draft").json()["revision_id"])
+
+    api.upload(rid, "a.txt", b"A")
+    api.upload(rid, "b.txt", b"B")
+    assert revision() == 5
+    assert api("DELETE", f"/api/records/{rid}/draft/files/b.txt").status_code == 204
+    assert revision() == 7
+    review = api.review(rid, REVIEW_COMMUNITY_ID).json()
+    assert review["revision_id"] == 2 and revision() == 7
+    assert api.review(rid, REVIEW_COMMUNITY_ID).json()["revision_id"] == 2  # the same request again
+    submitted = api("POST", f"/api/records/{rid}/draft/actions/submit-review").json()
+    assert submitted["revision_id"] == 3 and revision() == 7
+    cancelled = api("POST", f"/api/requests/{submitted['id']}/actions/cancel", json={}).json()
+    assert cancelled["revision_id"] == 4 and revision() == 7

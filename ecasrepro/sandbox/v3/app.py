@@ -56,8 +56,8 @@ def create_app(storage: Storage, config: Any = None, *, max_files: int | None = 
         if request.method == "GET" and SERIALISED_PATH.match(request.path):
             chosen = serializers.negotiate(request.accept_mimetypes)
             if chosen is None:
-                served = ", ".join(serializers.served_mimetypes())
-                raise ApiError(406, f"Invalid 'Accept' header. Expected one of: {served}")
+                known = ", ".join(serializers.registered_mimetypes())
+                raise ApiError(406, f"Invalid 'Accept' header. Expected one of: {known}")
             g.v3_mimetype = chosen
             return
         mimetypes = request.accept_mimetypes

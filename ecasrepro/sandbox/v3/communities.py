@@ -133,7 +133,7 @@ def request_action(request_id: str, action: str) -> Response:
         )
         if action == "cancel" and row["draft_json"] is not None:
             db.execute("UPDATE v3_records SET review_id = NULL WHERE id = ?", (row["id"],))
-            touch_draft(db, row["id"])
+            touch_draft(db, row["id"], 0)  # upstream: a cancel leaves the draft's revision
         elif action == "decline":
             touch_draft(db, row["id"])
         review = store.get_request(db, request_id)
@@ -187,8 +187,10 @@ def record_communities(record_id: str) -> Response:
         row = published_or_404(db, caller, record_id)
         ids = store.parent_communities(store.get_parent(db, row["parent_id"]))
     found = [c for c in (community_by_id(i) for i in ids) if c is not None]
+    # upstream links a record's communities to the communities search (url_for of its list)
     return search.envelope(
-        _community_hits(found), f"api/records/{record_id}/communities", paging, "communities"
+        _community_hits(found), f"api/records/{record_id}/communities", paging, "communities",
+        link_path="api/communities",
     )
 
 

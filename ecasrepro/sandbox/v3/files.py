@@ -40,6 +40,7 @@ from ecasrepro.sandbox.v3.errors import (
     validation_error,
 )
 from ecasrepro.sandbox.v3.records import (
+    DELETE_REVISIONS,
     as_draft_reader,
     as_owner,
     owned_record,
@@ -176,7 +177,7 @@ def init_files(record_id: str) -> Response:
             )
         if any("\x00" in item["key"] for item in items):
             raise AppError(500)  # upstream: PostgreSQL refuses NUL in text when the batch flushes
-        touch_draft(db, record_id)
+        touch_draft(db, record_id, 0)  # upstream: file init, content, commit leave it
         return _list_response(db, row, 201)
 
 
@@ -194,7 +195,7 @@ def delete_all_files(record_id: str) -> Response:
         db.execute("DELETE FROM v3_files WHERE record_id = ? AND kind = 'draft'", (record_id,))
         for blob in blobs:
             store.delete_blob_if_unused(storage(), db, blob)
-        touch_draft(db, record_id)
+        touch_draft(db, record_id, DELETE_REVISIONS)
     return Response(status=204)
 
 
@@ -234,7 +235,7 @@ def delete_file(record_id: str, key: str) -> Response:
             (record_id, key),
         )
         store.delete_blob_if_unused(storage(), db, f["blob"])
-        touch_draft(db, record_id)
+        touch_draft(db, record_id, DELETE_REVISIONS)
     return Response(status=204)
 
 
@@ -280,7 +281,7 @@ def upload_content(record_id: str, key: str) -> Response:
                 (record_id, key),
             )
             store.delete_blob_if_unused(storage(), db, f["blob"])
-            touch_draft(db, record_id)
+            touch_draft(db, record_id, 0)
             failed = {**store.file_item(base_url(), f), "errors": TRANSFER_FAILED}
         used = db.execute(
             "SELECT COALESCE(SUM(size), 0) FROM v3_files WHERE record_id = ? AND kind = 'draft' "
@@ -334,7 +335,7 @@ def commit_file(record_id: str, key: str) -> Response:
                 "WHERE record_id = ? AND kind = 'draft' AND key = ?",
                 (str(uuid.uuid4()), store.now(), record_id, key),
             )
-            touch_draft(db, record_id)
+            touch_draft(db, record_id, 0)
         f = _file_row(db, record_id, "draft", key)
         return json_response(store.file_item(base_url(), f, just_committed=True))
 

@@ -2,9 +2,9 @@
 
 One job: the v3 record workflow, so that drafts, versions and reviews follow InvenioRDM's rules.
 
-May import: .common, .errors, .ids, .search, .serializers, .store, .validation; never ecasrepro.api,
-ecasrepro.b2share (the client it serves), or a front end (ecasrepro.cli, ecasrepro.magic,
-ecasrepro.compat).
+May import: .citation, .common, .errors, .ids, .search, .serializers, .store, .ui, .validation;
+never ecasrepro.api, ecasrepro.b2share (the client it serves), or a front end (ecasrepro.cli,
+ecasrepro.magic, ecasrepro.compat).
 """
 
 from __future__ import annotations
@@ -18,8 +18,9 @@ from typing import Any
 
 from flask import Blueprint, Response, g, request
 
-from ecasrepro.sandbox.v3 import search, serializers, store
+from ecasrepro.sandbox.v3 import citation, search, serializers, store
 from ecasrepro.sandbox.v3.common import (
+    UI_JSON,
     Caller,
     base_url,
     community_by_id,
@@ -39,6 +40,7 @@ from ecasrepro.sandbox.v3.errors import (
     validation_error,
 )
 from ecasrepro.sandbox.v3.ids import RECORD_ID_RE, new_record_id
+from ecasrepro.sandbox.v3.ui import ui_section
 from ecasrepro.sandbox.v3.validation import load_metadata, publish_errors
 
 blueprint = Blueprint("v3_records", __name__)
@@ -269,6 +271,15 @@ CREATE_REVISIONS = 5
 NEW_VERSION_REVISIONS = 5
 UPDATE_REVISIONS = 2
 FIRST_PUBLISH_REVISIONS = 3
+#: Measured the same way: deleting a file adds 2, and so does importing a version's files; file
+#: init, content and commit, a review PUT, submit-review and a cancel leave the draft's revision.
+#: A review request is at 2 once created, +1 per action (an auto-accepted submit: +2).
+DELETE_REVISIONS = 2
+IMPORT_REVISIONS = 2
+REQUEST_CREATED_REVISION = 2
+#: An edit draft continues from the draft's last revision, 7 commits on (12 after a direct
+#: publication from 5, 16 after a new version's at 9).
+EDIT_REVISIONS = 7
 
 
 def touch_draft(db: sqlite3.Connection, record_id: str, commits: int = 1) -> None:
@@ -302,14 +313,15 @@ def _draft_response(
     errors: Any = None,
     *,
     created: bool = False,
-    languages_unresolved: bool = False,
+    unresolved: bool = False,
 ) -> Response:
     row = store.get_record(db, record_id)
     assert row is not None
     body = store.draft_body(db, base_url(), row, caller)
-    if languages_unresolved and "languages" in body["metadata"]:
-        # Upstream returns the open draft as loaded, before its languages relation is resolved
-        body["metadata"]["languages"] = [{"id": v["id"]} for v in body["metadata"]["languages"]]
+    if unresolved:
+        # Upstream returns the open draft as loaded, before any vocabulary relation (languages,
+        # resource types, licences, relation types, roles, ...) is dereferenced: ids only.
+        body["metadata"] = json.loads(row["draft_json"]).get("metadata", {})
     if created and body["access"]["status"] == "open":
         # Upstream's quirk: at create the access status is computed before the files component
         # enables files, so the create answer says "metadata-only"; a later read says "open".
@@ -364,9 +376,16 @@ def create_draft() -> Response:
 def serialised_response(body: dict[str, Any], revision: int, ui: bool = False) -> Response:
     """A record read in the negotiated serialisation (ETag where upstream's handler sets one)."""
     mimetype = g.get("v3_mimetype")
+    if mimetype == UI_JSON:  # the UI serializer adds its ``ui`` section
+        body = dict(body, ui=ui_section(body))
     if mimetype not in serializers.SERIALISERS:
         return json_response(body, revision=revision, ui=ui)
-    resp = Response(serializers.serialise(mimetype, body, base_url()), content_type=mimetype)
+    args = {k: request.args.get(k, "") for k in ("style", "locale")}
+    try:
+        text = serializers.serialise(mimetype, body, base_url(), args)
+    except citation.StyleNotFound:
+        raise ApiError(400, "Citation string style not found.") from None
+    resp = Response(text, content_type=serializers.content_type(mimetype))
     if serializers.sends_etag(mimetype):
         resp.headers["ETag"] = f'"{revision}"'
     return resp
@@ -445,9 +464,9 @@ def edit_record(record_id: str) -> Response:
             now = store.now()
             db.execute(
                 "UPDATE v3_records SET draft_json = record_json, files_locked = 1, "
-                "draft_revision = draft_revision + 1, draft_created = ?, draft_updated = ? "
+                "draft_revision = draft_revision + ?, draft_created = ?, draft_updated = ? "
                 "WHERE id = ?",
-                (now, now, record_id),
+                (EDIT_REVISIONS, now, now, record_id),
             )
             for f in store.file_rows(db, record_id, "record"):
                 _copy_file(db, f, record_id)
@@ -515,7 +534,7 @@ def _put_review(db: sqlite3.Connection, caller: Caller, row: sqlite3.Row, body: 
         raise ApiError(400, "An open review cannot be deleted.")
     if existing is not None and existing["status"] == "created":
         db.execute(
-            "UPDATE v3_requests SET community_id = ?, revision_id = revision_id + 1, updated = ? "
+            "UPDATE v3_requests SET community_id = ?, updated = ? "
             "WHERE id = ?",
             (community.id, now, existing["id"]),
         )
@@ -526,11 +545,12 @@ def _put_review(db: sqlite3.Connection, caller: Caller, row: sqlite3.Row, body: 
         db.execute(
             "INSERT INTO v3_requests (id, number, type, status, record_id, community_id, "
             "created_by, title, revision_id, created, updated) "
-            "VALUES (?, ?, 'community-submission', 'created', ?, ?, ?, '', 1, ?, ?)",
-            (request_id, number, row["id"], community.id, caller.id, now, now),
+            "VALUES (?, ?, 'community-submission', 'created', ?, ?, ?, '', ?, ?, ?)",
+            (request_id, number, row["id"], community.id, caller.id, REQUEST_CREATED_REVISION,
+             now, now),
         )
         db.execute("UPDATE v3_records SET review_id = ? WHERE id = ?", (request_id, row["id"]))
-    touch_draft(db, row["id"])
+    touch_draft(db, row["id"], 0)
     result = store.get_request(db, request_id)
     assert result is not None
     return result
@@ -598,14 +618,15 @@ def submit_review_in(
     else:
         status = "submitted"
     db.execute(
-        "UPDATE v3_requests SET status = ?, title = ?, revision_id = revision_id + 1, "
+        "UPDATE v3_requests SET status = ?, title = ?, revision_id = revision_id + ?, "
         "updated = ?, comments = ? WHERE id = ?",
-        (status, title, now, json.dumps(comments), review["id"]),
+        (status, title, 2 if status == "accepted" else 1, now, json.dumps(comments),
+         review["id"]),
     )
     if status == "accepted":
         publish_row(db, row, community.id)
     else:
-        touch_draft(db, row["id"])
+        touch_draft(db, row["id"], 0)
     result = store.get_request(db, review["id"])
     assert result is not None
     return result
@@ -634,7 +655,7 @@ def new_version(record_id: str) -> Response:
             (row["parent_id"],),
         ).fetchone()
         if pending is not None:
-            return _draft_response(db, caller, pending["id"], 201, languages_unresolved=True)
+            return _draft_response(db, caller, pending["id"], 201, unresolved=True)
         latest = db.execute(
             "SELECT * FROM v3_records WHERE parent_id = ? AND record_json IS NOT NULL "
             "ORDER BY version_index DESC LIMIT 1",
@@ -689,7 +710,7 @@ def import_files(record_id: str) -> Response:
             raise ApiError(400, "There is no previous version to import files from.")
         for f in store.file_rows(db, previous["id"], "record"):
             _copy_file(db, f, record_id)
-        touch_draft(db, record_id)
+        touch_draft(db, record_id, IMPORT_REVISIONS)
         rows = store.file_rows(db, record_id, "draft")
         return json_response(store.files_list_body(base_url(), record_id, "draft", data, rows), 201)
 

@@ -4,8 +4,9 @@ Pagination follows ``invenio_records_resources`` (``page``/``size`` validated by
 schema, the window of 10,000 results clips ``size``), an unknown sort is a validation error of
 ``_schema``, and the envelope is ``hits``, ``aggregations``, ``sortBy``, ``page``, ``links`` with
 ``links`` built as Flask's ``url_for`` builds them (arguments sorted, Werkzeug's safe characters).
-Facets are counted over the hits in Python: the sandbox has no search engine, so their buckets
-are an approximation; their names and labels are the real ones (``data/b2share/v3/search.yaml``).
+Facets are counted in Python over the whole result set (every hit, before the page is cut, as a
+search engine's aggregations are): the sandbox has no search engine, so beyond those counts the
+buckets approximate; their names and labels are the real ones (``data/b2share/v3/search.yaml``).
 
 One job: the v3 search envelope, so that every v3 list answers with one shape.
 
@@ -76,11 +77,29 @@ def paging(default_sort: str, sorts: tuple[str, ...]) -> Paging:
     return Paging(page, size, sort)
 
 
-def _link(path: str, paging: Paging, page: int) -> str:
-    args: dict[str, Any] = {"page": page, "size": paging.size, "sort": paging.sort}
+#: marshmallow's Boolean truthy strings (``allversions`` is parsed, then linked as True/False).
+TRUTHY = {"t", "true", "on", "y", "yes", "1"}
+
+
+def _kept_args(path: str, facets: str | None) -> list[tuple[str, str]]:
+    """The arguments upstream's search links carry beyond paging: ``allversions`` of record
+    searches (as the parsed boolean) and the search's facet filters as sent; others drop."""
+    kept: list[tuple[str, str]] = []
+    if path.startswith(("api/records", "api/user/records")) and "allversions" in request.args:
+        kept.append(("allversions", str(request.args["allversions"].lower() in TRUTHY)))
+    names = [*config()["facets"].get(facets or "", []), *config().get("link_filters", {}).get(
+        facets or "", [])]
+    for name in names:
+        kept.extend((name, value) for value in request.args.getlist(name))
+    return kept
+
+
+def _link(path: str, paging: Paging, page: int, kept: list[tuple[str, str]]) -> str:
+    args: list[tuple[str, Any]] = [("page", page), ("size", paging.size), ("sort", paging.sort)]
     if request.args.get("q"):
-        args["q"] = request.args["q"]
-    return f"{base_url()}{path}?{urlencode(sorted(args.items()), safe=URL_SAFE)}"
+        args.append(("q", request.args["q"]))
+    ordered = sorted([*args, *kept], key=lambda kv: kv[0])
+    return f"{base_url()}{path}?{urlencode(ordered, safe=URL_SAFE)}"
 
 
 def _terms(name: str, keys: list[str], labels: dict[str, str] | None = None) -> dict[str, Any]:
@@ -167,15 +186,22 @@ def aggregations(kind: str, hits: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def envelope(
-    hits: list[dict[str, Any]], path: str, paging: Paging, facets: str | None = None
+    hits: list[dict[str, Any]],
+    path: str,
+    paging: Paging,
+    facets: str | None = None,
+    link_path: str | None = None,
 ) -> Response:
-    """``RecordList.to_dict``: aggregations only when there are facets; then sortBy, page, links."""
+    """``RecordList.to_dict``: aggregations only when there are facets; then sortBy, page, links
+    (on ``link_path`` when upstream links another route than the one asked)."""
     start, stop = paging.window
-    links = {"self": _link(path, paging, paging.page)}
+    kept = _kept_args(path, facets)
+    where = link_path or path
+    links = {"self": _link(where, paging, paging.page, kept)}
     if paging.page > 1 and (paging.page - 2) * paging.size < len(hits):
-        links["prev"] = _link(path, paging, paging.page - 1)
+        links["prev"] = _link(where, paging, paging.page - 1, kept)
     if paging.page * paging.size < len(hits):
-        links["next"] = _link(path, paging, paging.page + 1)
+        links["next"] = _link(where, paging, paging.page + 1, kept)
     body: dict[str, Any] = {"hits": {"hits": hits[start:stop], "total": len(hits)}}
     aggs = aggregations(facets, hits) if facets else {}
     if aggs:

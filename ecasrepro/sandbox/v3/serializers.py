@@ -9,8 +9,8 @@ keeps ``resource_types`` as a list: its first entry stands for upstream's ``reso
 One job: turn a record's JSON dump into the other served formats, so that citation and metadata
 clients get what a real InvenioRDM gives them.
 
-May import: .vocabularies; never ecasrepro.api, ecasrepro.b2share (the client it serves), or a
-front end (ecasrepro.cli, ecasrepro.magic, ecasrepro.compat).
+May import: .citation, .dcat, .vocabularies; never ecasrepro.api, ecasrepro.b2share (the client it
+serves), or a front end (ecasrepro.cli, ecasrepro.magic, ecasrepro.compat).
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ from urllib.parse import quote
 
 from werkzeug.datastructures import MIMEAccept
 
-from ecasrepro.sandbox.v3 import vocabularies
+from ecasrepro.sandbox.v3 import citation, dcat, vocabularies
 
 JSON = "application/json"
 UI_JSON = "application/vnd.inveniordm.v1+json"
@@ -46,6 +46,20 @@ def _config() -> dict[str, Any]:
 def served_mimetypes() -> list[str]:
     """The record mimetypes the sandbox answers, in the real server's order."""
     return [m["mimetype"] for m in _config()["mimetypes"] if m["served"]]
+
+
+def registered_mimetypes() -> list[str]:
+    """Every record mimetype upstream registers, served or not: its 406 message lists them all."""
+    return [m["mimetype"] for m in _config()["mimetypes"]]
+
+
+def content_type(mimetype: str) -> str:
+    """The Content-Type upstream answers ``mimetype`` with (text/x-bibliography: text/plain)."""
+    return next(
+        (m.get("content_type", mimetype) for m in _config()["mimetypes"]
+         if m["mimetype"] == mimetype),
+        mimetype,
+    )
 
 
 def sends_etag(mimetype: str) -> bool:
@@ -1195,6 +1209,35 @@ def csv_simple(record: dict[str, Any], base: str) -> str:
 _PATH_SAFE = "/:@!$&'()*+,;="
 
 
+def bibliography(
+    record: dict[str, Any],
+    base: str,
+    style: str = citation.DEFAULT_STYLE,
+    locale: str = citation.DEFAULT_LOCALE,
+) -> str:
+    """``text/x-bibliography``: the CSL JSON formatted as a citation string (``?style=``,
+    ``?locale=``); raises ``citation.StyleNotFound`` for a style the sandbox does not format."""
+    doi_link = record.get("links", {}).get("doi")
+    return citation.citation(csl(record, base), doi_link, style, locale)
+
+
+def dcat_xml(record: dict[str, Any], base: str) -> str:
+    """``application/dcat+xml``: the DataCite JSON as DCAT-AP, one distribution per file
+    (``DcatSchema.get_files``: the file's download URL, size, and the DOI's URL)."""
+    files: list[dict[str, str]] = []
+    if record.get("files", {}).get("enabled"):
+        doi = record.get("pids", {}).get("doi", {}).get("identifier")
+        for entry in record["files"].get("entries", {}).values():
+            files.append({
+                "key": entry["key"],
+                "size": str(entry["size"]),
+                "download_url": f"{base}records/{record['id']}/files/"
+                                f"{quote(entry['key'], safe=_PATH_SAFE)}",
+                "access_url": f"https://doi.org/{doi}" if doi else "",
+            })
+    return dcat.dcat(datacite(record, base), files)
+
+
 #: mimetype -> serialiser of the record dump
 SERIALISERS: dict[str, Callable[[dict[str, Any], str], Any]] = {
     "application/ld+json": schemaorg,
@@ -1208,10 +1251,24 @@ SERIALISERS: dict[str, Callable[[dict[str, Any], str], Any]] = {
     "application/marcxml+xml": marcxml,
     "application/vnd.inveniordm.v1.full+csv": csv_full,
     "application/vnd.inveniordm.v1.simple+csv": csv_simple,
+    "text/x-bibliography": bibliography,
+    "application/dcat+xml": dcat_xml,
 }
 
 
-def serialise(mimetype: str, record: dict[str, Any], base: str) -> str:
-    """The body of ``record`` in ``mimetype`` (JSON ones with flask-resources' separators)."""
+def serialise(
+    mimetype: str, record: dict[str, Any], base: str, args: dict[str, str] | None = None
+) -> str:
+    """The body of ``record`` in ``mimetype`` (JSON ones with flask-resources' separators);
+    ``args``: the query's ``style`` and ``locale`` (the citation string reads them, empty ones
+    meaning the defaults, as upstream)."""
+    if mimetype == "text/x-bibliography":
+        args = args or {}
+        return bibliography(
+            record,
+            base,
+            args.get("style") or citation.DEFAULT_STYLE,
+            args.get("locale") or citation.DEFAULT_LOCALE,
+        )
     result = SERIALISERS[mimetype](record, base)
     return result if isinstance(result, str) else json.dumps(result)
