@@ -178,24 +178,31 @@ def stages(files: list[Path], repeats: int, work: Path) -> None:
     held: dict[str, list[float]] = {name: [] for name in sides}
     order = list(sides)
     mib = total / 2**20
+    for round_ in range(repeats):  # the times: each stage alone, nothing else running
+        for name in order[round_ % len(order):] + order[:round_ % len(order)]:
+            os.sync()
+            begun = time.perf_counter()
+            sides[name]()
+            times[name].append(time.perf_counter() - begun)
+    # The GIL: the same stages beside a Python counter thread (which slows GIL-releasing stages
+    # too, as any busy Python thread does: their times here are not the stages' times).
     with GilMeter() as meter:
-        for round_ in range(repeats):
-            for name in order[round_ % len(order):] + order[:round_ % len(order)]:
+        for _round in range(max(1, repeats // 2)):
+            for name in order:
                 os.sync()
                 alone = meter.rate()
                 before, begun = meter.count, time.perf_counter()
                 sides[name]()
                 elapsed = time.perf_counter() - begun
                 beside = (meter.count - before) / elapsed
-                times[name].append(elapsed)
                 held[name].append(max(0.0, 1 - beside / alone) * elapsed / mib * 1000)
     (work / "linked-source").unlink()
-    print(f"stages in one process, {mib:.0f} MiB each, {repeats} rounds (median, min-max; "
-          "GIL held, ms per MiB, median):")
+    print(f"stages in one process, {mib:.0f} MiB each, {repeats} rounds, median (min-max); "
+          "GIL held in ms per MiB, median, beside a counter thread:")
     for name in sides:
         values = times[name]
         print(f"  {name:>22}: {statistics.median(values):.2f}s "
-              f"({min(values):.2f}-{max(values):.2f}), GIL {statistics.median(held[name]):.2f}")
+              f"({min(values):.2f}-{max(values):.2f}); GIL {statistics.median(held[name]):.2f}")
 
 
 def bench(total_mib: int, repeats: int, base: Path, stages_only: bool = False) -> None:
