@@ -12,19 +12,30 @@ the page cache, then runs, in every round and in a rotating order: `snapshot --l
 1.0x), coreutils `sha256sum`, `snapshot --link hardlink` and `md5sum` of the data alone (goal
 hardlink <= 1.1x). Prints the median and the spread (min-max) of each, the per-round ratios'
 medians, the snapshot's peak RSS (from wait4) and the fixed cost of a snapshot without
-attachments.
+attachments, and the attachments' share of the snapshot (snapshot minus that fixed cost) against
+the same baselines.
+
+Then, in this process, each stage alone on the same data (1 MiB chunks, as the snapshot reads):
+read from the page cache, write, `os.copy_file_range`, sha256, md5, `ChunkScanner.feed`, and
+the snapshot's own copy loop (`bundle.place_hashed`, copy and hardlink) as a whole, rotated per
+round; for each, how long it holds the GIL per MiB (a pure-Python counter thread beside it: the
+share of its rate lost while the stage runs, times the stage's wall time). `--stages-only` skips
+the subprocess sides.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import os
 import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -69,13 +80,142 @@ def timed(command: list[str], env: dict[str, str] | None = None) -> tuple[float,
     return elapsed, usage.ru_maxrss // 1024
 
 
-def bench(total_mib: int, repeats: int, base: Path) -> None:
+class GilMeter:
+    """A pure-Python counter on its own thread: how much of the GIL a stage leaves to others."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self._stop = False
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop:
+            self.count += 1
+
+    def __enter__(self) -> GilMeter:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self._stop = True
+        self._thread.join()
+
+    def rate(self, seconds: float = 0.3) -> float:
+        start, begun = self.count, time.perf_counter()
+        time.sleep(seconds)
+        return (self.count - start) / (time.perf_counter() - begun)
+
+
+def stages(files: list[Path], repeats: int, work: Path) -> None:
+    """Each stage of the snapshot's copy alone, in this process, on the bench files."""
+    sys.path.insert(0, str(REPO))
+    from ecasrepro import bundle
+    from ecasrepro.capture.secrets import Redactor
+
+    redactor = Redactor(["bench-known-secret-value-1234"])
+    chunk = bundle.CHUNK_SIZE
+    total = sum(p.stat().st_size for p in files)
+    with files[0].open("rb") as handle:  # one file's chunks, fed len(files) times: 1 MiB each
+        chunks = [c for c in iter(lambda: handle.read(chunk), b"")]
+    target = work / "stage.out"
+
+    def each_chunk(consume: Callable[[bytes], object]) -> Callable[[], None]:
+        def run() -> None:
+            for _ in files:
+                for piece in chunks:
+                    consume(piece)
+        return run
+
+    def read() -> None:
+        for path in files:
+            with open(path, "rb", buffering=0) as src:
+                while src.read(chunk):
+                    pass
+
+    def write() -> None:
+        with open(target, "wb", buffering=0) as out:
+            each_chunk(out.write)()
+        target.unlink()
+
+    def copy_range() -> None:
+        for path in files:
+            with open(path, "rb", buffering=0) as src, open(target, "wb", buffering=0) as dst:
+                left = os.fstat(src.fileno()).st_size
+                while left > 0:
+                    left -= os.copy_file_range(src.fileno(), dst.fileno(), left)
+            target.unlink()
+
+    def scan() -> None:
+        for _ in files:
+            scanner = redactor.scanner("x")
+            for piece in chunks:
+                scanner.feed(piece)
+            scanner.findings()
+
+    def placed(link: str) -> Callable[[], None]:
+        def run() -> None:
+            for path in files:
+                source = path if link == "copy" else work / "linked-source"
+                if link != "copy":
+                    shutil.copyfile(files[0], source) if not source.exists() else None
+                bundle.place_hashed(source, target, link, redactor.scanner("x"))
+                target.unlink()
+        return run
+
+    work.joinpath("linked-source").unlink(missing_ok=True)
+    os.link(files[0], work / "linked-source")
+    sides: dict[str, Callable[[], None]] = {
+        "read (page cache)": read,
+        "write": write,
+        "copy_file_range": copy_range,
+        "sha256": each_chunk(hashlib.sha256().update),
+        "md5": each_chunk(hashlib.md5(usedforsecurity=False).update),
+        "ChunkScanner.feed": scan,
+        "place_hashed copy": placed("copy"),
+        "place_hashed hardlink": placed("hardlink"),
+    }
+    times: dict[str, list[float]] = {name: [] for name in sides}
+    held: dict[str, list[float]] = {name: [] for name in sides}
+    order = list(sides)
+    mib = total / 2**20
+    for round_ in range(repeats):  # the times: each stage alone, nothing else running
+        for name in order[round_ % len(order):] + order[:round_ % len(order)]:
+            os.sync()
+            begun = time.perf_counter()
+            sides[name]()
+            times[name].append(time.perf_counter() - begun)
+    # The GIL: the same stages beside a Python counter thread (which slows GIL-releasing stages
+    # too, as any busy Python thread does: their times here are not the stages' times).
+    with GilMeter() as meter:
+        for _round in range(max(1, repeats // 2)):
+            for name in order:
+                os.sync()
+                alone = meter.rate()
+                before, begun = meter.count, time.perf_counter()
+                sides[name]()
+                elapsed = time.perf_counter() - begun
+                beside = (meter.count - before) / elapsed
+                held[name].append(max(0.0, 1 - beside / alone) * elapsed / mib * 1000)
+    (work / "linked-source").unlink()
+    print(f"stages in one process, {mib:.0f} MiB each, {repeats} rounds, median (min-max); "
+          "GIL held in ms per MiB, median, beside a counter thread:")
+    for name in sides:
+        values = times[name]
+        print(f"  {name:>22}: {statistics.median(values):.2f}s "
+              f"({min(values):.2f}-{max(values):.2f}); GIL {statistics.median(held[name]):.2f}")
+
+
+def bench(total_mib: int, repeats: int, base: Path, stages_only: bool = False) -> None:
     work = Path(tempfile.mkdtemp(prefix="ecasrepro-bench-", dir=base))
     try:
         files = make_files(work / "outputs", total_mib)
         shutil.copy(NOTEBOOK, work)
         notebook = work / NOTEBOOK.name
         warm(files)
+        print(f"load average {os.getloadavg()[0]:.2f} at start", flush=True)
+        if stages_only:
+            stages(files, repeats, work)
+            return
         ecasrepro = str(Path(sys.executable).with_name("ecasrepro"))
         names = list(map(str, files))
 
@@ -132,6 +272,16 @@ def bench(total_mib: int, repeats: int, base: Path) -> None:
             ratio("snapshot", "sha256sum"),
             ratio("hardlink", "md5sum") + " [goal <= 1.1]"]))
         print(f"  snapshot peak RSS {max(rss)} MiB; snapshot without attachments {fixed:.2f}s")
+
+        def marginal(top: str, bottom: str) -> str:
+            each = [(a - fixed) / b for a, b in zip(times[top], times[bottom], strict=True)]
+            return (f"({top} - fixed)/{bottom} {statistics.median(each):.2f} "
+                    f"({min(each):.2f}-{max(each):.2f})")
+
+        print("  the attachments' share: " + "; ".join([
+            marginal("snapshot", "cp+md5sum"), marginal("hardlink", "md5sum")]))
+        stages(files, repeats, work)
+        print(f"load average {os.getloadavg()[0]:.2f} at end")
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
@@ -141,9 +291,11 @@ def main() -> int:
     parser.add_argument("--sizes", default="1024", help="total MiB per run, comma separated")
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--dir", type=Path, default=Path(tempfile.gettempdir()))
+    parser.add_argument("--stages-only", action="store_true",
+                        help="only the in-process stage times (no snapshot subprocesses)")
     args = parser.parse_args()
     for size in (int(s) for s in args.sizes.split(",")):
-        bench(size, args.repeats, args.dir)
+        bench(size, args.repeats, args.dir, args.stages_only)
     return 0
 
 

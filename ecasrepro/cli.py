@@ -116,6 +116,27 @@ class _Group(click.Group):
             raise
 
 
+def _skip_iri_grammars() -> None:
+    """Keep jsonschema from compiling rfc3987-syntax's grammars in this process (~1-2 s).
+
+    Where rfc3987-syntax is installed (jupyter-events requires ``jsonschema[format-nongpl]``,
+    so every JupyterLab environment has it), importing jsonschema, which nbformat does, builds
+    38 lark parsers for the "iri" format checks of draft 7+ schemas: more time than copying and
+    hashing 1 GiB of attachments. No command uses them (nbformat validates with fastjsonschema,
+    the metadata and sandbox schemas are Draft 4), so this process makes that import fail, as
+    if the package were absent. Only here, in the command's own process: the magic never does
+    it, a kernel is the user's (see docs/decisions.md).
+    """
+    if "jsonschema" not in sys.modules:
+        sys.modules.setdefault("rfc3987_syntax", None)  # type: ignore[arg-type]
+
+
+def run() -> None:
+    """The ``ecasrepro`` console script: :func:`main` in a process of its own."""
+    _skip_iri_grammars()
+    main()
+
+
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="ecasrepro")
 @click.option("--debug", is_flag=True, help="Show tracebacks for internal errors.")
@@ -663,10 +684,6 @@ def verify_many_command(
         emit_json(report.to_json())
     if report.exit_code:
         click.get_current_context().exit(report.exit_code)
-
-
-def run() -> None:  # pragma: no cover - console entry helper
-    sys.exit(main())
 
 
 # @@ config @@

@@ -10,7 +10,11 @@ import errno
 import fcntl
 import json
 import os
+import shutil
+import struct
 import subprocess
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -76,25 +80,91 @@ def can_clone(where: Path) -> str | None:
         target.unlink(missing_ok=True)
 
 
+#: Where the reflink tests put the project and the bundle: a directory on a filesystem that
+#: can clone (``mkfs.xfs -m reflink=1`` on a loop device, btrfs), else the test's tmp_path.
+REFLINK_DIR = "ECASREPRO_TEST_REFLINK_DIR"
+FS_IOC_FIEMAP = 0xC020660B  # _IOWR('f', 11, struct fiemap)
+FIEMAP_FLAG_SYNC = 0x1
+FIEMAP_EXTENT_SHARED = 0x2000
+_FIEMAP_HEAD = struct.Struct("=QQIIII")  # fm_start, fm_length, fm_flags, mapped, count, reserved
+_FIEMAP_EXTENT = struct.Struct("=QQQQQIIII")  # logical, physical, length, 2 reserved, flags, 3
+
+
+def extents(path: Path) -> list[tuple[int, int, int]]:
+    """(physical offset, length, flags) of each of the file's extents (FIEMAP, up to 32)."""
+    count = 32
+    request = bytearray(_FIEMAP_HEAD.pack(0, 2**64 - 1, FIEMAP_FLAG_SYNC, 0, count, 0)
+                        + bytes(_FIEMAP_EXTENT.size * count))
+    with open(path, "rb") as handle:
+        fcntl.ioctl(handle.fileno(), FS_IOC_FIEMAP, request)
+    mapped = _FIEMAP_HEAD.unpack_from(request)[3]
+    found = []
+    for index in range(mapped):
+        at = _FIEMAP_HEAD.size + index * _FIEMAP_EXTENT.size
+        fields = _FIEMAP_EXTENT.unpack_from(request, at)
+        found.append((fields[1], fields[2], fields[5]))
+    return found
+
+
+@pytest.fixture
+def clone_root(tmp_path: Path) -> Iterator[Path]:
+    """A fresh directory under $ECASREPRO_TEST_REFLINK_DIR (removed after), else tmp_path."""
+    base = os.environ.get(REFLINK_DIR)
+    if not base:
+        yield tmp_path
+        return
+    root = Path(tempfile.mkdtemp(prefix="ecasrepro-reflink-", dir=base))
+    try:
+        yield root
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def cloneable_project(reader_project: Path, root: Path) -> Path:
+    """The reader project copied under *root*, with a 1 MiB output (no inline extent)."""
+    if root == reader_project.parent:
+        project = reader_project
+    else:
+        project = root / "project"
+        shutil.copytree(reader_project, project)
+    (project / "outputs" / "field.bin").write_bytes(os.urandom(1 << 20))
+    return project
+
+
 def test_reflink_is_used_where_the_filesystem_can_clone(
-    reader_project: Path, tmp_path: Path
+    reader_project: Path, clone_root: Path
 ) -> None:
-    why_not = can_clone(tmp_path)
+    why_not = can_clone(clone_root)
     if why_not:
-        pytest.skip(f"{why_not}; the reflink path needs btrfs, XFS or similar")
-    bundle = ecasrepro.snapshot(reader_project / "analysis.ipynb", link="reflink",
-                                attach=[reader_project / "outputs"], output=tmp_path / "r.repro")
+        pytest.skip(f"{why_not}; the reflink path needs btrfs, XFS or similar (set "
+                    f"{REFLINK_DIR} to a directory on one)")
+    project = cloneable_project(reader_project, clone_root)
+    bundle = ecasrepro.snapshot(project / "analysis.ipynb", link="reflink",
+                                attach=[project / "outputs"], output=clone_root / "r.repro")
     assert set(bundle.arrived.values()) == {"reflink"}
     copied = Path(bundle.path) / "data" / "outputs" / "values.txt"
     assert copied.read_text() == "1.5\n2.25\n"
-    assert os.stat(copied).st_ino != os.stat(reader_project / "outputs" / "values.txt").st_ino
+    assert os.stat(copied).st_ino != os.stat(project / "outputs" / "values.txt").st_ino
+    # A clone shares the original's blocks: the same physical extents, flagged shared.
+    original, clone = project / "outputs" / "field.bin", copied.with_name("field.bin")
+    assert clone.read_bytes() == original.read_bytes()
+    theirs, ours = extents(original), extents(clone)
+    assert ours and [e[:2] for e in ours] == [e[:2] for e in theirs]
+    assert all(flags & FIEMAP_EXTENT_SHARED for _start, _length, flags in ours)
+    # Changing the original later leaves the bundle's copy as it was (copy on write).
+    with open(original, "r+b") as handle:
+        handle.write(b"changed")
+    assert clone.read_bytes()[:7] != b"changed"
+    assert verify_bundle(bundle.path).reproduced
 
 
 def test_auto_clones_or_copies_and_reflink_alone_says_when_it_cannot(
-    reader_project: Path, tmp_path: Path
+    reader_project: Path, clone_root: Path
 ) -> None:
+    tmp_path = clone_root
     why_not = can_clone(tmp_path)
-    notebook, attach = reader_project / "analysis.ipynb", [reader_project / "outputs"]
+    project = cloneable_project(reader_project, clone_root)
+    notebook, attach = project / "analysis.ipynb", [project / "outputs"]
     auto = ecasrepro.snapshot(notebook, attach=attach, output=tmp_path / "auto.repro")
     assert set(auto.arrived.values()) == {"copy" if why_not else "reflink"}
     assert not any("hard link" in w for w in auto.warnings)

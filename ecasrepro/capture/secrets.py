@@ -265,6 +265,13 @@ _SEPARATED: tuple[tuple[bytes, frozenset[bytes], tuple[bytes, ...]], ...] = (
 # A memmem pass over 4 MiB costs about as much as looking at 2,000 separator hits in Python:
 # beyond that many hits per needle the needles are searched instead.
 _HITS_PER_PASS = 1 / 2048
+# Once a separator proved common in a large window (a CSV's dates, code), a scanner searches its
+# needles directly in the next _COMMON_WINDOWS large windows of the file, without first paying
+# the Python loop over the budget of separator hits again, then probes again. Either way the
+# candidate positions are a superset of the prefixes' (the regex decides), so findings are the
+# same; only the cost differs.
+_COMMON_WINDOWS = 32
+_COMMON_MIN = 1 << 16  # windows this large or larger consult and update the memo
 # "://" + at most 128 + 1 + 128 userinfo characters + "@": the "://" of a match lies this far
 # before its "@" at most.
 _URL_REACH = 3 + 128 + 1 + 128
@@ -644,6 +651,7 @@ class ChunkScanner:
         self._offset = 0  # absolute offset of the next chunk
         self._lines = 0  # newlines before the next chunk
         self._found: dict[tuple[int, str], SecretFinding] = {}
+        self._common: dict[bytes, int] = {}  # separator -> large windows left to skip its loop
         self._png: png.TextCollector | None = png.TextCollector()  # dropped if no PNG
 
     def __repr__(self) -> str:
@@ -719,7 +727,7 @@ class ChunkScanner:
         if b"\0" not in data:  # text: search it whole
             return [
                 *_known_hits(data, 0, len(data), self._known),
-                *_anchored(data, 0, len(data), before),
+                *_anchored(data, 0, len(data), before, self._common),
             ]
         # Binary: values that could sit outside a printable run are searched everywhere, the
         # rest (long printable tokens) and the token shapes only inside printable runs.
@@ -733,7 +741,7 @@ class ChunkScanner:
             end = printable.find(b"\0", pos)
             end = len(data) if end == -1 else end
             hits.extend(_known_hits(data, start, end, self._known_in_runs))
-            hits.extend(_anchored(data, start, end, before if start == 0 else b""))
+            hits.extend(_anchored(data, start, end, before if start == 0 else b"", self._common))
         return hits
 
     def findings(self) -> list[SecretFinding]:
@@ -775,9 +783,12 @@ def _known_hits(
 
 
 def _anchored(
-    data: bytes, start: int, end: int, before: bytes = b""
+    data: bytes, start: int, end: int, before: bytes = b"", common: dict[bytes, int] | None = None
 ) -> list[tuple[int, str, int]]:
-    """Token shapes in ``data[start:end]`` (*before* precedes it), positions in *data*."""
+    """Token shapes in ``data[start:end]`` (*before* precedes it), positions in *data*.
+
+    *common* is the scanner's memo of separators found common (see :func:`_separated_prefixes`).
+    """
     window = data[start:end] if (start or end != len(data)) else data
     lowered = window.lower()
     hits: list[tuple[int, str, int]] = []
@@ -790,22 +801,36 @@ def _anchored(
         hit = _confirm(window, pos, URL_CREDENTIALS)
         if hit is not None:
             hits.append((hit[0] + start, hit[1], pos + start))
-    for pos in _separated_prefixes(lowered):
+    for pos in _separated_prefixes(lowered, common):
         hit = _confirm(window, pos, "prefixed", before)
         if hit is not None:
             hits.append((hit[0] + start, hit[1], pos + start))
     return hits
 
 
-def _separated_prefixes(lowered: bytes) -> list[int]:
+def _needle_starts(lowered: bytes, needles: tuple[bytes, ...]) -> list[int]:
+    return [
+        hit - (needle[:1] == b"k")  # "k_live_"/"k_test_" start a byte before
+        for needle in needles
+        for hit in _find_all(lowered, needle)
+    ]
+
+
+def _separated_prefixes(lowered: bytes, common: dict[bytes, int] | None = None) -> list[int]:
     """Where a "_"/"-" prefixed shape (``ghp_``, ``hf_``, ``glpat-``, ``sk-``...) may start.
 
     From each separator (memchr, a set lookup per hit) while they are rare; once they prove
-    common (code), from the needles (a memmem pass each) instead. Every position where a
-    prefix occurs is among the results either way; the regex in :func:`_confirm` decides.
+    common (code), from the needles (a memmem pass each) instead, and (with a scanner's
+    *common* memo) directly so in the file's next large windows. Every position where a prefix
+    occurs is among the results either way; the regex in :func:`_confirm` decides.
     """
     starts: list[int] = []
+    large = common is not None and len(lowered) >= _COMMON_MIN
     for separator, heads, needles in _SEPARATED:
+        if large and common is not None and common.get(separator, 0) > 0:
+            common[separator] -= 1
+            starts.extend(_needle_starts(lowered, needles))
+            continue
         budget = int(len(lowered) * _HITS_PER_PASS * len(needles)) + 16
         lengths = sorted({len(head) for head in heads})
         found: list[int] = []
@@ -814,11 +839,9 @@ def _separated_prefixes(lowered: bytes) -> list[int]:
         while pos != -1:
             budget -= 1
             if budget < 0:  # common here: the needles are cheaper
-                found = [
-                    hit - (needle[:1] == b"k")  # "k_live_"/"k_test_" start a byte before
-                    for needle in needles
-                    for hit in _find_all(lowered, needle)
-                ]
+                found = _needle_starts(lowered, needles)
+                if large and common is not None:
+                    common[separator] = _COMMON_WINDOWS
                 break
             if pos and 97 <= lowered[pos - 1] <= 122:  # every head ends in a letter
                 for size in lengths:
