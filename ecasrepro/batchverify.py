@@ -44,6 +44,8 @@ class VerifyOptions:
     atol: float = 0.0
     image_tolerance: float = 0.01
     kernel_name: str | None = None
+    #: start each worker's next fresh kernel while its notebook runs (never reusing one)
+    prestart: bool = True
 
 
 @dataclass
@@ -129,6 +131,7 @@ def verify_one(analysis: Analysis, options: VerifyOptions) -> VerifyOutcome:
         report = verify_bundle(
             analysis.source, timeout=options.timeout, rtol=options.rtol, atol=options.atol,
             image_tolerance=options.image_tolerance, kernel_name=options.kernel_name,
+            prestart=options.prestart,
         )
         outcome.seconds = round(report.seconds, 3)
         outcome.warnings = list(report.warnings)
@@ -212,12 +215,18 @@ def verify_many(
     ) as pool:
         if pool.notice and notify is not None:
             notify(pool.notice)
-        for analysis, outcome in pool.imap_unordered(verify_one, todo(bar), opts,
-                                                     on_error=_lost):
-            results[str(analysis.source)] = outcome
-            record.record(str(analysis.source), {**outcome.to_json(), "digest": outcome.digest})
-            bar.set_postfix_str(f"{outcome.status} {analysis.source.name}", refresh=False)
-            bar.update(1)
+        from ecasrepro.verification.kernels import drain
+
+        try:
+            for analysis, outcome in pool.imap_unordered(verify_one, todo(bar), opts,
+                                                         on_error=_lost):
+                results[str(analysis.source)] = outcome
+                record.record(str(analysis.source),
+                              {**outcome.to_json(), "digest": outcome.digest})
+                bar.set_postfix_str(f"{outcome.status} {analysis.source.name}", refresh=False)
+                bar.update(1)
+        finally:
+            pool.on_every_worker(drain)  # each worker's spare kernel
     outcomes = sorted(results.values(), key=lambda o: order.get(o.source, 0))
     return VerifyManyReport(outcomes, Path(journal))
 
