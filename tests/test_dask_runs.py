@@ -160,7 +160,7 @@ def test_a_killed_worker_and_a_killed_driver_leave_every_analysis_exactly_once(
         victim = next(iter(client.run(os.getpid).values()))
         os.kill(victim, signal.SIGKILL)  # a worker process dies mid-task
         _wait_for(lambda: len(journal_of(out / "archive-run.json", "archive")) >= 15
-                  if (out / "archive-run.json").exists() else False, 60, "journal entries")
+                  if (out / "archive-run.jsonl").exists() else False, 60, "journal entries")
         os.kill(driver.pid, signal.SIGKILL)  # then the whole run is killed
     finally:
         driver.wait(30)
