@@ -811,6 +811,12 @@ def _archive_one(
         if publisher_factory is not None and bundle is not None:
             stage = "publishing"
             with publisher_factory() as publisher:
+                lines = getattr(publisher_factory, "journal_lines", None)
+                if lines:  # the draft's id in the run journal before any upload to it
+                    from ecasrepro.runjournal import append_draft
+
+                    source = str(analysis.source)
+                    publisher.on_draft = lambda draft_id: append_draft(lines, source, draft_id)
                 record = publisher.publish(bundle)
             outcome.draft_id = record.id
             outcome.draft_url = record.html_url
@@ -845,6 +851,8 @@ class PublisherFactory:
     settings: tuple[tuple[str, str | None], ...]
     #: the executor's shared rate and back-off (``Executor.pacer``), installed where this runs
     pacer: Any = None
+    #: the run journal's lines, where a worker appends a draft's id as soon as it exists
+    journal_lines: str | None = None
 
     def __call__(self) -> Any:
         from ecasrepro.b2share.client import set_pacer
@@ -957,7 +965,8 @@ def archive_analyses(
         if pool.notice and notify is not None:
             notify(pool.notice)
         if publish is not None:
-            factory = PublisherFactory(tuple(sorted(publish.items())), pool.pacer(publish_rate))
+            factory = PublisherFactory(tuple(sorted(publish.items())), pool.pacer(publish_rate),
+                                       str(journal.lines_path))
         from ecasrepro.b2share.client import set_pacer
 
         previous = set_pacer(None)

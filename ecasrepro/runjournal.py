@@ -34,7 +34,7 @@ import time
 from collections.abc import Iterator
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from ecasrepro.errors import BadInput
 
@@ -76,7 +76,7 @@ class RunJournal:
         self.kind = kind
         self.entries: dict[str, dict[str, Any]] = {}
         self.runs = 0
-        self._out: IO[str] | None = None
+        self._out: int | None = None  # the lines' O_APPEND descriptor while running
         self._start = 0  # byte offset of this run's header line
         self._synced = 0.0
         self._read_legacy()
@@ -141,9 +141,8 @@ class RunJournal:
         line keeps a draft id recorded before it (a run killed after the draft existed)."""
         source = line["source"]
         before = self.entries.get(source, {})
-        if line.get("status") == "draft":
-            return {**before, "draft_id": line.get("draft_id"),
-                    "status": before.get("status", "draft")}
+        if line.get("status") == "draft":  # not finished: its publishing was under way
+            return {**before, "draft_id": line.get("draft_id"), "status": "draft"}
         if not line.get("draft_id") and before.get("draft_id"):
             return {**line, "draft_id": before["draft_id"]}
         return line
@@ -186,8 +185,8 @@ class RunJournal:
     def start(self) -> RunJournal:
         """Open the lines for appending and write this run's header."""
         self.lines_path.parent.mkdir(parents=True, exist_ok=True)
-        self._out = open(self.lines_path, "a", encoding="utf-8")  # noqa: SIM115 - close()
-        self._start = self._out.tell()
+        self._out = os.open(self.lines_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
+        self._start = os.lseek(self._out, 0, os.SEEK_END)
         self.runs += 1
         self._write({"ecasrepro_run": self.kind, "version": VERSION, "run": self.runs,
                      "started": _now()})
@@ -196,8 +195,9 @@ class RunJournal:
 
     def _write(self, line: dict[str, Any]) -> None:
         assert self._out is not None, "start() the journal first"
-        self._out.write(json.dumps(line, sort_keys=True) + "\n")
-        self._out.flush()  # to the OS at once: a killed driver loses nothing written
+        # one write of the whole line on an O_APPEND descriptor: lines appended by workers
+        # (drafts, :func:`append_draft`) never interleave with it on a local file system
+        os.write(self._out, (json.dumps(line, sort_keys=True) + "\n").encode())
         if time.monotonic() - self._synced >= FLUSH_SECONDS:
             self.sync()
 
@@ -207,19 +207,16 @@ class RunJournal:
 
     def record_draft(self, source: str, draft_id: str) -> None:
         """Append that ``source``'s draft exists (before any upload to it)."""
-        self._write({"source": source, "status": "draft", "draft_id": draft_id,
-                     "finished": _now()})
+        append_draft(str(self.lines_path), source, draft_id)
+
 
     def sync(self) -> None:
         if self._out is not None:
-            self._out.flush()
-            os.fsync(self._out.fileno())
+            os.fsync(self._out)
             self._synced = time.monotonic()
 
     def this_run(self) -> Iterator[dict[str, Any]]:
         """This run's outcome lines, in the order they came (read back from the file)."""
-        if self._out is not None:
-            self._out.flush()
         with open(self.lines_path, encoding="utf-8") as lines:
             lines.seek(self._start)
             next(lines, None)  # the header
@@ -235,7 +232,7 @@ class RunJournal:
         """Sync and close the lines; write ``summary`` atomically at ``path`` when given."""
         if self._out is not None:
             self.sync()
-            self._out.close()
+            os.close(self._out)
             self._out = None
         if summary is not None:
             atomic_write_json(self.path, {
@@ -250,4 +247,16 @@ class RunJournal:
         self.close()
 
 
-__all__ = ["FINISHED", "RunJournal", "atomic_write_json"]
+def append_draft(lines_path: str, source: str, draft_id: str) -> None:
+    """Append (from a worker, anywhere the output is mounted) that ``source``'s draft exists:
+    one write on an O_APPEND descriptor, fsynced, before any upload to the draft."""
+    line = {"source": source, "status": "draft", "draft_id": draft_id, "finished": _now()}
+    fd = os.open(lines_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
+    try:
+        os.write(fd, (json.dumps(line, sort_keys=True) + "\n").encode())
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+__all__ = ["FINISHED", "RunJournal", "append_draft", "atomic_write_json"]
