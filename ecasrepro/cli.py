@@ -589,13 +589,16 @@ def _executor_options(func: F) -> F:
 @click.option("--publish", is_flag=True,
               help="Also publish each analysis as its own B2SHARE draft (re-runs continue it).")
 @_server_options
+@click.option("--rate", type=float, default=None, metavar="N",
+              help="Requests per second to the server, all workers together (else "
+              "ECASREPRO_PUBLISH_RATE, else 10).")
 @_executor_options
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
 @user_errors
 def archive_command(
     paths: tuple[str, ...], output: str, fmt: str, publish: bool, server: str | None,
-    api: str | None, token_file: str | None, community: str | None, jobs: int | None,
-    executor: str, scheduler: str | None, as_json: bool,
+    api: str | None, token_file: str | None, community: str | None, rate: float | None,
+    jobs: int | None, executor: str, scheduler: str | None, as_json: bool,
 ) -> None:
     """Archive finished analyses (bundles, notebooks, or directories of them) as BagIt bags.
 
@@ -612,7 +615,7 @@ def archive_command(
         paths, output=output, format=fmt, jobs=jobs, publish=publish, server=server,
         token_file=token_file, community=community, api=api,
         progress=not as_json and sys.stderr.isatty(), echo=echo, executor=executor,
-        scheduler=scheduler,
+        scheduler=scheduler, rate=rate,
     )
     for outcome in report.outcomes:
         for warning in outcome.warnings:

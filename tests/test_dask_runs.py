@@ -322,6 +322,27 @@ def test_workers_killed_mid_upload_leave_one_draft_per_analysis_and_the_resume_c
         assert len(listing) == len(payload), (outcome["source"], sorted(listing))
 
 
+def test_rate_sets_the_pace_of_every_worker_together(
+    tmp_path: Path, server: Any, token_file: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    work, out = tmp_path / "hub", tmp_path / "archives"
+    write_notebooks(work, 3)
+    caplog.set_level(logging.INFO, logger="ecasrepro.sandbox.http")
+    code, report, stderr = cli("archive", str(work), "-o", str(out), "--publish", "--server",
+                               server.url, "--token-file", str(token_file), "--rate", "3",
+                               "--executor", "local", "-j", "2")
+    assert code == 0 and report["archived"] == 3, stderr
+    stamps = sorted(r.created for r in caplog.records if r.name == "ecasrepro.sandbox.http")
+    assert len(stamps) >= 10
+    gaps = [b - a for a, b in itertools.pairwise(stamps)]
+    # 3 requests/s from both workers together (the default, 10/s, would leave ~0.1 s gaps)
+    assert min(gaps) >= 0.2, sorted(gaps)[:5]
+    assert stamps[-1] - stamps[0] >= (len(stamps) - 1) / 3 * 0.9
+
+    code, _, stderr = cli("archive", str(work), "-o", str(out), "--rate", "0")
+    assert code == 2 and "--rate 0 is not a positive number" in stderr
+
+
 def _fails_on_seven(number: int) -> int:
     if number == 7:
         raise ValueError("seven")
