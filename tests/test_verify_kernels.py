@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import signal
+import threading
 import time
 from pathlib import Path
 
@@ -67,3 +68,25 @@ def test_a_spare_that_died_is_never_handed_out() -> None:
         assert pid_of(kernel) != dead and alive(pid_of(kernel))
     pool.drain()
     assert not spare.root.exists()
+
+
+def test_a_kernel_slow_to_answer_is_still_found_ready() -> None:
+    """A kernel that answers late (a loaded machine) answers an earlier kernel_info than the
+    latest one asked: that reply counts (it once did not, and every later one lagged too)."""
+    from jupyter_core.utils import run_sync
+
+    from ecasrepro.verification.kernels import start_kernel, stop_kernel
+
+    kernel = start_kernel("python3")
+    client = kernel.manager.client()
+    try:
+        client.start_channels()
+        run_sync(client.wait_for_ready)(timeout=30)  # up once
+        os.kill(pid_of(kernel), signal.SIGSTOP)  # now it answers nothing for 2.5 s
+        threading.Timer(2.5, os.kill, (pid_of(kernel), signal.SIGCONT)).start()
+        start = time.monotonic()
+        run_sync(client.wait_for_ready)(timeout=20)
+        assert 2.0 < time.monotonic() - start < 8
+    finally:
+        client.stop_channels()
+        stop_kernel(kernel)

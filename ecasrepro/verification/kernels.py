@@ -64,9 +64,9 @@ def ready_client_class() -> Any:
     """jupyter_client's asyncio client, with a readiness check that costs no idle wait.
 
     ``wait_for_ready`` upstream ends by reading IOPub until it has been quiet for 0.2 s (a
-    fixed 0.2 s per kernel). Here the kernel is ready once its reply to ``kernel_info`` came on
-    the shell channel *and* that request's ``idle`` status came on IOPub (so the subscription
-    is live and no output of the first cell can be missed); stray earlier messages stay
+    fixed 0.2 s per kernel). Here the kernel is ready once a reply to one of our
+    ``kernel_info`` requests came on the shell channel *and* a message came on IOPub (so the
+    subscription is live and no output of the first cell can be missed); stray messages stay
     queued, and nbclient ignores messages that are not its requests' children."""
     global _client_class
     if _client_class is not None:
@@ -79,33 +79,34 @@ def ready_client_class() -> Any:
     class ReadyClient(AsyncKernelClient):
         async def wait_for_ready(self, timeout: float | None = None) -> None:
             deadline = time.monotonic() + (STARTUP_TIMEOUT if timeout is None else timeout)
+            asked: set[str] = set()
+            subscribed = False
             while True:
-                asked = self.kernel_info()
+                asked.add(self.kernel_info())
                 try:
                     reply = await self.shell_channel.get_msg(timeout=1)
                 except Empty:
                     reply = None
+                # a reply to any of our requests (a slow kernel answers an earlier one)
                 if (reply is not None and reply["msg_type"] == "kernel_info_reply"
-                        and reply["parent_header"].get("msg_id") == asked
-                        and await self._idle_seen(asked, 1.0)):
-                    self._handle_kernel_info_reply(reply)
-                    return
+                        and reply["parent_header"].get("msg_id") in asked):
+                    subscribed = subscribed or await self._iopub_heard(1.0)
+                    if subscribed:
+                        self._handle_kernel_info_reply(reply)
+                        return
                 if not await self._async_is_alive():
                     raise RuntimeError("Kernel died before replying to kernel_info")
                 if time.monotonic() > deadline:
                     raise RuntimeError(f"Kernel didn't respond in {timeout} seconds")
 
-        async def _idle_seen(self, asked: str, seconds: float) -> bool:
-            end = time.monotonic() + seconds
-            while (left := end - time.monotonic()) > 0:
-                try:
-                    msg = await self.iopub_channel.get_msg(timeout=left)
-                except Empty:
-                    return False
-                if (msg["msg_type"] == "status" and msg["parent_header"].get("msg_id") == asked
-                        and msg["content"].get("execution_state") == "idle"):
-                    return True
-            return False
+        async def _iopub_heard(self, seconds: float) -> bool:
+            """Whether a message arrives on IOPub: then the subscription is live (a PUB
+            socket drops what it sends before a subscriber is connected)."""
+            try:
+                await self.iopub_channel.get_msg(timeout=seconds)
+            except Empty:
+                return False
+            return True
 
     _client_class = ReadyClient
     return ReadyClient
