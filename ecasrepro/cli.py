@@ -603,7 +603,7 @@ def archive_command(
     """Archive finished analyses (bundles, notebooks, or directories of them) as BagIt bags.
 
     One archive per analysis; current archives are skipped; one failure does not stop the
-    rest; DIR/archive-run.json journals what finished, so a killed run resumes. Exit 0 when
+    rest; DIR/archive-run.jsonl journals what finished, so a killed run resumes. Exit 0 when
     every analysis was archived or skipped, else the most severe failure's code (1 internal >
     5 secret > 3 refused > 4 unreachable > 2 bad input).
     """
@@ -639,7 +639,8 @@ def archive_command(
               show_default=True, help="Largest perceptual difference (0..1) between images.")
 @click.option("--kernel", "kernel_name", help="Kernel to run instead of each notebook's own.")
 @click.option("--journal", default="verify-run.json", show_default=True, metavar="FILE",
-              type=click.Path(dir_okay=False), help="Run journal; a re-run resumes from it.")
+              type=click.Path(dir_okay=False),
+              help="Run summary; outcomes stream to its .jsonl sibling; a re-run resumes.")
 @_executor_options
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
 @user_errors
