@@ -488,6 +488,7 @@ def archive(
     echo: Any = None,
     executor: str = "auto",
     scheduler: str | None = None,
+    rate: float | None = None,
 ) -> ArchiveReport:
     """Archive finished analyses (bundles, notebooks, directories of them) as BagIt zips/tars.
 
@@ -498,13 +499,17 @@ def archive(
     becomes its own B2SHARE draft (server, token and community as for :func:`publish`).
     ``executor`` runs one task per analysis: ``auto`` (Dask when installed, else a local pool),
     ``dask`` (an embedded LocalCluster, or the cluster at ``scheduler`` / DASK_SCHEDULER_ADDRESS)
-    or ``local``; ``<output>/archive-run.json`` journals what finished, so a re-run resumes.
+    or ``local``; ``<output>/archive-run.jsonl`` journals what finished, so a re-run resumes.
+    ``rate`` (requests per second to the server, all workers together; else
+    ``ECASREPRO_PUBLISH_RATE``, else 10) paces publishing.
     """
     from ecasrepro.archival import archive_analyses
+    from ecasrepro.config import publish_rate
 
     if isinstance(paths, (str, os.PathLike)):
         paths = [paths]
     settings = None
+    pace = publish_rate(rate)  # a bad rate fails before any work
     if publish:
         token_path = None if token_file is None else os.fspath(token_file)
         settings = {"server": server, "token_file": token_path, "community": community,
@@ -513,6 +518,7 @@ def archive(
     return archive_analyses(
         list(paths), output, snapshot=snapshot, fmt=format, jobs=jobs, publish=settings,
         progress=progress, executor=executor, scheduler=scheduler, notify=echo,
+        publish_rate=pace,
     )
 
 

@@ -119,6 +119,12 @@ class ArchiveOutcome:
             "warnings": list(self.warnings),
         }
 
+    @classmethod
+    def from_json(cls, line: dict[str, Any]) -> ArchiveOutcome:
+        """An outcome from its journal line (``to_json`` and ``digest``)."""
+        known = {f for f in cls.__dataclass_fields__}
+        return cls(**{k: v for k, v in line.items() if k in known})
+
     def line(self) -> str:
         """One line of the summary."""
         text = f"{self.status:<8} {self.source}"
@@ -133,21 +139,50 @@ class ArchiveOutcome:
 
 @dataclass
 class ArchiveReport:
-    """Every analysis's outcome; ``exit_code`` is 0 unless one failed (then the most severe)."""
+    """A run's counts and failures; every outcome is read back from the run's journal lines.
+
+    The driver keeps no list of outcomes (memory flat with the number of analyses):
+    :meth:`iter_outcomes` streams them from the journal, in the order they finished.
+    ``exit_code`` is 0 unless one failed (then the most severe)."""
 
     output: Path
     format: str
-    outcomes: list[ArchiveOutcome]
+    counts: dict[str, int]
+    failures: list[ArchiveOutcome]
+    journal: Any = None  # the run's RunJournal (closed), or None for a report built by hand
+    given: list[ArchiveOutcome] | None = None
+
+    @classmethod
+    def of(cls, output: Path, fmt: str, outcomes: Iterable[ArchiveOutcome]) -> ArchiveReport:
+        """A report of outcomes in hand (tests, callers without a journal)."""
+        listed = list(outcomes)
+        counts: dict[str, int] = {}
+        for outcome in listed:
+            counts[outcome.status] = counts.get(outcome.status, 0) + 1
+        return cls(output, fmt, counts, [o for o in listed if o.status == "failed"],
+                   given=listed)
+
+    def iter_outcomes(self) -> Iterator[ArchiveOutcome]:
+        if self.given is not None:
+            yield from self.given
+        elif self.journal is not None:
+            for line in self.journal.this_run():
+                yield ArchiveOutcome.from_json(line)
+
+    @property
+    def outcomes(self) -> list[ArchiveOutcome]:
+        """Every outcome of the run (read from the journal when asked)."""
+        return list(self.iter_outcomes())
 
     @property
     def exit_code(self) -> int:
-        return most_severe({o.exit_code for o in self.outcomes if o.status == "failed"})
+        return most_severe({o.exit_code for o in self.failures})
 
     def count(self, status: str) -> int:
-        return sum(1 for o in self.outcomes if o.status == status)
+        return self.counts.get(status, 0)
 
     def summary(self) -> str:
-        lines = [o.line() for o in self.outcomes]
+        lines = [o.line() for o in self.iter_outcomes()]
         lines.append(
             f"{self.count('archived')} archived, {self.count('skipped')} skipped (current), "
             f"{self.count('failed')} failed; archives in {self.output}"
@@ -158,7 +193,8 @@ class ArchiveReport:
         return {
             "output": str(self.output), "format": self.format, "exit_code": self.exit_code,
             "archived": self.count("archived"), "skipped": self.count("skipped"),
-            "failed": self.count("failed"), "outcomes": [o.to_json() for o in self.outcomes],
+            "failed": self.count("failed"),
+            "outcomes": [o.to_json() for o in self.iter_outcomes()],
         }
 
 
@@ -210,21 +246,24 @@ def iter_analyses(
     """Bundles and notebooks named by ``paths`` or found below them, each once, in path order,
     streamed as the directories are walked (a hub's thousands of analyses are never listed
     whole). Names are unique within the run: the first analysis called ``x`` gets ``x``, a
-    later one ``x-<hash of its path>``. Only the resolved paths seen are kept, to skip repeats."""
+    later one ``x-<hash of its path>``. Only 64-bit digests of the paths and names seen are
+    kept, to skip repeats."""
     excluded = [Path(e).resolve() for e in exclude]
-    seen: set[str] = set()
-    names: set[str] = set()
+    # 64-bit digests of the paths seen and the names given, not the strings: ~60 B each
+    seen: set[int] = set()
+    names: set[int] = set()
 
     def emit(path: Path, kind: Literal["bundle", "notebook"]) -> Iterator[Analysis]:
         resolved = path.resolve()
         key = str(resolved)
-        if key in seen:
+        digest = _short_hash(key)
+        if digest in seen:
             return
-        seen.add(key)
+        seen.add(digest)
         base = _base_name(resolved, kind)
-        if base in names:
+        if _short_hash(base) in names:
             base = f"{base}-{hashlib.sha256(key.encode()).hexdigest()[:8]}"
-        names.add(base)
+        names.add(_short_hash(base))
         yield Analysis(resolved, kind, base)
 
     def notebook(path: Path) -> Iterator[Analysis]:
@@ -255,6 +294,10 @@ def iter_analyses(
                 for name in sorted(files):
                     if name.endswith(".ipynb") and not name.startswith("."):
                         yield from notebook(here / name)
+
+
+def _short_hash(text: str) -> int:
+    return int.from_bytes(hashlib.blake2b(text.encode(), digest_size=8).digest(), "big")
 
 
 def discover_analyses(
@@ -768,6 +811,12 @@ def _archive_one(
         if publisher_factory is not None and bundle is not None:
             stage = "publishing"
             with publisher_factory() as publisher:
+                lines = getattr(publisher_factory, "journal_lines", None)
+                if lines:  # the draft's id in the run journal before any upload to it
+                    from ecasrepro.runjournal import append_draft
+
+                    source = str(analysis.source)
+                    publisher.on_draft = lambda draft_id: append_draft(lines, source, draft_id)
                 record = publisher.publish(bundle)
             outcome.draft_id = record.id
             outcome.draft_url = record.html_url
@@ -802,6 +851,8 @@ class PublisherFactory:
     settings: tuple[tuple[str, str | None], ...]
     #: the executor's shared rate and back-off (``Executor.pacer``), installed where this runs
     pacer: Any = None
+    #: the run journal's lines, where a worker appends a draft's id as soon as it exists
+    journal_lines: str | None = None
 
     def __call__(self) -> Any:
         from ecasrepro.b2share.client import set_pacer
@@ -885,18 +936,24 @@ def archive_analyses(
     show = progress if progress is not None else sys.stderr.isatty()
     from tqdm import tqdm
 
-    results: dict[str, ArchiveOutcome] = {}
-    order: dict[str, int] = {}
+    counts: dict[str, int] = {}
+    failures: list[ArchiveOutcome] = []
     factory: PublisherFactory | None = None
+
+    def tally(analysis: Analysis, outcome: ArchiveOutcome) -> None:
+        """Journal one outcome as it comes; the driver keeps only counts and failures."""
+        journal.record(str(analysis.source), {**outcome.to_json(), "digest": outcome.digest})
+        counts[outcome.status] = counts.get(outcome.status, 0) + 1
+        if outcome.status == "failed":
+            failures.append(outcome)
 
     def todo(bar: Any) -> Iterator[Analysis]:
         """The analyses still to do; those the journal finished (unchanged since) are skipped
         here, without a task."""
-        for index, analysis in enumerate(itertools.chain([first], stream)):
-            order[str(analysis.source)] = index
+        for analysis in itertools.chain([first], stream):
             entry = journal.finished(str(analysis.source))
             if entry is not None and _still_done(analysis, entry, out, fmt, factory is not None):
-                results[str(analysis.source)] = _from_journal(analysis, entry)
+                tally(analysis, _from_journal(analysis, entry))
                 bar.update(1)
                 continue
             yield analysis
@@ -908,7 +965,8 @@ def archive_analyses(
         if pool.notice and notify is not None:
             notify(pool.notice)
         if publish is not None:
-            factory = PublisherFactory(tuple(sorted(publish.items())), pool.pacer(publish_rate))
+            factory = PublisherFactory(tuple(sorted(publish.items())), pool.pacer(publish_rate),
+                                       str(journal.lines_path))
         from ecasrepro.b2share.client import set_pacer
 
         previous = set_pacer(None)
@@ -916,15 +974,13 @@ def archive_analyses(
             for analysis, outcome in pool.imap_unordered(
                 _archive_one, todo(bar), out, fmt, factory, snapshot, on_error=_lost
             ):
-                results[str(analysis.source)] = outcome
-                journal.record(str(analysis.source),
-                               {**outcome.to_json(), "digest": outcome.digest})
+                tally(analysis, outcome)
                 bar.set_postfix_str(f"{outcome.status} {analysis.source.name}", refresh=False)
                 bar.update(1)
         finally:
             set_pacer(previous)  # this process's threads (local pool, threaded cluster)
-    outcomes = sorted(results.values(), key=lambda o: order.get(o.source, 0))
-    return ArchiveReport(out, fmt, outcomes)
+    journal.close({"counts": counts, "failures": [f.to_json() for f in failures]})
+    return ArchiveReport(out, fmt, counts, failures, journal)
 
 
 def _still_done(analysis: Analysis, entry: dict[str, Any], out: Path, fmt: str,

@@ -44,6 +44,8 @@ class VerifyOptions:
     atol: float = 0.0
     image_tolerance: float = 0.01
     kernel_name: str | None = None
+    #: start each worker's next fresh kernel while its notebook runs (never reusing one)
+    prestart: bool = True
 
 
 @dataclass
@@ -77,21 +79,37 @@ class VerifyOutcome:
 
 @dataclass
 class VerifyManyReport:
-    """Every bundle's outcome; exit 6 when one differs, else the most severe failure's code."""
+    """A run's counts and failures; every outcome is read back from the run's journal lines.
 
-    outcomes: list[VerifyOutcome]
+    Exit 6 when one differs, else the most severe failure's code."""
+
+    counts: dict[str, int]
+    failures: list[VerifyOutcome]
     journal: Path
+    record: Any = None  # the run's RunJournal (closed)
+
+    def iter_outcomes(self) -> Iterator[VerifyOutcome]:
+        """Every outcome, in the order they finished (streamed from the journal)."""
+        if self.record is None:
+            return
+        known = set(VerifyOutcome.__dataclass_fields__)
+        for line in self.record.this_run():
+            yield VerifyOutcome(**{k: v for k, v in line.items() if k in known})
+
+    @property
+    def outcomes(self) -> list[VerifyOutcome]:
+        return list(self.iter_outcomes())
 
     def count(self, status: str) -> int:
-        return sum(1 for o in self.outcomes if o.status == status)
+        return self.counts.get(status, 0)
 
     @property
     def exit_code(self) -> int:
-        failed = most_severe({o.exit_code for o in self.outcomes if o.status == "failed"})
+        failed = most_severe({o.exit_code for o in self.failures})
         return failed or (int(ExitCode.NOT_REPRODUCED) if self.count("differs") else 0)
 
     def summary(self) -> str:
-        lines = [o.line() for o in self.outcomes]
+        lines = [o.line() for o in self.iter_outcomes()]
         lines.append(
             f"{self.count('ok')} reproduced, {self.count('differs')} differ, "
             f"{self.count('skipped')} skipped (unchanged since verified), "
@@ -104,7 +122,7 @@ class VerifyManyReport:
             "journal": str(self.journal), "exit_code": self.exit_code,
             "ok": self.count("ok"), "differs": self.count("differs"),
             "skipped": self.count("skipped"), "failed": self.count("failed"),
-            "outcomes": [o.to_json() for o in self.outcomes],
+            "outcomes": [o.to_json() for o in self.iter_outcomes()],
         }
 
 
@@ -129,6 +147,7 @@ def verify_one(analysis: Analysis, options: VerifyOptions) -> VerifyOutcome:
         report = verify_bundle(
             analysis.source, timeout=options.timeout, rtol=options.rtol, atol=options.atol,
             image_tolerance=options.image_tolerance, kernel_name=options.kernel_name,
+            prestart=options.prestart,
         )
         outcome.seconds = round(report.seconds, 3)
         outcome.warnings = list(report.warnings)
@@ -184,14 +203,20 @@ def verify_many(
         raise BadInput("no bundles (*.repro) were found in the given paths; pass bundles to "
                        "verify or directories holding them.")
     record = RunJournal(journal, "verify")
-    results: dict[str, VerifyOutcome] = {}
-    order: dict[str, int] = {}
+    counts: dict[str, int] = {}
+    failures: list[VerifyOutcome] = []
     show = progress if progress is not None else sys.stderr.isatty()
 
+    def tally(outcome: VerifyOutcome) -> None:
+        """Journal one outcome as it comes; the driver keeps only counts and failures."""
+        record.record(outcome.source, {**outcome.to_json(), "digest": outcome.digest})
+        counts[outcome.status] = counts.get(outcome.status, 0) + 1
+        if outcome.status == "failed":
+            failures.append(outcome)
+
     def todo(bar: Any) -> Iterator[Analysis]:
-        for index, analysis in enumerate(itertools.chain([first], stream)):
+        for analysis in itertools.chain([first], stream):
             source = str(analysis.source)
-            order[source] = index
             entry = record.finished(source)
             if entry is not None and analysis.kind == "bundle":
                 try:
@@ -199,9 +224,9 @@ def verify_many(
                 except OSError:
                     same = False
                 if same:
-                    results[source] = VerifyOutcome(
+                    tally(VerifyOutcome(
                         source, "skipped", seconds=entry.get("seconds"),
-                        report_path=entry.get("report_path"), digest=entry.get("digest"))
+                        report_path=entry.get("report_path"), digest=entry.get("digest")))
                     bar.update(1)
                     continue
             yield analysis
@@ -212,14 +237,18 @@ def verify_many(
     ) as pool:
         if pool.notice and notify is not None:
             notify(pool.notice)
-        for analysis, outcome in pool.imap_unordered(verify_one, todo(bar), opts,
-                                                     on_error=_lost):
-            results[str(analysis.source)] = outcome
-            record.record(str(analysis.source), {**outcome.to_json(), "digest": outcome.digest})
-            bar.set_postfix_str(f"{outcome.status} {analysis.source.name}", refresh=False)
-            bar.update(1)
-    outcomes = sorted(results.values(), key=lambda o: order.get(o.source, 0))
-    return VerifyManyReport(outcomes, Path(journal))
+        from ecasrepro.verification.kernels import drain
+
+        try:
+            for analysis, outcome in pool.imap_unordered(verify_one, todo(bar), opts,
+                                                         on_error=_lost):
+                tally(outcome)
+                bar.set_postfix_str(f"{outcome.status} {analysis.source.name}", refresh=False)
+                bar.update(1)
+        finally:
+            pool.on_every_worker(drain)  # each worker's spare kernel
+    record.close({"counts": counts, "failures": [f.to_json() for f in failures]})
+    return VerifyManyReport(counts, failures, Path(journal), record)
 
 
 __all__ = ["VerifyManyReport", "VerifyOptions", "VerifyOutcome", "verify_many", "verify_one"]

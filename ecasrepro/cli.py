@@ -610,18 +610,21 @@ def _executor_options(func: F) -> F:
 @click.option("--publish", is_flag=True,
               help="Also publish each analysis as its own B2SHARE draft (re-runs continue it).")
 @_server_options
+@click.option("--rate", type=float, default=None, metavar="N",
+              help="Requests per second to the server, all workers together (else "
+              "ECASREPRO_PUBLISH_RATE, else 10).")
 @_executor_options
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
 @user_errors
 def archive_command(
     paths: tuple[str, ...], output: str, fmt: str, publish: bool, server: str | None,
-    api: str | None, token_file: str | None, community: str | None, jobs: int | None,
-    executor: str, scheduler: str | None, as_json: bool,
+    api: str | None, token_file: str | None, community: str | None, rate: float | None,
+    jobs: int | None, executor: str, scheduler: str | None, as_json: bool,
 ) -> None:
     """Archive finished analyses (bundles, notebooks, or directories of them) as BagIt bags.
 
     One archive per analysis; current archives are skipped; one failure does not stop the
-    rest; DIR/archive-run.json journals what finished, so a killed run resumes. Exit 0 when
+    rest; DIR/archive-run.jsonl journals what finished, so a killed run resumes. Exit 0 when
     every analysis was archived or skipped, else the most severe failure's code (1 internal >
     5 secret > 3 refused > 4 unreachable > 2 bad input).
     """
@@ -633,7 +636,7 @@ def archive_command(
         paths, output=output, format=fmt, jobs=jobs, publish=publish, server=server,
         token_file=token_file, community=community, api=api,
         progress=not as_json and sys.stderr.isatty(), echo=echo, executor=executor,
-        scheduler=scheduler,
+        scheduler=scheduler, rate=rate,
     )
     for outcome in report.outcomes:
         for warning in outcome.warnings:
@@ -657,7 +660,8 @@ def archive_command(
               show_default=True, help="Largest perceptual difference (0..1) between images.")
 @click.option("--kernel", "kernel_name", help="Kernel to run instead of each notebook's own.")
 @click.option("--journal", default="verify-run.json", show_default=True, metavar="FILE",
-              type=click.Path(dir_okay=False), help="Run journal; a re-run resumes from it.")
+              type=click.Path(dir_okay=False),
+              help="Run summary; outcomes stream to its .jsonl sibling; a re-run resumes.")
 @_executor_options
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
 @user_errors

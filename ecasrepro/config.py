@@ -143,6 +143,9 @@ class RetryPolicy:
 #: default as shown, meaning). The engines read these variables; their defaults are below.
 UPLOAD_WORKERS_DEFAULT = 4
 LOCK_TIMEOUT_DEFAULT = 15.0
+#: requests per second to the server from all of a run's workers together (archive --publish)
+PUBLISH_RATE_DEFAULT = 10.0
+PUBLISH_RATE_ENV = "ECASREPRO_PUBLISH_RATE"
 ENVIRONMENT_SETTINGS: tuple[tuple[str, str, str], ...] = (
     ("http_timeout", "ECASREPRO_HTTP_TIMEOUT", f"{RetryPolicy.read_timeout:g} s"),
     ("upload_timeout", "ECASREPRO_HTTP_UPLOAD_TIMEOUT", f"{RetryPolicy.upload_read_timeout:g} s"),
@@ -151,10 +154,34 @@ ENVIRONMENT_SETTINGS: tuple[tuple[str, str, str], ...] = (
     ("backoff_max", "ECASREPRO_HTTP_BACKOFF_MAX", f"{RetryPolicy.backoff_max:g} s"),
     ("retry_after_max", "ECASREPRO_HTTP_RETRY_AFTER_MAX", f"{RetryPolicy.retry_after_max:g} s"),
     ("upload_workers", "ECASREPRO_UPLOAD_WORKERS", str(UPLOAD_WORKERS_DEFAULT)),
+    ("publish_rate", PUBLISH_RATE_ENV,
+     f"{PUBLISH_RATE_DEFAULT:g} requests/s, all workers together (archive --rate)"),
     ("lock_index", "ECASREPRO_LOCK_INDEX", "pip/uv configuration, else PyPI"),
     ("lock_timeout", "ECASREPRO_LOCK_TIMEOUT", f"{LOCK_TIMEOUT_DEFAULT:g} s"),
     ("installer", "ECASREPRO_INSTALLER", "auto (uv when on PATH, else pip)"),
 )
+
+
+def publish_rate(given: float | None = None,
+                 environ: Mapping[str, str] | None = None) -> float:
+    """Requests per second shared by a run's workers: ``given`` (``--rate``), else
+    ``ECASREPRO_PUBLISH_RATE``, else the default; a rate that is not a positive number is the
+    user's error, named."""
+    env = os.environ if environ is None else environ
+    source, value = "--rate", given
+    if value is None and (env.get(PUBLISH_RATE_ENV) or "").strip():
+        source = PUBLISH_RATE_ENV
+        try:
+            value = float(env[PUBLISH_RATE_ENV])
+        except ValueError:
+            raise BadInput(f"{PUBLISH_RATE_ENV}={env[PUBLISH_RATE_ENV]!r} is not a number; "
+                           "give requests per second, e.g. 5.") from None
+    if value is None:
+        return PUBLISH_RATE_DEFAULT
+    if not value > 0 or value == float("inf"):
+        raise BadInput(f"{source} {value:g} is not a positive number of requests per second; "
+                       "give e.g. 5.")
+    return float(value)
 
 
 @dataclass(frozen=True)

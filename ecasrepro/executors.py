@@ -75,6 +75,9 @@ class Executor(Protocol):
     def pacer(self, rate: float) -> Any:
         """A shared rate and back-off for HTTP requests from every worker (picklable)."""
 
+    def on_every_worker(self, fn: Callable[[], object]) -> None:
+        """Run ``fn()`` once in every worker's process (a clean-up at the end of a run)."""
+
     def close(self) -> None: ...
 
     def __enter__(self) -> Executor: ...
@@ -118,6 +121,9 @@ class LocalExecutor:
     def pacer(self, rate: float) -> LocalPacer:
         """A rate and back-off shared by this pool's workers (requests per second)."""
         return LocalPacer(rate)
+
+    def on_every_worker(self, fn: Callable[[], object]) -> None:
+        fn()  # the workers are threads of this process
 
     def close(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)
@@ -219,6 +225,12 @@ class DaskExecutor:
     def pacer(self, rate: float) -> DaskPacer:
         """A rate and back-off shared by every worker of the cluster (requests per second)."""
         return DaskPacer(f"ecasrepro-pacer-{uuid.uuid4().hex}", rate).start(self.client)
+
+    def on_every_worker(self, fn: Callable[[], object]) -> None:
+        try:
+            self.client.run(fn)
+        except Exception:  # a worker gone meanwhile has nothing left to clean
+            return
 
     def close(self) -> None:
         self.client.close()

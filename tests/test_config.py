@@ -149,3 +149,21 @@ def test_retry_policy_from_environment() -> None:
 def test_config_is_a_dataclass_with_api_url() -> None:
     config = PublishConfig(server="https://h.example.org")
     assert config.api_url == "https://h.example.org/api/"
+
+
+def test_publish_rate_flag_env_default_and_refusals(env: dict[str, str]) -> None:
+    from ecasrepro.config import PUBLISH_RATE_DEFAULT, describe_settings, publish_rate
+    from ecasrepro.errors import BadInput
+
+    assert publish_rate(None, env) == PUBLISH_RATE_DEFAULT == 10.0
+    assert publish_rate(None, {**env, "ECASREPRO_PUBLISH_RATE": "2.5"}) == 2.5
+    assert publish_rate(4, {**env, "ECASREPRO_PUBLISH_RATE": "2.5"}) == 4.0  # the flag wins
+    for bad, where in ((0.0, "--rate 0"), (-3.0, "--rate -3")):
+        with pytest.raises(BadInput, match=where):
+            publish_rate(bad, env)
+    with pytest.raises(BadInput, match="ECASREPRO_PUBLISH_RATE='fast' is not a number"):
+        publish_rate(None, {**env, "ECASREPRO_PUBLISH_RATE": "fast"})
+    rows = {r.name: r for r in describe_settings(environ={**env, "ECASREPRO_PUBLISH_RATE": "3"})}
+    assert (rows["publish_rate"].value, rows["publish_rate"].origin) == ("3", "env")
+    default = {r.name: r for r in describe_settings(environ=env)}["publish_rate"]
+    assert default.origin == "default" and default.value.startswith("10 requests/s")

@@ -29,6 +29,7 @@ from ecasrepro.cli import main
 from ecasrepro.executors import DaskPacer, LocalExecutor, open_executor
 from ecasrepro.runjournal import RunJournal
 from tests.test_publish_support import (  # noqa: F401 - fixtures
+    bucket_listing,
     drafts_of,
     publish_env,
     server,
@@ -160,7 +161,7 @@ def test_a_killed_worker_and_a_killed_driver_leave_every_analysis_exactly_once(
         victim = next(iter(client.run(os.getpid).values()))
         os.kill(victim, signal.SIGKILL)  # a worker process dies mid-task
         _wait_for(lambda: len(journal_of(out / "archive-run.json", "archive")) >= 15
-                  if (out / "archive-run.json").exists() else False, 60, "journal entries")
+                  if (out / "archive-run.jsonl").exists() else False, 60, "journal entries")
         os.kill(driver.pid, signal.SIGKILL)  # then the whole run is killed
     finally:
         driver.wait(30)
@@ -266,6 +267,80 @@ def test_publishing_from_workers_waits_out_one_503_together_and_makes_one_draft_
     code, again, _ = cli(*args)  # resumed: the journal and the receipts, no new draft
     assert code == 0 and again["skipped"] == 8
     assert {d["id"] for d in drafts_of(server.url, server.token)} == ids
+
+
+def _draft_lines(out: Path) -> list[dict[str, Any]]:
+    path = out / "archive-run.jsonl"
+    if not path.is_file():
+        return []
+    found = []
+    for text in path.read_text().splitlines():
+        try:
+            line = json.loads(text)
+        except ValueError:
+            continue
+        if line.get("status") == "draft":
+            found.append(line)
+    return found
+
+
+def test_workers_killed_mid_upload_leave_one_draft_per_analysis_and_the_resume_completes_it(
+    tmp_path: Path, cluster: Any, client: Any, server: Any, token_file: Path
+) -> None:
+    work, out = tmp_path / "hub", tmp_path / "archives"
+    write_notebooks(work, 4)
+    server.set_faults("latency=400ms@PUT")  # uploads are slow: the kill lands mid-upload
+    args = ["archive", str(work), "-o", str(out), "--publish", "--server", server.url,
+            "--token-file", str(token_file), "--scheduler", cluster.scheduler_address]
+    driver = subprocess.Popen([str(Path(sys.executable).with_name("ecasrepro")), *args,
+                               "--json"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        _wait_for(lambda: _draft_lines(out), 90, "a draft id in the journal")
+        for pid in client.run(os.getpid).values():  # every worker dies mid-task
+            os.kill(pid, signal.SIGKILL)
+        os.kill(driver.pid, signal.SIGKILL)  # and the run with them
+    finally:
+        driver.wait(30)
+    recorded = {line["source"]: line["draft_id"] for line in _draft_lines(out)}
+    assert recorded  # the draft was journalled before its upload finished
+    journal = journal_of(out / "archive-run.json", "archive")
+    assert not [s for s in recorded if journal.get(s, {}).get("status") in {"archived",
+                                                                          "skipped"}]
+    server.set_faults(None)
+    client.wait_for_workers(2, timeout=30)
+    code, report, stderr = cli(*args)
+    assert code == 0, stderr
+    assert report["failed"] == 0 and len(report["outcomes"]) == 4
+    ids = {o["source"]: o["draft_id"] for o in report["outcomes"]}
+    assert None not in ids.values() and len(set(ids.values())) == 4
+    for source, draft_id in recorded.items():
+        assert ids[source] == draft_id  # the resumed run continued the journalled draft
+    assert sorted(d["id"] for d in drafts_of(server.url, server.token)) == sorted(ids.values())
+    for outcome in report["outcomes"]:  # every draft holds all of its bundle's files
+        payload = [p for p in (Path(outcome["bundle"]) / "data").rglob("*") if p.is_file()]
+        listing = bucket_listing(server.url, server.token, outcome["draft_id"])
+        assert len(listing) == len(payload), (outcome["source"], sorted(listing))
+
+
+def test_rate_sets_the_pace_of_every_worker_together(
+    tmp_path: Path, server: Any, token_file: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    work, out = tmp_path / "hub", tmp_path / "archives"
+    write_notebooks(work, 3)
+    caplog.set_level(logging.INFO, logger="ecasrepro.sandbox.http")
+    code, report, stderr = cli("archive", str(work), "-o", str(out), "--publish", "--server",
+                               server.url, "--token-file", str(token_file), "--rate", "3",
+                               "--executor", "local", "-j", "2")
+    assert code == 0 and report["archived"] == 3, stderr
+    stamps = sorted(r.created for r in caplog.records if r.name == "ecasrepro.sandbox.http")
+    assert len(stamps) >= 10
+    gaps = [b - a for a, b in itertools.pairwise(stamps)]
+    # 3 requests/s from both workers together (the default, 10/s, would leave ~0.1 s gaps)
+    assert min(gaps) >= 0.2, sorted(gaps)[:5]
+    assert stamps[-1] - stamps[0] >= (len(stamps) - 1) / 3 * 0.9
+
+    code, _, stderr = cli("archive", str(work), "-o", str(out), "--rate", "0")
+    assert code == 2 and "--rate 0 is not a positive number" in stderr
 
 
 def _fails_on_seven(number: int) -> int:

@@ -22,6 +22,7 @@ from ecasrepro.verification.execute import (
     _resolve_kernel,
     _tags,
 )
+from ecasrepro.verification.kernels import POOL
 
 
 def big_file(path: Path) -> Path:
@@ -101,16 +102,17 @@ def test_tags_read_cell_metadata() -> None:
 
 
 def test_execute_runs_in_the_working_copy_and_skips_tagged_cells(tmp_path: Path) -> None:
-    workdir = tmp_path / "notebook"
-    workdir.mkdir()
-    (workdir / "input.txt").write_text("42")
     nb = new_notebook(cells=[
         new_code_cell("print(open('input.txt').read())"),
         new_code_cell("print('must not run')", metadata={"tags": [SKIP_TAG]}),
         new_code_cell("import os; print(os.getcwd())"),
     ])
     nb.metadata["kernelspec"] = {"name": "python3", "language": "python"}
-    run = _execute(nbformat.from_dict(nb), workdir, "python3", Tolerances(timeout=60), False)
+    with POOL.kernel("python3", prestart=False) as kernel:
+        workdir = kernel.workdir  # laid out after the kernel started there, as verify does
+        (workdir / "input.txt").write_text("42")
+        run = _execute(nbformat.from_dict(nb), kernel, Tolerances(timeout=60), False)
+    assert not workdir.exists()  # the kernel's directory goes with it
     assert run.stopped_at is None and run.stop_reason == ""
     assert run.nb.cells[0].outputs[0]["text"] == "42\n"
     assert run.nb.cells[1].outputs == []

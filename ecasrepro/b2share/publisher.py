@@ -271,6 +271,8 @@ class Publisher:
         self._local = threading.local()
         self._workers: list[Dialect] = []
         self._lock = threading.Lock()
+        #: called with a new draft's id once the receipt records it, before any upload
+        self.on_draft: Callable[[str], None] | None = None
 
     @property
     def api(self) -> Any:
@@ -599,6 +601,8 @@ class Publisher:
         self._record_draft(receipt, body)
         run.save()
         self.echo(f"created draft {body['id']} on {self.config.server}")
+        if self.on_draft is not None:  # e.g. a run journal, before any upload to the draft
+            self.on_draft(str(body["id"]))
         _test_hook("draft")
         return self.dialect.after_create(body, record, version_of, run.result.warnings)
 

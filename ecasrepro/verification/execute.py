@@ -4,8 +4,8 @@ One job: choose the kernel, lay out the temporary working directory (inputs mirr
 notebook, attachments), and execute the notebook with nbclient, recording per-cell time and
 where a timeout or a dead kernel stopped the run. Nothing here compares outputs.
 
-May import: ecasrepro.errors, .report; never ecasrepro.api, ecasrepro.cli, ecasrepro.magic or a
-higher module of this package (.verify).
+May import: ecasrepro.errors, .kernels, .report; never ecasrepro.api, ecasrepro.cli,
+ecasrepro.magic or a higher module of this package (.verify).
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from ecasrepro.errors import BadInput
+from ecasrepro.verification.kernels import Kernel
 from ecasrepro.verification.report import Tolerances
 
 SKIP_TAG = "ecasrepro-verify-skip"  # put on cells we must not execute (private to the run)
@@ -101,7 +102,8 @@ def _resolve_kernel(nb: Any, kernel_name: str | None, warnings: list[str]) -> st
     )
 
 
-def _execute(nb: Any, workdir: Path, kernel: str, tol: Tolerances, progress: bool) -> _Run:
+def _execute(nb: Any, kernel: Kernel, tol: Tolerances, progress: bool) -> _Run:
+    """Run ``nb`` in ``kernel`` (fresh, started in ``kernel.workdir``, laid out by now)."""
     from nbclient import NotebookClient
     from nbclient.exceptions import CellTimeoutError, DeadKernelError
 
@@ -122,10 +124,12 @@ def _execute(nb: Any, workdir: Path, kernel: str, tol: Tolerances, progress: boo
         if bar is not None:
             bar.update(1)
 
+    workdir = kernel.workdir
     client = NotebookClient(
         nb,
+        km=kernel.manager,
         timeout=math.ceil(tol.timeout),
-        kernel_name=kernel,
+        kernel_name=kernel.name,
         allow_errors=True,
         skip_cells_with_tag=SKIP_TAG,
         resources={"metadata": {"path": str(workdir)}},
@@ -133,10 +137,9 @@ def _execute(nb: Any, workdir: Path, kernel: str, tol: Tolerances, progress: boo
         on_cell_executed=on_executed,
     )
     # The kernel's own log lines (transport warnings, crashes) go to a file, not the user's stderr.
-    log_path = workdir.parent / "kernel-stderr.log"
+    log_path = kernel.log_path
     try:
-        with open(log_path, "wb") as kernel_log:
-            client.execute(cwd=str(workdir), stderr=kernel_log)
+        client.execute()
     except CellTimeoutError:
         run.stopped_at = max(started) if started else 0
         run.stop_reason = "timeout"
@@ -150,6 +153,8 @@ def _execute(nb: Any, workdir: Path, kernel: str, tol: Tolerances, progress: boo
     finally:
         if bar is not None:
             bar.close()
+        if client.kc is not None:  # the kernel is the pool's to stop; the channels are ours
+            client.kc.stop_channels()
     return run
 
 

@@ -5,7 +5,7 @@ outputs as capture did (paths marked, secrets redacted), compare every cell (:mo
 and for a bundle add fixity, environment differences and write ``verification.json``.
 
 May import: ecasrepro.version, ecasrepro.errors, .bundles, .compare, .environment,
-.execute, .images, .normalise, .redaction, .report; never ecasrepro.api, ecasrepro.cli or
+.execute, .images, .kernels, .normalise, .redaction, .report; never ecasrepro.api, ecasrepro.cli or
 ecasrepro.magic.
 """
 
@@ -14,7 +14,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
-import tempfile
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -35,6 +34,7 @@ from ecasrepro.verification.execute import (
     _tags,
 )
 from ecasrepro.verification.images import svg_rasteriser_available
+from ecasrepro.verification.kernels import POOL
 from ecasrepro.verification.normalise import _joined
 from ecasrepro.verification.redaction import _excerpt, _redactor, _reset_redactor
 from ecasrepro.verification.report import (
@@ -66,8 +66,12 @@ def verify_notebook(
     image_tolerance: float = 0.01,
     kernel_name: str | None = None,
     progress: bool = False,
+    prestart: bool = False,
 ) -> VerificationReport:
     """Re-execute an executed notebook in a temporary copy of its directory and compare outputs.
+
+    ``prestart`` (for runs of many notebooks on one thread) starts the next fresh kernel while
+    this notebook runs (:mod:`.kernels`); the kernel this one ran in is never reused.
 
     ``data_dirs`` (usually the notebook's original directory, holding its inputs) are mirrored
     first, then the notebook's own directory, then ``outputs_dir`` (a bundle's ``data/outputs``;
@@ -116,11 +120,12 @@ def verify_notebook(
         cell.outputs = []
         cell.execution_count = None
 
-    with tempfile.TemporaryDirectory(prefix="ecasrepro-verify-") as tmp:
-        workdir = Path(tmp) / "notebook"
+    # a fresh kernel, started in an empty temporary directory (ahead of time with prestart)
+    with POOL.kernel(kernel, prestart=prestart) as fresh:
+        workdir = fresh.workdir
         outputs = [Path(outputs_dir)] if outputs_dir is not None else []
         _prepare_workdir(path, outputs, [Path(d) for d in data_dirs], workdir, outputs_paths)
-        run = _execute(working, workdir, kernel, tol, progress)
+        run = _execute(working, fresh, tol, progress)
         cells = _judge(original, run, tol, os.path.realpath(workdir), str(workdir))
 
     if _compared_svg(original, cells) and not svg_rasteriser_available():
@@ -248,6 +253,7 @@ def verify_bundle(
     data_dirs: Sequence[str | os.PathLike[str]] = (),
     progress: bool = False,
     write: bool = True,
+    prestart: bool = False,
 ) -> VerificationReport:
     """Re-execute a bundle's notebook, compare outputs, write ``verification.json`` into it.
 
@@ -273,6 +279,7 @@ def verify_bundle(
         image_tolerance=image_tolerance,
         kernel_name=kernel_name,
         progress=progress,
+        prestart=prestart,
     )
     report.bundle = str(files.root)
     report.notebook = files.notebook.relative_to(files.root).as_posix()
