@@ -38,6 +38,8 @@ LOWEST_TESTS = tests/test_packaging.py tests/test_config.py tests/test_metadata.
                tests/test_client.py tests/test_publish.py tests/test_sandbox_v3.py \
                tests/test_compat.py tests/test_rocrate.py tests/test_esgf.py \
                tests/test_input_files.py tests/test_kernel_inputs.py
+# jsonschema 4.18 and JupyterLab 4.0 bring no rfc3987-syntax: nothing there for the script to skip
+LOWEST_DESELECT = --deselect tests/test_snapshot_cli.py::test_the_command_skips_jsonschemas_iri_grammars
 
 test-lowest: $(STAMP)
 	$(PY) -m pip install --quiet "uv>=0.4"
@@ -45,7 +47,7 @@ test-lowest: $(STAMP)
 	$(VENV)/bin/uv venv --quiet --seed --python $(PY) $(LOWEST)
 	VIRTUAL_ENV=$(LOWEST) $(VENV)/bin/uv pip install --quiet --resolution lowest-direct -e '.[test]'
 	$(LOWEST)/bin/python -m pytest -q -p no:cacheprovider -m "not browser and not slow" \
-	  $(LOWEST_TESTS)
+	  $(LOWEST_TESTS) $(LOWEST_DESELECT)
 
 # The v3 sandbox held against a real InvenioRDM 13 on loopback (README, "The reference"): start it
 # (~2 min; root: apt-get, su postgres), send the journey to it and to the sandbox, run our v3
