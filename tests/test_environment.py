@@ -15,8 +15,8 @@ from ecasrepro.capture.environment import (
     EnvironmentSnapshot,
     canonical_name,
     capture_environment,
-    strip_url_credentials,
 )
+from ecasrepro.urls import strip_credentials
 
 
 @pytest.fixture(scope="module")
@@ -162,4 +162,4 @@ def test_platform_facts(snapshot: EnvironmentSnapshot) -> None:
     ],
 )
 def test_strip_url_credentials(url: str, clean: str) -> None:
-    assert strip_url_credentials(url) == clean
+    assert strip_credentials(url) == clean

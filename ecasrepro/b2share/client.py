@@ -25,9 +25,9 @@ Retry policy (urllib3 ``Retry`` mounted on the session; numbers from :class:`Ret
 One job: one HTTP session and one error mapping for every B2SHARE request, so that timeouts,
 retries, authentication and error messages are the same for every dialect.
 
-May import: ecasrepro.config, ecasrepro.errors, ecasrepro.version; never another module of this
-package, ecasrepro.bundle, ecasrepro.api or a front end (ecasrepro.cli, ecasrepro.magic,
-ecasrepro.compat).
+May import: ecasrepro.config, ecasrepro.errors, ecasrepro.urls, ecasrepro.version; never
+another module of this package, ecasrepro.bundle, ecasrepro.api or a front end (ecasrepro.cli,
+ecasrepro.magic, ecasrepro.compat).
 """
 
 from __future__ import annotations
@@ -44,7 +44,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import requests
 from requests.adapters import HTTPAdapter
@@ -52,6 +52,7 @@ from urllib3.util.retry import Retry
 
 from ecasrepro.config import PublishConfig, RetryPolicy, Secret
 from ecasrepro.errors import ServerRefused, ServerUnreachable
+from ecasrepro.urls import shown_url
 from ecasrepro.version import __version__
 
 log = logging.getLogger("ecasrepro.b2share")
@@ -63,18 +64,8 @@ UPLOAD_CHUNK = 1024 * 1024  # measured: cache-friendly for md5 while the socket 
 
 
 def redact_url(url: str) -> str:
-    """The URL without credentials: user:password@ and ``access_token`` query values removed."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return "<unparseable URL>"
-    netloc = parts.hostname or ""
-    if parts.port:
-        netloc += f":{parts.port}"
-    query = urlencode(
-        [(k, "***" if k.lower() == "access_token" else v) for k, v in parse_qsl(parts.query)]
-    )
-    return urlunsplit((parts.scheme, netloc, parts.path, query, ""))
+    """The URL as it may appear in an error or a log line (the rule is in ``ecasrepro.urls``)."""
+    return shown_url(url)
 
 
 class Pacer(Protocol):

@@ -11,8 +11,8 @@ what makes capture more than 10x faster than ``pip freeze`` (see bench/bench_env
 One job: pin the running environment, so that a bundle says exactly what to install to run the
 notebook again.
 
-May import: .secrets; never ecasrepro.bundle, ecasrepro.b2share, ecasrepro.api or a front end
-(ecasrepro.cli, ecasrepro.magic, ecasrepro.compat).
+May import: .secrets, ecasrepro.urls; never ecasrepro.bundle, ecasrepro.b2share, ecasrepro.api
+or a front end (ecasrepro.cli, ecasrepro.magic, ecasrepro.compat).
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from ecasrepro.capture.secrets import allowed_environment
+from ecasrepro.urls import strip_credentials
 
 # name-version.dist-info as installers write it: "-" escaped to "_" in both parts.
 _DIST_INFO = re.compile(r"(?P<name>[A-Za-z0-9][A-Za-z0-9._]*)-(?P<version>[0-9][A-Za-z0-9.+!_]*)\Z")
@@ -73,20 +74,6 @@ def canonical_name(name: str) -> str:
     return re.sub(r"[-_.]+", "-", name).lower()
 
 
-def strip_url_credentials(url: str) -> str:
-    """*url* without user and password; a bare ``git@`` user (ssh) is kept, it is no secret."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return url
-    if "@" not in parts.netloc:
-        return url
-    userinfo, _, hostport = parts.netloc.rpartition("@")
-    if userinfo == "git":
-        return url
-    return urlunsplit((parts.scheme, hostport, parts.path, parts.query, parts.fragment))
-
-
 def _read_headers(path: Path) -> dict[str, str]:
     """Name and Version from a METADATA/PKG-INFO file, reading only the header block."""
     found: dict[str, str] = {}
@@ -122,7 +109,7 @@ def _requirement(name: str, version: str, info_dir: Path, warnings: list[str]) -
         return pin
     try:
         direct = json.loads(raw)
-        url = strip_url_credentials(str(direct["url"]))
+        url = strip_credentials(str(direct["url"]))
     except (ValueError, KeyError, TypeError):
         warnings.append(f"{pin}: its direct_url.json is unreadable; pinned by version instead.")
         return pin
@@ -228,7 +215,7 @@ def _channel_name(record: dict[str, Any]) -> str:
         channel = str(record["url"]).rsplit("/", 2)[0]
     if "://" not in channel:
         return channel or "defaults"
-    parts = urlsplit(strip_url_credentials(channel))
+    parts = urlsplit(strip_credentials(channel))
     path = re.sub(r"^/t/[^/]+", "", parts.path)
     segments = [s for s in path.split("/") if s]
     if segments and re.match(r"(noarch|linux|osx|win)(-\w+)?\Z", segments[-1]):

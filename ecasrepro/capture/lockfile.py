@@ -20,8 +20,8 @@ no request. ``packaging.pylock`` checks every entry before anything is written.
 One job: turn the captured environment into a lock another machine can install from, so that
 a published analysis can be rebuilt with the same artifacts, not only the same version numbers.
 
-May import: .environment, ecasrepro.config, ecasrepro.version; never ecasrepro.bundle,
-ecasrepro.b2share, ecasrepro.api or a front end.
+May import: .environment, ecasrepro.config, ecasrepro.urls, ecasrepro.version; never
+ecasrepro.bundle, ecasrepro.b2share, ecasrepro.api or a front end.
 """
 
 from __future__ import annotations
@@ -51,9 +51,9 @@ from ecasrepro.capture.environment import (
     canonical_name,
     installed_distributions,
     installer,
-    strip_url_credentials,
 )
 from ecasrepro.config import LOCK_TIMEOUT_DEFAULT
+from ecasrepro.urls import strip_credentials
 
 log = logging.getLogger(__name__)
 
@@ -257,7 +257,7 @@ def _sha256_file(path: str) -> str:
 def _direct_entry(dist: InstalledDistribution, direct: dict[str, Any]) -> dict[str, Any] | str:
     """The lock entry observed in a distribution's direct_url.json, or why there is none."""
     key = canonical_name(dist.name)
-    url = strip_url_credentials(direct["url"])
+    url = strip_credentials(direct["url"])
     sub = {"subdirectory": direct["subdirectory"]} if direct.get("subdirectory") else {}
     tool: dict[str, Any] = {"source": "direct_url.json"}  # under [packages.tool.ecasrepro]
     vcs = direct.get("vcs_info")
@@ -325,7 +325,7 @@ class _Anchors(HTMLParser):
 def _files_from_page(body: bytes, content_type: str, page_url: str) -> list[dict[str, Any]]:
     """``{filename, url, hashes, size?, upload-time?}`` of every file on a project page; URLs
     absolute and without credentials (nothing kept, cached or written holds them)."""
-    page_url = strip_url_credentials(page_url)
+    page_url = strip_credentials(page_url)
     files: list[dict[str, Any]] = []
     if "json" in content_type:
         document = json.loads(body)
@@ -333,7 +333,7 @@ def _files_from_page(body: bytes, content_type: str, page_url: str) -> list[dict
             if not isinstance(item, dict) or not item.get("filename") or not item.get("url"):
                 continue
             entry = {"filename": str(item["filename"]),
-                     "url": strip_url_credentials(
+                     "url": strip_credentials(
                          urljoin(page_url, str(item["url"])).split("#", 1)[0]),
                      "hashes": {str(k): str(v) for k, v in (item.get("hashes") or {}).items()}}
             if isinstance(item.get("size"), int):
@@ -348,7 +348,7 @@ def _files_from_page(body: bytes, content_type: str, page_url: str) -> list[dict
         href = attrs.get("href")
         if not href:
             continue
-        url, _, fragment = strip_url_credentials(urljoin(page_url, href)).partition("#")
+        url, _, fragment = strip_credentials(urljoin(page_url, href)).partition("#")
         algorithm, _, value = fragment.partition("=")
         hashes = {algorithm: value} if algorithm and value else {}
         name = text or unquote(urlsplit(url).path.rsplit("/", 1)[-1])
@@ -445,7 +445,7 @@ def _entry_from_artifact(wanted: _Wanted, artifact: dict[str, Any], index: str) 
         table["size"] = artifact["size"]
     table["hashes"] = dict(artifact["hashes"])
     entry: dict[str, Any] = {"name": wanted.key, "version": wanted.version,
-                             "index": strip_url_credentials(index)}
+                             "index": strip_credentials(index)}
     tool: dict[str, Any] = {"source": "index-resolved"}
     if artifact["kind"] == "wheel":
         entry["wheels"] = [table]
@@ -631,7 +631,7 @@ def build_lock(
     if found is None:
         found = installed_distributions(path)
     index = settings.index
-    shown_index = strip_url_credentials(index)
+    shown_index = strip_credentials(index)
     direct: list[tuple[InstalledDistribution, dict[str, Any]]] = []
     wanted: dict[str, _Wanted] = {}
     conda: list[str] = []

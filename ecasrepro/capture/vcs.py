@@ -11,7 +11,7 @@ The uncommitted diff is returned verbatim: the bundle code redacts it (with the 
 
 One job: record the git state without credentials, so that a bundle says which code it ran.
 
-May import: .environment (the one rule that strips URL credentials); never ecasrepro.bundle,
+May import: ecasrepro.urls (the one rule for URL credentials); never ecasrepro.bundle,
 ecasrepro.b2share, ecasrepro.api or a front end (ecasrepro.cli, ecasrepro.magic, ecasrepro.compat).
 """
 
@@ -22,7 +22,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ecasrepro.capture.environment import strip_url_credentials
+from ecasrepro.urls import strip_credentials
 
 _SCP_LIKE = re.compile(r"(?P<user>[^@/:]+)@(?P<host>[^:/]+):(?P<path>.*)\Z")
 _URL_USERINFO = re.compile(r"(://)[^/@\s]+@")
@@ -57,7 +57,7 @@ def clean_remote_url(url: str) -> str:
     ssh-style ``user@host:path`` keeps only the conventional ``git@`` user."""
     url = url.strip()
     if "://" in url:
-        return strip_url_credentials(url)
+        return strip_credentials(url)
     scp = _SCP_LIKE.match(url)
     if scp and scp["user"] != "git":
         return f"{scp['host']}:{scp['path']}"
