@@ -351,6 +351,11 @@ def test_a_write_error_stops_the_download_and_is_raised(tmp_path: Path) -> None:
         RecordFetcher(config, "v2", session).download(item, target)
     served.server.shutdown()
     assert info.value.errno == errno.ENOSPC
+    import threading  # the failed download left no writer or hashing thread behind
+
+    left = {t.name for t in threading.enumerate()} & {
+        "ecasrepro-write", "ecasrepro-md5", "ecasrepro-sha256"}
+    assert not left
 
 
 def test_the_reproduce_function_is_not_shadowed_by_its_engine() -> None:

@@ -318,32 +318,50 @@ def raise_for_response(response: requests.Response, what: str | None = None) -> 
 ProgressCallback = Callable[[int], Any]
 
 
-class BackgroundMd5:
-    """md5 on a helper thread, fed in order through a short queue.
+class ChunkThread:
+    """Applies ``consume`` to every chunk, in order, on a helper thread, through a short queue.
 
-    hashlib releases the GIL for large updates and the socket send does too, so hashing chunk N
-    overlaps with sending it: the upload costs max(send, md5) instead of their sum. The queue
-    holds at most ``depth`` chunks, keeping memory constant. ``algorithm`` picks another
-    hashlib digest (downloads hash sha256 on a second one).
+    hashlib and file writes release the GIL, so consuming chunk N overlaps with reading or
+    sending chunk N+1; the queue holds at most ``depth`` chunks, keeping memory constant. An
+    error of ``consume`` (a full disk) stops the consuming, keeps draining the queue so the
+    producer never blocks, and is raised by :meth:`close`.
     """
 
-    def __init__(self, depth: int = 2, algorithm: str = "md5") -> None:
-        self._digest = hashlib.new(algorithm, usedforsecurity=False)
+    def __init__(self, consume: Callable[[bytes], Any], name: str, depth: int = 2) -> None:
+        self._consume = consume
         self._queue: queue.Queue[bytes | None] = queue.Queue(maxsize=depth)
-        self._thread = threading.Thread(target=self._run, name=f"ecasrepro-{algorithm}",
-                                        daemon=True)
+        self.error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._thread.start()
 
     def _run(self) -> None:
         while (chunk := self._queue.get()) is not None:
-            self._digest.update(chunk)
+            if self.error is None:
+                try:
+                    self._consume(chunk)
+                except BaseException as exc:  # surfaced by close()
+                    self.error = exc
 
     def update(self, chunk: bytes) -> None:
         self._queue.put(chunk)
 
-    def hexdigest(self) -> str:
+    def close(self) -> None:
         self._queue.put(None)
         self._thread.join()
+        if self.error is not None:
+            raise self.error
+
+
+class BackgroundMd5(ChunkThread):
+    """md5 (or another hashlib digest: downloads hash sha256 on a second one) on a ChunkThread:
+    the upload costs max(send, md5) instead of their sum."""
+
+    def __init__(self, depth: int = 2, algorithm: str = "md5") -> None:
+        self._digest = hashlib.new(algorithm, usedforsecurity=False)
+        super().__init__(self._digest.update, f"ecasrepro-{algorithm}", depth)
+
+    def hexdigest(self) -> str:
+        self.close()
         return self._digest.hexdigest()
 
 

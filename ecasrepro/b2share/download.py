@@ -24,9 +24,7 @@ May import: ecasrepro.errors, ecasrepro.config, ecasrepro.pids, .client, .regist
 from __future__ import annotations
 
 import json
-import queue
 import re
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,6 +34,7 @@ from urllib.parse import quote, urlsplit
 from ecasrepro.b2share.client import (
     B2ShareSession,
     BackgroundMd5,
+    ChunkThread,
     raise_for_response,
     redact_url,
 )
@@ -214,37 +213,42 @@ class RecordFetcher:
         elif have:
             target.unlink()
             have = 0
-        response = self.session.get(item.url, headers=headers, stream=True)
-        with response:
-            if response.status_code in (401, 403, 404) and not self.has_token:
-                raise ServerRefused(
-                    f"{item.key} of the record on {self.session.server} is not public (HTTP "
-                    f"{response.status_code}); pass --token-file (or set B2SHARE_TOKEN) of an "
-                    "account that may read it", response.status_code)
-            raise_for_response(response, f"file {item.key}")
-            mode = "wb"
-            if response.status_code == 206 and have:
-                mode = "ab"
-                with open(target, "rb") as done:
-                    for chunk in iter(lambda: done.read(CHUNK), b""):
-                        md5.update(chunk)
-                        sha.update(chunk)
-                if advance:
-                    advance(have)
-            stated = response.headers.get("Content-MD5")
-            raw = response.raw
-            raw.decode_content = True
-            with open(target, mode) as out:
-                writer = _BackgroundWriter(out)
-                try:
-                    while (chunk := raw.read(CHUNK)) and writer.error is None:
-                        writer.write(chunk)
-                        md5.update(chunk)
-                        sha.update(chunk)
-                        if advance:
-                            advance(len(chunk))
-                finally:
-                    writer.close()
+        try:
+            response = self.session.get(item.url, headers=headers, stream=True)
+            with response:
+                if response.status_code in (401, 403, 404) and not self.has_token:
+                    raise ServerRefused(
+                        f"{item.key} of the record on {self.session.server} is not public (HTTP "
+                        f"{response.status_code}); pass --token-file (or set B2SHARE_TOKEN) of an "
+                        "account that may read it", response.status_code)
+                raise_for_response(response, f"file {item.key}")
+                mode = "wb"
+                if response.status_code == 206 and have:
+                    mode = "ab"
+                    with open(target, "rb") as done:
+                        for chunk in iter(lambda: done.read(CHUNK), b""):
+                            md5.update(chunk)
+                            sha.update(chunk)
+                    if advance:
+                        advance(have)
+                stated = response.headers.get("Content-MD5")
+                raw = response.raw
+                raw.decode_content = True
+                with open(target, mode) as out:
+                    writer = ChunkThread(out.write, "ecasrepro-write", depth=4)
+                    try:
+                        while (chunk := raw.read(CHUNK)) and writer.error is None:
+                            writer.update(chunk)
+                            md5.update(chunk)
+                            sha.update(chunk)
+                            if advance:
+                                advance(len(chunk))
+                    finally:
+                        writer.close()
+        except BaseException:
+            md5.close()  # a refused or dropped download stops the hashing threads too
+            sha.close()
+            raise
         digest, sha256 = md5.hexdigest(), sha.hexdigest()
         expected = item.md5 or (stated.lower() if stated and len(stated) == 32 else None)
         if expected and digest != expected:
@@ -252,38 +256,6 @@ class RecordFetcher:
             raise TamperedFile(f"{item.key} does not match the md5 checksum {self.session.server} "
                                "states for it; it was refused (run again to download it anew)")
         return digest, sha256
-
-
-class _BackgroundWriter:
-    """Writes chunks to an open file on a helper thread, in order, through a short queue.
-
-    A write error (a full disk) stops the writing, keeps draining the queue so the reader never
-    blocks, and is raised by :meth:`close`.
-    """
-
-    def __init__(self, handle: Any, depth: int = 4) -> None:
-        self._handle = handle
-        self._queue: queue.Queue[bytes | None] = queue.Queue(maxsize=depth)
-        self.error: BaseException | None = None
-        self._thread = threading.Thread(target=self._run, name="ecasrepro-write", daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        while (chunk := self._queue.get()) is not None:
-            if self.error is None:
-                try:
-                    self._handle.write(chunk)
-                except BaseException as exc:  # surfaced by close()
-                    self.error = exc
-
-    def write(self, chunk: bytes) -> None:
-        self._queue.put(chunk)
-
-    def close(self) -> None:
-        self._queue.put(None)
-        self._thread.join()
-        if self.error is not None:
-            raise self.error
 
 
 def _md5_of(checksum: Any) -> str | None:
