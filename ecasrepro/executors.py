@@ -228,7 +228,7 @@ class DaskExecutor:
 
     def on_every_worker(self, fn: Callable[[], object]) -> None:
         try:
-            self.client.run(fn)
+            self.client.run(_off_the_event_loop, fn)
         except Exception:  # a worker gone meanwhile has nothing left to clean
             return
 
@@ -306,6 +306,15 @@ class DaskPacer:
         lock, _, pause = self._vars()
         with lock:
             pause.set(max(float(pause.get()), time.time() + seconds))
+
+
+async def _off_the_event_loop(fn: Callable[[], object]) -> object:
+    """Run ``fn`` on a worker in a thread: ``Client.run`` calls a plain function on the
+    worker's event loop, where a clean-up that blocks would stop the worker's heartbeats and
+    every task after it."""
+    import asyncio
+
+    return await asyncio.to_thread(fn)
 
 
 @dataclass(frozen=True)

@@ -111,9 +111,10 @@ def test_archive_then_verify_50_analyses_on_a_cluster_and_resume(
 
     bundles = out / ".bundles"
     verify_journal = tmp_path / "verify-run.json"
+    # a cell stuck in a kernel ends as that analysis's outcome, named, within the test's time
     code, verified, stderr = cli("verify-many", str(bundles), "--journal", str(verify_journal),
-                                 "--scheduler", address)
-    assert code == 0, stderr
+                                 "--scheduler", address, "--timeout", "60")
+    assert code == 0, [o["reason"] for o in verified.get("outcomes", []) if o.get("reason")]
     assert (verified["ok"], verified["differs"], verified["failed"]) == (COUNT, 0, 0)
     assert all(Path(o["report_path"]).is_file() for o in verified["outcomes"])
 
@@ -125,7 +126,7 @@ def test_archive_then_verify_50_analyses_on_a_cluster_and_resume(
     nbformat.write(nb, notebook)
     _rehash(changed)
     code, rerun, _ = cli("verify-many", str(bundles), "--journal", str(verify_journal),
-                         "--scheduler", address)
+                         "--scheduler", address, "--timeout", "60")
     assert code == 6
     assert (rerun["ok"], rerun["differs"], rerun["skipped"]) == (0, 1, COUNT - 1)
     (differs,) = [o for o in rerun["outcomes"] if o["status"] == "differs"]
@@ -219,8 +220,12 @@ def test_the_dask_pacer_spaces_requests_and_one_back_off_pauses_every_worker(
     futures = [client.submit(paced, 8, pure=False, workers=[w]) for w in client.run(os.getpid)]
     stamps = sorted(t for part in client.gather(futures) for t in part)
     assert len(stamps) == 16
+    # one shared rate of 20/s across both processes (not 20/s each, which would take half
+    # as long): the 16 requests span 15 intervals of 0.05 s; a late wake-up under load may
+    # shorten one gap (the next slot was booked before), never the whole span
+    assert stamps[-1] - stamps[0] >= 15 * 0.05 * 0.95
     gaps = [b - a for a, b in itertools.pairwise(stamps)]
-    assert min(gaps) >= 0.04  # one shared rate of 20/s across both processes, not 20/s each
+    assert sorted(gaps)[len(gaps) // 2] >= 0.045  # the median gap is one interval
 
     def back_off() -> float:
         pacer.hold(1.5)
@@ -371,3 +376,24 @@ def test_without_dask_the_local_pool_runs_and_says_how_to_get_dask(tmp_path: Pat
                             "--scheduler", "tcp://127.0.0.1:1"],
                            capture_output=True, text=True, timeout=120)
     assert named.returncode == 2 and "Dask is not installed" in named.stderr
+
+
+def test_a_clean_up_on_every_worker_runs_off_its_event_loop(tmp_path: Path, client: Any) -> None:
+    """``Client.run`` calls a plain function on the worker's event loop: a kernel drain that
+    blocks there would stop the worker's heartbeats and every task after it."""
+    from ecasrepro.executors import DaskExecutor
+
+    def where() -> None:
+        import asyncio
+
+        try:
+            asyncio.get_running_loop()
+            on_loop = True
+        except RuntimeError:
+            on_loop = False
+        (tmp_path / f"{os.getpid()}.txt").write_text(str(on_loop))
+
+    with DaskExecutor(scheduler=client.scheduler.address) as pool:
+        pool.on_every_worker(where)
+    marks = {p.name: p.read_text() for p in tmp_path.glob("*.txt")}
+    assert len(marks) == 2 and set(marks.values()) == {"False"}

@@ -118,3 +118,29 @@ def test_execute_runs_in_the_working_copy_and_skips_tagged_cells(tmp_path: Path)
     assert run.nb.cells[1].outputs == []
     assert run.nb.cells[2].outputs[0]["text"].strip() == str(workdir)
     assert sorted(run.seconds) == [0, 2] and all(s >= 0 for s in run.seconds.values())
+
+
+def test_a_kernel_that_dies_while_starting_is_one_clear_sentence(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Not "internal error: RuntimeError: Kernel died before replying to kernel_info"."""
+    import json
+    import sys
+
+    from ecasrepro.errors import BadInput
+
+    spec = tmp_path / "kernels" / "broken"
+    spec.mkdir(parents=True)
+    (spec / "kernel.json").write_text(json.dumps({
+        "argv": [sys.executable, "-c",
+                 "import sys; print('ImportError: no module named numpy', file=sys.stderr);"
+                 " sys.exit(3)", "{connection_file}"],
+        "display_name": "Broken", "language": "python"}))
+    monkeypatch.setenv("JUPYTER_PATH", str(tmp_path))
+    nb = new_notebook(cells=[new_code_cell("print(1)")])
+    with POOL.kernel("broken", prestart=False) as kernel, pytest.raises(BadInput) as caught:
+        _execute(nbformat.from_dict(nb), kernel, Tolerances(timeout=60), False)
+    message = str(caught.value)
+    assert "kernel 'broken' died while starting" in message
+    assert "ImportError: no module named numpy" in message  # the kernel's own last words
+    assert "jupyter console --kernel broken" in message

@@ -90,3 +90,56 @@ def test_a_kernel_slow_to_answer_is_still_found_ready() -> None:
     finally:
         client.stop_channels()
         stop_kernel(kernel)
+
+
+def test_kernels_are_reached_over_unix_sockets_in_their_own_directory() -> None:
+    """TCP ports picked free and bound a moment later collide when kernels start at once in
+    several processes (a Dask worker's kernel once died so); socket files cannot."""
+    from ecasrepro.verification.kernels import start_kernel, stop_kernel
+
+    kernels = []
+    try:
+        threads = [threading.Thread(target=lambda: kernels.append(start_kernel("python3")))
+                   for _ in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(60)
+        assert len(kernels) == 4
+        for kernel in kernels:
+            info = kernel.manager.get_connection_info()
+            assert info["transport"] == "ipc"
+            assert Path(info["ip"]).parent == kernel.root  # not the notebook's cwd
+        roots = {k.root for k in kernels}
+        for kernel in kernels:  # every one answers, on its own sockets
+            client = kernel.manager.client()
+            try:
+                client.start_channels()
+                from jupyter_core.utils import run_sync
+
+                run_sync(client.wait_for_ready)(timeout=30)
+            finally:
+                client.stop_channels()
+    finally:
+        for kernel in kernels:
+            stop_kernel(kernel)
+    assert not any(root.exists() for root in roots)
+
+
+def test_a_temporary_directory_too_long_for_a_socket_path_falls_back_to_tcp() -> None:
+    from ecasrepro.verification.kernels import MAX_SOCKET_PATH, transport_of
+
+    assert transport_of(Path("/tmp/short"))["transport"] == "ipc"
+    assert transport_of(Path("/tmp") / ("d" * MAX_SOCKET_PATH)) == {}
+
+
+def test_drain_is_bounded_when_a_start_never_ends() -> None:
+    from concurrent.futures import Future
+
+    pool = KernelPool()
+    stuck: Future[object] = Future()  # a spare whose start never ends
+    pool._spares[(threading.get_ident(), "python3")] = stuck  # type: ignore[assignment]
+    start = time.monotonic()
+    pool.drain(timeout=0.5)
+    assert time.monotonic() - start < 2
+    assert not pool._spares

@@ -10,6 +10,7 @@ ecasrepro.magic or a higher module of this package (.verify).
 
 from __future__ import annotations
 
+import atexit
 import math
 import os
 import shutil
@@ -139,23 +140,49 @@ def _execute(nb: Any, kernel: Kernel, tol: Tolerances, progress: bool) -> _Run:
     # The kernel's own log lines (transport warnings, crashes) go to a file, not the user's stderr.
     log_path = kernel.log_path
     try:
-        client.execute()
+        try:
+            client.execute()
+        except RuntimeError as exc:  # nbclient's words for a kernel that never became ready
+            if started:
+                raise
+            process = getattr(kernel.manager.provisioner, "process", None)
+            alive = process is not None and process.poll() is None
+            what = (f"did not answer within {client.startup_timeout} s of starting" if alive
+                    else "died while starting")
+            raise BadInput(
+                f"the kernel {kernel.name!r} {what}, before any cell ran{_last_line(log_path)};"
+                f" check that it starts (jupyter console --kernel {kernel.name}) and reinstall"
+                " it if not"
+            ) from exc
     except CellTimeoutError:
         run.stopped_at = max(started) if started else 0
         run.stop_reason = "timeout"
     except DeadKernelError:
         run.stopped_at = max(started) if started else 0
         run.stop_reason = "dead-kernel"
-        tail = log_path.read_text(errors="replace").strip().splitlines()[-1:] if (
-            log_path.is_file()
-        ) else []
-        run.kernel_log = tail[0][:200] if tail else ""
+        run.kernel_log = _kernel_log_tail(log_path)
     finally:
+        # nbclient registers its own clean-up at exit and leaves it behind when the kernel
+        # failed to start (it then fails at exit, printing a traceback); the kernel is ours
+        atexit.unregister(client._cleanup_kernel)
         if bar is not None:
             bar.close()
         if client.kc is not None:  # the kernel is the pool's to stop; the channels are ours
             client.kc.stop_channels()
     return run
+
+
+def _kernel_log_tail(log_path: Path) -> str:
+    """The kernel's last log line (at most 200 characters), or ""."""
+    tail = log_path.read_text(errors="replace").strip().splitlines()[-1:] if (
+        log_path.is_file()
+    ) else []
+    return tail[0][:200] if tail else ""
+
+
+def _last_line(log_path: Path) -> str:
+    tail = _kernel_log_tail(log_path)
+    return f" (its last log line: {tail})" if tail else ""
 
 
 #: Files from ``data_dirs`` up to this size are copied into the working copy; bigger ones (input

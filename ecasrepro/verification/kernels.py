@@ -24,11 +24,13 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import os
 import shutil
 import tempfile
 import threading
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor, wait
+from concurrent.futures import TimeoutError as StartTimeout
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -37,6 +39,10 @@ from typing import Any
 KERNEL_ARGUMENTS = ["--HistoryManager.hist_file=:memory:"]
 LOG_NAME = "kernel-stderr.log"
 STARTUP_TIMEOUT = 60.0  # nbclient's default
+#: what a drain waits for the background starts and stops at most (a kill takes < 5 s)
+DRAIN_TIMEOUT = 30.0
+#: a Unix socket's path must fit in sockaddr_un (108 bytes on Linux, 104 on macOS)
+MAX_SOCKET_PATH = 100
 
 
 @dataclass
@@ -112,6 +118,21 @@ def ready_client_class() -> Any:
     return ReadyClient
 
 
+def transport_of(root: Path) -> dict[str, str]:
+    """How the kernel in ``root`` is reached: Unix sockets in ``root`` where they can be.
+
+    Over TCP on loopback, each kernel's five ports are picked free and then bound by the
+    kernel a moment later; kernels started at once in several processes (Dask workers),
+    or any connection taking that port meanwhile as its own source port, make the kernel
+    die at start or a client reach the wrong kernel. Socket files in the kernel's own
+    directory cannot collide. TCP remains where there are no Unix sockets (Windows) or the
+    temporary directory's path is too long for one."""
+    ipc = root / "ipc"
+    if os.name != "posix" or len(os.fsencode(f"{ipc}-99")) > MAX_SOCKET_PATH:
+        return {}
+    return {"transport": "ipc", "ip": str(ipc)}
+
+
 def start_kernel(name: str) -> Kernel:
     """A new kernel ``name`` in a new empty temporary directory (its cwd)."""
     from jupyter_client.manager import AsyncKernelManager
@@ -120,7 +141,7 @@ def start_kernel(name: str) -> Kernel:
     root = Path(tempfile.mkdtemp(prefix="ecasrepro-verify-"))
     (root / "notebook").mkdir()
     log = open(root / LOG_NAME, "wb")  # noqa: SIM115 - closed by stop_kernel
-    manager = AsyncKernelManager(kernel_name=name)
+    manager = AsyncKernelManager(kernel_name=name, **transport_of(root))
     manager.client_factory = ready_client_class()
     kernel = Kernel(name, root, manager, log)
     try:
@@ -148,17 +169,44 @@ def stop_kernel(kernel: Kernel) -> None:
 
 
 class KernelPool:
-    """One pre-started spare per (thread, kernel name); starts and stops in the background."""
+    """One pre-started spare per (thread, kernel name); starts and stops in the background.
+
+    Starts and stops have a thread pool each, so that a slow stop never holds up the start
+    a notebook is waiting for; every wait on them is bounded."""
 
     def __init__(self) -> None:
         self._spares: dict[tuple[int, str], Future[Kernel]] = {}
         self._lock = threading.RLock()
         self._pending: set[Future[Any]] = set()
-        self._background = ThreadPoolExecutor(max_workers=2,
-                                              thread_name_prefix="ecasrepro-kernels")
+        self._starts = ThreadPoolExecutor(max_workers=2, thread_name_prefix="ecasrepro-start")
+        self._stops = ThreadPoolExecutor(max_workers=2, thread_name_prefix="ecasrepro-stop")
 
-    def _submit(self, fn: Any, *args: Any) -> Future[Any]:
-        future = self._background.submit(fn, *args)
+    def _start(self, name: str) -> Future[Kernel]:
+        return self._submit(self._starts, start_kernel, name)
+
+    def _stop(self, kernel: Kernel) -> None:
+        self._submit(self._stops, stop_kernel, kernel)
+
+    def _stop_when_started(self, spare: Future[Kernel]) -> None:
+        """Stop a spare nobody will take, whenever its start ends (pending until stopped)."""
+        stopped: Future[None] = Future()
+        with self._lock:
+            self._pending.add(stopped)
+
+        def finish(_: object = None) -> None:
+            with self._lock:
+                self._pending.discard(stopped)
+            stopped.set_result(None)
+
+        def stop(future: Future[Kernel]) -> None:
+            if future.cancelled() or future.exception() is not None:
+                finish()
+            else:
+                self._stops.submit(stop_kernel, future.result()).add_done_callback(finish)
+        spare.add_done_callback(stop)
+
+    def _submit(self, pool: ThreadPoolExecutor, fn: Any, *args: Any) -> Future[Any]:
+        future = pool.submit(fn, *args)
         with self._lock:
             self._pending.add(future)
         future.add_done_callback(self._done)
@@ -179,36 +227,37 @@ class KernelPool:
         kernel: Kernel | None = None
         if spare is not None:
             try:
-                kernel = spare.result()
+                kernel = spare.result(timeout=STARTUP_TIMEOUT)
                 if not kernel.manager.provisioner or kernel.manager.provisioner.process is None or (
                         kernel.manager.provisioner.process.poll() is not None):  # it died
-                    self._submit(stop_kernel, kernel)
+                    self._stop(kernel)
                     kernel = None
+            except StartTimeout:
+                self._stop_when_started(spare)  # stuck starting: never wait on it again
             except Exception:
                 kernel = None  # starting it failed; start one now, which reports why
         if kernel is None:
             kernel = start_kernel(name)
         if prestart:
             with self._lock:
-                self._spares[key] = self._submit(start_kernel, name)
+                self._spares[key] = self._start(name)
         try:
             yield kernel
         finally:
             if prestart:  # a run of many: the next notebook need not wait for this stop
-                self._submit(stop_kernel, kernel)
+                self._stop(kernel)
             else:
                 stop_kernel(kernel)
 
-    def drain(self) -> None:
-        """Stop every spare and wait for the background stops (end of a run, exit)."""
+    def drain(self, timeout: float = DRAIN_TIMEOUT) -> None:
+        """Stop every spare and wait, at most ``timeout`` seconds, for the background work."""
         with self._lock:
             spares, self._spares = list(self._spares.values()), {}
         for spare in spares:
-            with contextlib.suppress(Exception):
-                stop_kernel(spare.result())
+            self._stop_when_started(spare)
         with self._lock:
             pending = list(self._pending)
-        wait(pending)
+        wait(pending, timeout=timeout)
 
 
 POOL = KernelPool()
