@@ -37,6 +37,9 @@ from tests.test_publish_support import (  # noqa: F401 - fixtures
 )
 
 distributed = pytest.importorskip("distributed")
+# Each journey here takes well under a minute; a stuck one must fail alone and soon, not hold
+# the module's shared cluster for pytest-timeout's default 300 s.
+pytestmark = pytest.mark.timeout(180)
 
 COUNT = 50
 
