@@ -37,6 +37,9 @@ def test_every_notebook_gets_a_fresh_kernel_and_the_next_is_started_meanwhile() 
     pool = KernelPool()
     with pool.kernel("python3") as first:
         first_pid, first_dir = pid_of(first), first.root
+        assert not pool._spares  # not while this one starts: they would compete for the CPU
+        first.first_cell_started()
+        first.first_cell_started()  # once only
         (spare_future,) = pool._spares.values()  # started while this one is in use
         spare = spare_future.result(timeout=30)
         assert pid_of(spare) != first_pid and spare.root != first_dir
@@ -48,6 +51,7 @@ def test_every_notebook_gets_a_fresh_kernel_and_the_next_is_started_meanwhile() 
         assert taken < 0.5  # already running: no start-up on this path
         assert not any(second.workdir.iterdir())  # an empty directory for the working copy
         second_pid = pid_of(second)
+        second.first_cell_started()
         third = next(iter(pool._spares.values())).result(timeout=30)
         third_pid = pid_of(third)
     pool.drain()  # a run's end: the spare too
@@ -58,7 +62,8 @@ def test_every_notebook_gets_a_fresh_kernel_and_the_next_is_started_meanwhile() 
 def test_a_spare_that_died_is_never_handed_out() -> None:
     pool = KernelPool()
     with pool.kernel("python3"):
-        spare = next(iter(pool._spares.values())).result(timeout=30)
+        pass  # no cell ran: the next kernel is started as the block ends
+    spare = next(iter(pool._spares.values())).result(timeout=30)
     dead = pid_of(spare)
     os.kill(dead, signal.SIGKILL)
     end = time.monotonic() + 10

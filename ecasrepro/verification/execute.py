@@ -119,6 +119,7 @@ def _execute(nb: Any, kernel: Kernel, tol: Tolerances, progress: bool) -> _Run:
 
     def on_start(cell: Any, cell_index: int, **_: Any) -> None:
         started[cell_index] = time.monotonic()
+        kernel.first_cell_started()
 
     def on_executed(cell: Any, cell_index: int, **_: Any) -> None:
         run.seconds[cell_index] = time.monotonic() - started.get(cell_index, time.monotonic())

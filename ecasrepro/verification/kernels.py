@@ -2,8 +2,8 @@
 
 Starting a kernel (a new Python process importing ipykernel) is most of what a verification
 costs beyond the notebook itself, about half a second. ``verify-many`` runs notebooks back to
-back on each worker, so each worker keeps *one* spare: when a verification takes its kernel,
-the next one starts in the background, and is ready when the next notebook comes. Every
+back on each worker, so each worker keeps *one* spare: once a verification's kernel runs its
+first cell, the next one starts in the background, and is ready when the next notebook comes. Every
 notebook still runs in a kernel that has run nothing: a spare is handed out once, and a kernel
 that ran a notebook is always shut down (in the background too, off the critical path), never
 reused.
@@ -28,7 +28,7 @@ import os
 import shutil
 import tempfile
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from concurrent.futures import TimeoutError as StartTimeout
 from dataclasses import dataclass, field
@@ -53,6 +53,14 @@ class Kernel:
     root: Path
     manager: Any
     log: Any = field(repr=False)
+    #: called once, when the notebook's first cell starts (the pool then starts the next spare)
+    on_first_cell: Callable[[], None] | None = field(default=None, repr=False)
+
+    def first_cell_started(self) -> None:
+        """The kernel is up and working: what waited for that may start now (once)."""
+        callback, self.on_first_cell = self.on_first_cell, None
+        if callback is not None:
+            callback()
 
     @property
     def workdir(self) -> Path:
@@ -239,12 +247,19 @@ class KernelPool:
         if kernel is None:
             kernel = start_kernel(name)
         if prestart:
-            with self._lock:
-                self._spares[key] = self._start(name)
+            # The next spare starts once this kernel runs its first cell: started at once, it
+            # would compete for the CPU with this kernel's own start (a cold start of every
+            # worker at once) and delay this notebook; during a cell it costs nothing.
+            def start_spare() -> None:
+                with self._lock:
+                    if key not in self._spares:
+                        self._spares[key] = self._start(name)
+            kernel.on_first_cell = start_spare
         try:
             yield kernel
         finally:
             if prestart:  # a run of many: the next notebook need not wait for this stop
+                kernel.first_cell_started()  # no cell ran: the next one is started now
                 self._stop(kernel)
             else:
                 stop_kernel(kernel)
