@@ -6,6 +6,7 @@ publishing from the workers shares one rate and one back-off, and makes one draf
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import logging
@@ -46,11 +47,18 @@ COUNT = 50
 
 @pytest.fixture(scope="module")
 def cluster() -> Iterator[Any]:
-    with distributed.LocalCluster(
+    running = distributed.LocalCluster(
         n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
         scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
-    ) as running:
+    )
+    try:
         yield running
+    finally:
+        # After the tests that kill workers, distributed's close can raise KeyError for a
+        # worker address it saw removed twice (deploy/spec.py _update_worker_status); it is
+        # raised last, when the workers and the scheduler are already closed.
+        with contextlib.suppress(KeyError):
+            running.close()
 
 
 @pytest.fixture(scope="module")
