@@ -559,7 +559,8 @@ class _BagWriter:
         link: str = "copy",
     ) -> PayloadFile:
         target = self._target(relpath)
-        scanner = self.redactor.scanner(f"{self.display_name}/data/{relpath}")
+        # lines of a finding counted from the bundle's file, only if one is found
+        scanner = self.redactor.scanner(f"{self.display_name}/data/{relpath}", source=target)
         try:
             size, sha256, md5, how = place_hashed(source, target, link, scanner, on_bytes)
             self.arrived[relpath] = how

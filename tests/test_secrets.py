@@ -299,16 +299,21 @@ def _corpus(rng: random.Random, size: int, binary: bool) -> tuple[bytes, list[by
     return b"".join(pieces), planted
 
 
+@pytest.mark.parametrize("lazy", [False, True])
 @pytest.mark.parametrize("binary", [False, True])
 @pytest.mark.parametrize("seed", range(6))
-def test_scanner_matches_reference_however_chunked(seed: int, binary: bool) -> None:
+def test_scanner_matches_reference_however_chunked(seed: int, binary: bool, lazy: bool,
+                                                   tmp_path: Path) -> None:
+    """Eager line counts and lazy ones (counted from the source file, only for hits) agree."""
     rng = random.Random(seed)
     data, planted = _corpus(rng, 300_000, binary)
     redactor = Redactor([TOKEN, HUB])
     expected = reference_findings(data, list(redactor._known_bytes))
     assert len(expected) >= len([p for p in planted if b"no-credentials" not in p]) > 0
+    source = tmp_path / "corpus.bin"
+    source.write_bytes(data)
     for sizes in ([len(data)], [rng.randrange(1, 700) for _ in range(3)], [1 << 16, 4099]):
-        scanner = redactor.scanner("corpus")
+        scanner = redactor.scanner("corpus", source=source if lazy else None)
         pos = 0
         while pos < len(data):
             size = rng.choice(sizes)
@@ -360,11 +365,16 @@ def test_url_credentials_among_many_at_signs() -> None:
             (2, "URL credentials"), (3, "URL credentials")]
 
 
-def test_many_findings_in_one_chunk_get_their_lines() -> None:
+@pytest.mark.parametrize("lazy", [False, True])
+def test_many_findings_in_one_chunk_get_their_lines(lazy: bool, tmp_path: Path) -> None:
     lines = [f"row {i}: token={'ab12' * 4}" if i % 3 == 0 else f"row {i}" for i in range(3000)]
-    scanner = Redactor().scanner("many")
-    scanner.feed("\n".join(lines).encode())
+    data = "\n".join(lines).encode()
+    (tmp_path / "many").write_bytes(data)
+    scanner = Redactor().scanner("many", source=tmp_path / "many" if lazy else None)
+    for start in range(0, len(data), 5000):
+        scanner.feed(data[start : start + 5000])
     assert [f.line for f in scanner.findings()] == [i + 1 for i in range(0, 3000, 3)]
+    assert [f.line for f in scanner.findings()] == [i + 1 for i in range(0, 3000, 3)]  # twice
 
 
 @pytest.mark.parametrize("cut", range(1, 30))
