@@ -143,4 +143,4 @@ def test_a_kernel_that_dies_while_starting_is_one_clear_sentence(
     message = str(caught.value)
     assert "kernel 'broken' died while starting" in message
     assert "ImportError: no module named numpy" in message  # the kernel's own last words
-    assert "jupyter console --kernel broken" in message
+    assert "jupyter kernel --kernel broken" in message  # jupyter_client's own command

@@ -152,7 +152,7 @@ def _execute(nb: Any, kernel: Kernel, tol: Tolerances, progress: bool) -> _Run:
                     else "died while starting")
             raise BadInput(
                 f"the kernel {kernel.name!r} {what}, before any cell ran{_last_line(log_path)};"
-                f" check that it starts (jupyter console --kernel {kernel.name}) and reinstall"
+                f" check that it starts (jupyter kernel --kernel {kernel.name}) and reinstall"
                 " it if not"
             ) from exc
     except CellTimeoutError:
