@@ -13,7 +13,9 @@ the page cache, then runs, in every round and in a rotating order: `snapshot --l
 hardlink <= 1.1x). Prints the median and the spread (min-max) of each, the per-round ratios'
 medians, the snapshot's peak RSS (from wait4) and the fixed cost of a snapshot without
 attachments, and the attachments' share of the snapshot (snapshot minus that fixed cost) against
-the same baselines.
+the same baselines. The ceiling: each snapshot's CPU seconds (user + system, from wait4)
+spread perfectly over every core, against its baseline's wall time in the same round, is the
+best ratio the work it does allows however well its stages overlap.
 
 Then, in this process, each stage alone on the same data (1 MiB chunks, as the snapshot reads):
 read from the page cache, write, `os.copy_file_range`, sha256, md5, `ChunkScanner.feed`, and
@@ -28,6 +30,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -65,8 +68,8 @@ def warm(files: list[Path]) -> None:
                 pass
 
 
-def timed(command: list[str], env: dict[str, str] | None = None) -> tuple[float, int]:
-    """(wall seconds, peak RSS in MiB) of one child process."""
+def timed(command: list[str], env: dict[str, str] | None = None) -> tuple[float, int, float]:
+    """(wall seconds, peak RSS in MiB, CPU seconds user + system) of one child process."""
     start = time.perf_counter()
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                                env=env)
@@ -77,7 +80,12 @@ def timed(command: list[str], env: dict[str, str] | None = None) -> tuple[float,
         process.stderr.close()
     if os.waitstatus_to_exitcode(status) != 0:
         raise SystemExit(f"{command[0]} failed: {stderr}")
-    return elapsed, usage.ru_maxrss // 1024
+    return elapsed, usage.ru_maxrss // 1024, usage.ru_utime + usage.ru_stime
+
+
+def children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 class GilMeter:
@@ -219,20 +227,20 @@ def bench(total_mib: int, repeats: int, base: Path, stages_only: bool = False) -
         ecasrepro = str(Path(sys.executable).with_name("ecasrepro"))
         names = list(map(str, files))
 
-        def snapshot(link: str) -> tuple[float, int]:
+        def snapshot(link: str) -> tuple[float, int, float]:
             done = timed([ecasrepro, "snapshot", str(notebook), "-a", str(work / "outputs"),
                           "-o", str(work / "out.repro"), "--force", "--link", link])
             shutil.rmtree(work / "out.repro")
             return done
 
-        def cp_md5() -> tuple[float, int]:
-            start = time.perf_counter()
+        def cp_md5() -> tuple[float, int, float]:
+            start, cpu = time.perf_counter(), children_cpu()
             subprocess.run(["cp", "-r", str(work / "outputs"), str(work / "copy")], check=True)
             subprocess.run(["md5sum", *[str(work / "copy" / p.name) for p in files]],
                            check=True, stdout=subprocess.DEVNULL)
-            elapsed = time.perf_counter() - start
+            elapsed, cpu = time.perf_counter() - start, children_cpu() - cpu
             shutil.rmtree(work / "copy")
-            return elapsed, 0
+            return elapsed, 0, cpu
 
         sides = {
             "snapshot": lambda: snapshot("copy"),
@@ -242,13 +250,15 @@ def bench(total_mib: int, repeats: int, base: Path, stages_only: bool = False) -
             "md5sum": lambda: timed(["md5sum", *names]),
         }
         times: dict[str, list[float]] = {name: [] for name in sides}
+        cpus: dict[str, list[float]] = {name: [] for name in sides}
         rss: list[int] = []
         order = list(sides)
         for round_ in range(repeats):
             for name in order[round_ % len(order):] + order[:round_ % len(order)]:
                 os.sync()  # each side starts with no dirty pages of the one before
-                elapsed, peak = sides[name]()
+                elapsed, peak, cpu = sides[name]()
                 times[name].append(elapsed)
+                cpus[name].append(cpu)
                 if name == "snapshot":
                     rss.append(peak)
             print(f"  round {round_}: " + ", ".join(f"{n} {times[n][-1]:.2f}s" for n in sides),
@@ -260,7 +270,8 @@ def bench(total_mib: int, repeats: int, base: Path, stages_only: bool = False) -
         print(f"{total_mib} MiB attached, {repeats} rounds (median, min-max):")
         for name, values in times.items():
             print(f"  {name:>10}: {statistics.median(values):.2f}s "
-                  f"({min(values):.2f}-{max(values):.2f})")
+                  f"({min(values):.2f}-{max(values):.2f}), CPU "
+                  f"{statistics.median(cpus[name]):.2f}s")
 
         def ratio(top: str, bottom: str) -> str:
             each = [a / b for a, b in zip(times[top], times[bottom], strict=True)]
@@ -272,6 +283,16 @@ def bench(total_mib: int, repeats: int, base: Path, stages_only: bool = False) -
             ratio("snapshot", "sha256sum"),
             ratio("hardlink", "md5sum") + " [goal <= 1.1]"]))
         print(f"  snapshot peak RSS {max(rss)} MiB; snapshot without attachments {fixed:.2f}s")
+        cores = os.cpu_count() or 1
+
+        def ceiling(top: str, bottom: str) -> str:
+            # the CPU the side spent, spread perfectly over every core, against the baseline
+            each = [c / cores / b for c, b in zip(cpus[top], times[bottom], strict=True)]
+            return (f"{top} CPU/{cores} cores over {bottom} {statistics.median(each):.2f} "
+                    f"({min(each):.2f}-{max(each):.2f})")
+
+        print("  ceiling (the best ratio the work done allows, fully overlapped): " + "; ".join(
+            [ceiling("snapshot", "cp+md5sum"), ceiling("hardlink", "md5sum")]))
 
         def marginal(top: str, bottom: str) -> str:
             each = [(a - fixed) / b for a, b in zip(times[top], times[bottom], strict=True)]

@@ -8,14 +8,21 @@ import json
 import os
 import platform
 import sys
+import threading
 from pathlib import Path
+
+import nbformat
+from nbclient import NotebookClient
+from nbformat.v4 import new_code_cell, new_notebook
 
 from ecasrepro.verification import (
     EnvironmentDifferences,
     PackageDifference,
     environment_differences,
     read_pins,
+    verify_notebook,
 )
+from ecasrepro.verification import environment as environment_module
 from ecasrepro.verification.environment import (
     _find_python_version,
     _interpreter_facts,
@@ -128,3 +135,49 @@ def test_missing_files_and_unknown_kernels_give_a_note_not_an_error(tmp_path: Pa
     assert unknown.interpreter == "kernel no-such-kernel-abc"
     assert "is not a Python kernel; packages not compared" in unknown.note
     assert _kernel_interpreter("no-such-kernel-abc") is None
+
+
+def test_threads_asking_at_once_share_one_reading() -> None:
+    """Four workers finishing their first notebooks together read the distributions once."""
+    environment_module._own_facts = None
+    before = environment_module.readings
+    barrier = threading.Barrier(4)
+    results: list[dict[str, object]] = []
+
+    def ask() -> None:
+        barrier.wait()
+        results.append(_interpreter_facts(sys.executable))
+
+    threads = [threading.Thread(target=ask) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert environment_module.readings == before + 1
+    assert len(results) == 4 and all(r == results[0] for r in results)
+    results[0]["distributions"].clear()  # type: ignore[attr-defined]
+    assert results[1]["distributions"]  # each caller has its own copy
+    assert _interpreter_facts(sys.executable)["distributions"]
+    assert environment_module.readings == before + 1  # and later callers too
+
+
+def test_a_verification_reads_the_facts_while_its_cells_run(tmp_path: Path) -> None:
+    """verify_notebook never compares environments itself: a reading during it is the warm-up,
+    started when the first cell ran, so verify_bundle's comparison after the run is free."""
+    path = tmp_path / "slow.ipynb"
+    nb = new_notebook(cells=[new_code_cell("import time\ntime.sleep(1)\nprint(1)")])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
+                                 "language": "python"}
+    NotebookClient(nb, timeout=60, kernel_name="python3").execute()
+    nbformat.write(nb, path)
+    environment_module._own_facts = None
+    before = environment_module.readings
+    report = verify_notebook(path)
+    assert report.reproduced
+    for thread in threading.enumerate():
+        if thread.name == "ecasrepro-environment-facts":
+            thread.join(timeout=60)
+    assert environment_module.readings == before + 1
+    compared = environment_differences(None, None, "python3")
+    assert compared.python_running == RUNNING
+    assert environment_module.readings == before + 1  # the comparison found it ready

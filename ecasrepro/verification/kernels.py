@@ -53,14 +53,15 @@ class Kernel:
     root: Path
     manager: Any
     log: Any = field(repr=False)
-    #: called once, when the notebook's first cell starts (the pool then starts the next spare)
-    on_first_cell: Callable[[], None] | None = field(default=None, repr=False)
+    #: called once, when the notebook's first cell starts (the pool then starts the next
+    #: spare); each must return at once (it runs inside nbclient's cell loop)
+    first_cell_hooks: list[Callable[[], None]] = field(default_factory=list, repr=False)
 
     def first_cell_started(self) -> None:
         """The kernel is up and working: what waited for that may start now (once)."""
-        callback, self.on_first_cell = self.on_first_cell, None
-        if callback is not None:
-            callback()
+        hooks, self.first_cell_hooks = self.first_cell_hooks, []
+        for hook in hooks:
+            hook()
 
     @property
     def workdir(self) -> Path:
@@ -254,7 +255,7 @@ class KernelPool:
                 with self._lock:
                     if key not in self._spares:
                         self._spares[key] = self._start(name)
-            kernel.on_first_cell = start_spare
+            kernel.first_cell_hooks.append(start_spare)
         try:
             yield kernel
         finally:

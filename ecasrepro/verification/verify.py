@@ -22,7 +22,7 @@ from typing import Any
 from ecasrepro.errors import BadInput, NotReproduced
 from ecasrepro.verification.bundles import _default_data_dirs, _notebook_fixity, _open_bundle
 from ecasrepro.verification.compare import compare_cell_outputs
-from ecasrepro.verification.environment import environment_differences
+from ecasrepro.verification.environment import environment_differences, warm_facts
 from ecasrepro.verification.execute import (
     SKIP_TAG,
     _execute,
@@ -122,6 +122,8 @@ def verify_notebook(
 
     # a fresh kernel, started in an empty temporary directory (ahead of time with prestart)
     with POOL.kernel(kernel, prestart=prestart) as fresh:
+        # the environment comparison that follows (verify_bundle) is read while the cells run
+        fresh.first_cell_hooks.append(lambda: warm_facts(kernel))
         workdir = fresh.workdir
         outputs = [Path(outputs_dir)] if outputs_dir is not None else []
         _prepare_workdir(path, outputs, [Path(d) for d in data_dirs], workdir, outputs_paths)
