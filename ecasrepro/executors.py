@@ -50,6 +50,16 @@ WINDOW_PER_WORKER = 2
 #: are batched so that the scheduler's few ms per task stay small; minutes-long ones go alone.
 BATCH_SECONDS = 0.25
 MAX_BATCH = 32
+#: Dask settings for the embedded cluster only (an operator's cluster keeps its own). Its
+#: diagnostics run on event loops in this process and take the GIL from the analyses' threads:
+#: the statistical profiler every 10 ms, the loop-health tick every 20 ms, the system and memory
+#: monitors; idle they cost 8% of a core, and nobody sees them (it has no dashboard).
+EMBEDDED_CLUSTER_CONFIG: dict[str, object] = {
+    "distributed.worker.profile.enabled": False,
+    "distributed.admin.tick.interval": "1s",
+    "distributed.admin.system-monitor.interval": "5s",
+    "distributed.worker.memory.monitor-interval": "1s",
+}
 
 
 def default_workers() -> int:
@@ -163,12 +173,15 @@ class DaskExecutor:
             if address:
                 self.client = Client(address, timeout="20s")
             else:
-                self._cluster = LocalCluster(
-                    n_workers=workers or default_workers(), threads_per_worker=1,
-                    processes=processes, dashboard_address=None,
-                    # no dashboard; its plain HTTP routes on a free local port, not :8787
-                    scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
-                )
+                import dask
+
+                with dask.config.set(EMBEDDED_CLUSTER_CONFIG):  # read as the cluster starts
+                    self._cluster = LocalCluster(
+                        n_workers=workers or default_workers(), threads_per_worker=1,
+                        processes=processes, dashboard_address=None,
+                        # no dashboard; its plain HTTP routes on a free local port, not :8787
+                        scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
+                    )
                 self.client = Client(self._cluster)
         except OSError as exc:
             raise ServerUnreachable(

@@ -373,6 +373,26 @@ def test_dask_batches_fast_items_and_a_raising_item_fails_alone() -> None:
     assert results == {n: n * 2 for n in range(300) if n != 7}
 
 
+def test_the_embedded_cluster_runs_without_diagnostics_that_take_the_gil() -> None:
+    """Its profiler (every 10 ms) and loop tick (20 ms) would share the GIL with the analyses'
+    threads; a cluster the user started keeps Dask's own settings."""
+    import dask
+
+    def callbacks(worker: Any) -> dict[str, float]:
+        return {name: pc.callback_time for name, pc in worker.periodic_callbacks.items()}
+
+    with open_executor("dask", workers=2) as pool:
+        (ours, _) = [callbacks(w) for w in pool._cluster.workers.values()]
+        assert "profile" not in ours and ours["tick"] >= 1000
+        assert ours["monitor"] >= 5000 and ours["memory_monitor"] >= 1000
+        assert pool._cluster.scheduler.periodic_callbacks["tick"].callback_time >= 1000
+    assert dask.config.get("distributed.worker.profile.enabled") is True  # not left changed
+    with distributed.LocalCluster(n_workers=1, processes=False, dashboard_address=None,
+                                  scheduler_kwargs={"dashboard_address": "127.0.0.1:0"}) as own:
+        theirs = callbacks(next(iter(own.workers.values())))
+    assert "profile" in theirs and theirs["tick"] < 1000
+
+
 def test_without_dask_the_local_pool_runs_and_says_how_to_get_dask(tmp_path: Path) -> None:
     work, out = tmp_path / "hub", tmp_path / "archives"
     write_notebooks(work, 2)
