@@ -28,6 +28,7 @@ from ecasrepro.verification.environment import (
     _interpreter_facts,
     _kernel_interpreter,
 )
+from ecasrepro.verification.verify import _verify_notebook
 
 RUNNING = platform.python_version()
 
@@ -140,7 +141,7 @@ def test_missing_files_and_unknown_kernels_give_a_note_not_an_error(tmp_path: Pa
 def test_threads_asking_at_once_share_one_reading() -> None:
     """Four workers finishing their first notebooks together read the distributions once."""
     environment_module._own_facts = None
-    before = environment_module.readings
+    before = environment_module._readings
     barrier = threading.Barrier(4)
     results: list[dict[str, object]] = []
 
@@ -153,17 +154,24 @@ def test_threads_asking_at_once_share_one_reading() -> None:
         thread.start()
     for thread in threads:
         thread.join(timeout=60)
-    assert environment_module.readings == before + 1
+    assert environment_module._readings == before + 1
     assert len(results) == 4 and all(r == results[0] for r in results)
     results[0]["distributions"].clear()  # type: ignore[attr-defined]
     assert results[1]["distributions"]  # each caller has its own copy
     assert _interpreter_facts(sys.executable)["distributions"]
-    assert environment_module.readings == before + 1  # and later callers too
+    assert environment_module._readings == before + 1  # and later callers too
 
 
-def test_a_verification_reads_the_facts_while_its_cells_run(tmp_path: Path) -> None:
-    """verify_notebook never compares environments itself: a reading during it is the warm-up,
-    started when the first cell ran, so verify_bundle's comparison after the run is free."""
+def _join_warmups() -> None:
+    for thread in threading.enumerate():
+        if thread.name == "ecasrepro-environment-facts":
+            thread.join(timeout=60)
+
+
+def test_a_bundle_verification_reads_the_facts_while_its_cells_run(tmp_path: Path) -> None:
+    """verify_bundle compares environments after the run: the facts are read while the cells
+    run (started when the first cell ran), so the comparison finds them ready. A plain
+    verify_notebook compares nothing and reads nothing."""
     path = tmp_path / "slow.ipynb"
     nb = new_notebook(cells=[new_code_cell("import time\ntime.sleep(1)\nprint(1)")])
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
@@ -171,13 +179,18 @@ def test_a_verification_reads_the_facts_while_its_cells_run(tmp_path: Path) -> N
     NotebookClient(nb, timeout=60, kernel_name="python3").execute()
     nbformat.write(nb, path)
     environment_module._own_facts = None
-    before = environment_module.readings
-    report = verify_notebook(path)
+    before = environment_module._readings
+    assert verify_notebook(path).reproduced
+    _join_warmups()
+    assert environment_module._readings == before  # nothing to compare, nothing read
+
+    options = {"outputs_dir": None, "outputs_paths": None, "data_dirs": (), "timeout": 60.0,
+               "rtol": 1e-6, "atol": 0.0, "image_tolerance": 0.01, "kernel_name": None,
+               "progress": False, "prestart": False}
+    report = _verify_notebook(path, warm_environment=True, **options)  # verify_bundle's call
     assert report.reproduced
-    for thread in threading.enumerate():
-        if thread.name == "ecasrepro-environment-facts":
-            thread.join(timeout=60)
-    assert environment_module.readings == before + 1
+    _join_warmups()
+    assert environment_module._readings == before + 1
     compared = environment_differences(None, None, "python3")
     assert compared.python_running == RUNNING
-    assert environment_module.readings == before + 1  # the comparison found it ready
+    assert environment_module._readings == before + 1  # the comparison found it ready

@@ -59,7 +59,7 @@ _own_facts: tuple[tuple[tuple[str, int], ...], dict[str, Any]] | None = None
 #: held while this interpreter's facts are read: threads asking at once share one reading
 _own_facts_lock = threading.Lock()
 #: how many times this process has read its own distributions (a run of many: once)
-readings = 0
+_readings = 0
 
 
 def _path_state() -> tuple[tuple[str, int], ...]:
@@ -83,7 +83,7 @@ def _own_interpreter_facts() -> dict[str, Any]:
     Reading every distribution's metadata costs ~0.15 s of CPU, all of it holding the GIL:
     four worker threads finishing their first notebooks together each read it at once, and
     took 0.8 s each. Under the lock one reads and the others wait for its result."""
-    global _own_facts, readings
+    global _own_facts, _readings
     with _own_facts_lock:
         state = _path_state()
         cached = _own_facts
@@ -92,7 +92,7 @@ def _own_interpreter_facts() -> dict[str, Any]:
             exec(compile(_INSPECT_SNIPPET.replace("print(", "result=("), "<inspect>", "exec"),
                  namespace)
             cached = _own_facts = (state, json.loads(namespace["result"]))
-            readings += 1
+            _readings += 1
     return json.loads(json.dumps(cached[1]))  # a copy: callers may change theirs
 
 

@@ -78,6 +78,30 @@ def verify_notebook(
     each file at ``outputs_paths[its path there]`` when given, else at that path), so files the
     notebook read or wrote relative to itself are where they were.
     """
+    return _verify_notebook(
+        notebook, outputs_dir=outputs_dir, outputs_paths=outputs_paths, data_dirs=data_dirs,
+        timeout=timeout, rtol=rtol, atol=atol, image_tolerance=image_tolerance,
+        kernel_name=kernel_name, progress=progress, prestart=prestart, warm_environment=False,
+    )
+
+
+def _verify_notebook(
+    notebook: str | os.PathLike[str],
+    *,
+    outputs_dir: str | os.PathLike[str] | None,
+    outputs_paths: Mapping[str, str] | None,
+    data_dirs: Sequence[str | os.PathLike[str]],
+    timeout: float,
+    rtol: float,
+    atol: float,
+    image_tolerance: float,
+    kernel_name: str | None,
+    progress: bool,
+    prestart: bool,
+    warm_environment: bool,
+) -> VerificationReport:
+    """:func:`verify_notebook`; ``warm_environment`` (verify_bundle, which compares the
+    environment after the run) reads the kernel's interpreter facts while the cells run."""
     import nbformat
 
     from ecasrepro.version import __version__
@@ -122,8 +146,8 @@ def verify_notebook(
 
     # a fresh kernel, started in an empty temporary directory (ahead of time with prestart)
     with POOL.kernel(kernel, prestart=prestart) as fresh:
-        # the environment comparison that follows (verify_bundle) is read while the cells run
-        fresh.first_cell_hooks.append(lambda: warm_facts(kernel))
+        if warm_environment:  # read for the comparison that follows, while the cells run
+            fresh.first_cell_hooks.append(lambda: warm_facts(kernel))
         workdir = fresh.workdir
         outputs = [Path(outputs_dir)] if outputs_dir is not None else []
         _prepare_workdir(path, outputs, [Path(d) for d in data_dirs], workdir, outputs_paths)
@@ -270,7 +294,7 @@ def verify_bundle(
     notes: list[str] = []
     if not data_dirs:
         data_dirs = _default_data_dirs(files, notes)
-    report = verify_notebook(
+    report = _verify_notebook(
         files.notebook,
         outputs_dir=files.outputs,
         outputs_paths=files.outputs_paths,
@@ -282,6 +306,7 @@ def verify_bundle(
         kernel_name=kernel_name,
         progress=progress,
         prestart=prestart,
+        warm_environment=True,
     )
     report.bundle = str(files.root)
     report.notebook = files.notebook.relative_to(files.root).as_posix()
